@@ -1,0 +1,66 @@
+# trakt-dagster: `make run` starts Dagster with the bundled examples, `make test` runs the suite.
+# Both build .venv on Python 3.12 from requirements.lock (exact versions) first.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+DAGSTER_HOME_DIR := $(CURDIR)/.dagster
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: run test venv lint lock bench clean
+
+# Find a Python 3.12 interpreter: on pyenv machines the bare `python3.12` shim refuses until a
+# version is selected, so the pyenv install folders are searched too.
+define find_python312
+for cand in "$${PYTHON312:-}" python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+  [ -n "$$cand" ] && "$$cand" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null \
+    && { command -v "$$cand" || echo "$$cand"; } && exit 0; \
+done; \
+root=$$(pyenv root 2>/dev/null || echo "$$HOME/.pyenv"); \
+for cand in $$(ls -d "$$root"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V -r); do \
+  "$$cand" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && echo "$$cand" && exit 0; \
+done; \
+for v in $$(ls "$$root/versions" 2>/dev/null | grep '^3\.12' | sort -V -r); do \
+  PYENV_VERSION=$$v python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null && exit 0; \
+done; \
+exit 1
+endef
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@py=$$( { $(find_python312); } ) || { \
+	  echo "error: Python 3.12 not found. trakt-dagster needs Python 3.12 (flowrun-dag requires it)." >&2; \
+	  echo "       Install it (e.g. 'pyenv install 3.12') or set PYTHON312=/path/to/python3.12." >&2; exit 1; }; \
+	echo "Using $$py"; \
+	rm -rf $(VENV) && "$$py" -m venv $(VENV) && \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" && \
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock && \
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e . && \
+	touch $(STAMP)
+
+run: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME_DIR)
+	@cp -n deploy/dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml 2>/dev/null || true
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) PATH=$(CURDIR)/$(BIN):$$PATH \
+	  $(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+
+test: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check trakt_dagster tests bench
+
+bench: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run_all.py
+
+# Re-resolve requirements.in into the lock file (needs network access to PyPI).
+lock: $(STAMP)
+	$(BIN)/uv pip compile --python-version 3.12 --no-header requirements.in -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache runs

@@ -1,0 +1,168 @@
+"""Task graph → Dagster definitions: external input assets, one subsettable multi-asset and one job.
+
+(No `from __future__ import annotations` here: Dagster reads the op functions' annotations.)
+"""
+
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.execution import GraphBinding, execute_graph
+from trakt_dagster.core.graph import CronTrigger, Granularity, TaskGraph
+from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
+from trakt_dagster.core.translator import DagsterTaskGraphTranslator, ExternalTranslatorData, TaskTranslatorData
+
+
+def check_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> list[LoadError]:
+    """Problems that stop a graph from becoming Dagster definitions (name collisions, bad order)."""
+    errors: list[LoadError] = []
+    where = SourceLocation(graph.source_file)
+    seen: dict[str, str] = {}
+    for task in graph.tasks:
+        for dep in task.deps:
+            if dep not in graph.by_key:
+                errors.append(LoadError(f"Task '{task.key}' depends on unknown task '{dep}'.", where))
+    names: dict[dg.AssetKey, str] = {}
+    for dataset in graph.external:
+        names[translator.get_external_key(ExternalTranslatorData(graph, dataset))] = f"input '{dataset.name}'"
+    for task in graph.tasks:
+        if task.key in seen:
+            errors.append(LoadError(f"Duplicate task key '{task.key}'.", task.source or where))
+        seen[task.key] = task.key
+        if not task.is_asset:
+            continue
+        key = translator.get_asset_key(TaskTranslatorData(graph, task))
+        if key in names:
+            errors.append(
+                LoadError(
+                    f"Pipeline '{graph.name}': '{task.key_name}' ({task.role}) and {names[key]} both become "
+                    f"Dagster asset {key.to_user_string()}.",
+                    task.source or where,
+                    hint="rename one of them so their names differ in more than punctuation",
+                )
+            )
+        names[key] = f"{task.role} '{task.key_name}'"
+    return errors
+
+
+def bind_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> GraphBinding:
+    """Compute the Dagster names of a graph's assets and checks once."""
+    asset_keys = {
+        task.key: translator.get_asset_key(TaskTranslatorData(graph, task)) for task in graph.tasks if task.is_asset
+    }
+    check_names = {
+        (task.key, check.name): dagster_name(check.name) for task in graph.tasks for check in task.checks
+    }
+    return GraphBinding(graph=graph, asset_keys=asset_keys, check_names=check_names)
+
+
+def build_graph_definitions(
+    graph: TaskGraph,
+    *,
+    translator: DagsterTaskGraphTranslator | None = None,
+    run_storage: RunStorage,
+    resources: Mapping[str, Any] | None = None,
+    granularity: Granularity | None = None,
+    include_resources: bool = True,
+) -> dg.Definitions:
+    """Dagster definitions for one pipeline.
+
+    Example:
+        >>> # defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir="runs"))
+        >>> # defs.resolve_job_def("sales").execute_in_process()
+    """
+    translator = translator or DagsterTaskGraphTranslator()
+    granularity = granularity or graph.granularity
+    binding = bind_graph(graph, translator)
+    externals = [translator.get_external_spec(ExternalTranslatorData(graph, d)) for d in graph.external]
+    pipeline = translator.get_pipeline_name(graph)
+    all_resources = {RUN_STORAGE_KEY: run_storage, **(resources or {})}
+
+    if granularity is Granularity.STEP:
+        from trakt_dagster.core.step_builder import build_step_assets
+
+        assets = build_step_assets(graph, binding, translator, resource_keys=set(all_resources))
+    else:
+        assets = [_pipeline_asset(graph, binding, translator, resource_keys=set(all_resources))]
+
+    job = dg.define_asset_job(
+        name=pipeline,
+        selection=dg.AssetSelection.assets(*binding.asset_keys.values()),
+        description=graph.description or f"Run the {graph.tool} pipeline '{graph.name}'.",
+        tags={"trakt/tool": graph.tool, "trakt/pipeline": pipeline},
+    )
+    schedules = [_schedule(graph, trigger, job, pipeline, i) for i, trigger in enumerate(graph.triggers)]
+    return dg.Definitions(
+        assets=[*externals, *assets],
+        jobs=[job],
+        schedules=schedules,
+        resources=all_resources if include_resources else None,
+    )
+
+
+CRON_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@midnight": "0 0 * * *"}
+
+
+def _schedule(graph: TaskGraph, trigger: CronTrigger, job: Any, pipeline: str, index: int) -> dg.ScheduleDefinition:
+    name = dagster_name(trigger.name) if trigger.name else f"{pipeline}_schedule" + (f"_{index}" if index else "")
+    return dg.ScheduleDefinition(
+        name=name,
+        cron_schedule=CRON_MACROS.get(trigger.cron.strip(), trigger.cron.strip()),
+        job=job,
+        execution_timezone=trigger.timezone,
+        description=f"{graph.tool} schedule '{trigger.cron}' of '{graph.name}'",
+        tags={"trakt/pipeline": pipeline},
+    )
+
+
+def _pipeline_asset(
+    graph: TaskGraph,
+    binding: GraphBinding,
+    translator: DagsterTaskGraphTranslator,
+    *,
+    resource_keys: set[str],
+) -> dg.AssetsDefinition:
+    specs = []
+    check_specs = []
+    for task in graph.tasks:
+        if not task.is_asset:
+            continue
+        data = TaskTranslatorData(graph, task)
+        specs.append(translator.get_asset_spec(data))
+        check_specs.extend(translator.get_check_spec(data, check) for check in task.checks)
+    all_asset_tasks = {task.key for task in graph.tasks if task.is_asset}
+    key_to_task = {key: task_key for task_key, key in binding.asset_keys.items()}
+
+    def body(context: dg.AssetExecutionContext, config: Any):  # noqa: ANN202 - a generator op
+        chosen = {key_to_task[k] for k in context.selected_asset_keys if k in key_to_task}
+        selected = None if chosen == all_asset_tasks else chosen
+        yield from execute_graph(
+            context,
+            binding,
+            runs_dir=getattr(context.resources, RUN_STORAGE_KEY).runs_dir,
+            config=config,
+            selected=selected,
+            granularity=Granularity.PIPELINE,
+        )
+
+    if graph.config_class is not None:
+        body.__annotations__["config"] = graph.config_class
+        op_fn = body
+    else:
+
+        def op_fn(context: dg.AssetExecutionContext):  # noqa: ANN202 - a generator op
+            yield from body(context, None)
+
+    return dg.multi_asset(
+        specs=specs,
+        check_specs=check_specs or None,
+        can_subset=True,
+        name=f"{translator.get_pipeline_name(graph)}_pipeline",
+        required_resource_keys=resource_keys,
+        description=graph.description,
+        op_tags={"trakt/tool": graph.tool},
+    )(op_fn)

@@ -1,0 +1,248 @@
+"""The bridge between the runner and Dagster: run a selection of a graph inside one op.
+
+Turns runner events into `MaterializeResult`s (in dependency order), asset check results, Dagster log
+lines, per-task log files and manifest rewrites; fails the op when any task failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from trakt_dagster.core.context import RunInfo
+from trakt_dagster.core.events import (
+    RunFinished,
+    TaskFailed,
+    TaskLogged,
+    TaskRetrying,
+    TaskSkipped,
+    TaskStarted,
+    TaskSucceeded,
+)
+from trakt_dagster.core.graph import CheckOutcome, Granularity, TaskGraph
+from trakt_dagster.core.manifest import RunManifest
+from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.redact import Redactor
+from trakt_dagster.core.run_folder import RunFolder
+from trakt_dagster.core.runner import TaskRunner, plan_tasks
+from trakt_dagster.core.session import PipelineSession, SessionRequest
+
+_LEVELS = {"debug", "info", "warning", "error", "critical"}
+
+
+@dataclass(frozen=True)
+class GraphBinding:
+    """How one graph's tasks map onto Dagster names (computed once by the builder).
+
+    Example:
+        >>> # binding.asset_keys["clean"] -> AssetKey(["sales", "clean"])
+    """
+
+    graph: TaskGraph
+    asset_keys: Mapping[str, dg.AssetKey]
+    check_names: Mapping[tuple[str, str], str]
+    """(task key, check name) → Dagster check name."""
+
+
+def run_folder_path(runs_dir: str | Path, graph: TaskGraph, run_id: str) -> Path:
+    """`<runs_dir>/<pipeline>/<dagster run id>`: where one run of one pipeline keeps its files."""
+    return Path(runs_dir) / dagster_name(graph.name) / run_id
+
+
+def execute_graph(
+    context: dg.OpExecutionContext,
+    binding: GraphBinding,
+    *,
+    runs_dir: str,
+    config: Any = None,
+    selected: set[str] | None = None,
+    provided: Mapping[str, Any] | None = None,
+    granularity: Granularity = Granularity.PIPELINE,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Run `selected` tasks of a graph (plus the ancestors they need) and report them to Dagster."""
+    graph = binding.graph
+    run_id = context.run_id
+    started = datetime.now(UTC)
+    run_dir = run_folder_path(runs_dir, graph, run_id)
+    run_info = RunInfo(
+        run_id=run_id,
+        pipeline=graph.name,
+        tool=graph.tool,
+        run_dir=run_dir,
+        started_at=started,
+        tags=dict(context.run.tags),
+        granularity=str(granularity),
+    )
+    planned = plan_tasks(graph, selected, provided or {})
+
+    def dagster_log(level: str, message: str) -> None:
+        getattr(context.log, level if level in _LEVELS else "info")(redactor.text(message))
+
+    redactor = Redactor()
+    session_error: BaseException | None = None
+    session: PipelineSession | None = None
+    try:
+        if graph.session_factory is not None:
+            session = graph.session_factory(
+                SessionRequest(
+                    run=run_info,
+                    config=config,
+                    resources=context.resources,
+                    log=dagster_log,
+                    selected=frozenset(planned),
+                )
+            )
+    except Exception as exc:  # noqa: BLE001 - reported in the manifest and as the op failure
+        session_error = exc
+    if session is None:
+        session = PipelineSession(run_id=run_id)
+    redactor.add(session.secrets)
+
+    manifest = RunManifest(
+        graph,
+        run_id=session.run_id,
+        dagster_run_id=run_id,
+        run_folder=run_dir,
+        pipeline_version=session.pipeline_version,
+        granularity=str(granularity),
+        asset_keys={k: v.to_user_string() for k, v in binding.asset_keys.items()},
+        planned=planned,
+        selected=selected,
+    )
+    folder = RunFolder(run_dir, manifest, copies=session.manifest_copies, redactor=redactor)
+    folder.create()
+    if graph.snapshot is not None:
+        folder.snapshot(graph.snapshot)
+    folder.write_manifest()
+    context.log.info(f"Run folder: {run_dir}")
+
+    if session_error is not None:
+        manifest.fail(session_error)
+        manifest.finish(success=False)
+        folder.write_manifest()
+        raise dg.Failure(
+            description=redactor.text(f"{type(session_error).__name__}: {session_error}"),
+            metadata={"manifest": dg.MetadataValue.path(str(folder.manifest_path))},
+            allow_retries=False,
+        )
+
+    runner = TaskRunner(graph, run_info=run_info, session=session)
+    success = False
+    failures: list[TaskFailed] = []
+    try:
+        for event in runner.execute(selected, provided):
+            if isinstance(event, TaskLogged):
+                text = _with_fields(event.message, event.fields)
+                folder.log(event.key, event.level, text)
+                dagster_log(event.level, f"[{event.key}] {text}")
+                continue
+            if isinstance(event, TaskStarted):
+                manifest.task_started(event)
+                folder.log(event.key, "info", "started")
+                dagster_log("info", f"Task '{event.key}' started")
+            elif isinstance(event, TaskRetrying):
+                manifest.task_retrying(event)
+                line = (
+                    f"--- retry attempt {event.attempt}/{event.max_attempts} --- after "
+                    f"{type(event.error).__name__}: {event.error}"
+                )
+                folder.log(event.key, "warning", line)
+                dagster_log("warning", f"[{event.key}] {line}")
+            elif isinstance(event, TaskSucceeded):
+                is_selected = selected is None or event.key in selected
+                task = graph.by_key[event.key]
+                materialize = task.is_asset and is_selected and event.key in binding.asset_keys
+                manifest.task_succeeded(event, materialized=materialize)
+                folder.log(event.key, "info", f"succeeded in {event.duration_ms:.1f} ms")
+                if materialize:
+                    yield dg.MaterializeResult(
+                        asset_key=binding.asset_keys[event.key],
+                        metadata=_clean_metadata(event.result.metadata, redactor),
+                        check_results=[
+                            _check_result(binding, event.key, outcome, redactor)
+                            for outcome in event.result.checks
+                        ],
+                    )
+            elif isinstance(event, TaskFailed):
+                failures.append(event)
+                manifest.task_failed(event)
+                message = redactor.text(f"{type(event.error).__name__}: {event.error}")
+                folder.log(event.key, "error", f"failed after {event.attempts} attempt(s): {message}")
+                folder.log(event.key, "error", event.traceback_text)
+                dagster_log("error", f"Task '{event.key}' failed: {message}\n{event.traceback_text}")
+                for outcome in getattr(event.error, "checks", ()):
+                    if event.key in binding.asset_keys:
+                        yield _check_result(binding, event.key, outcome, redactor)
+            elif isinstance(event, TaskSkipped):
+                manifest.task_skipped(event)
+                folder.log(event.key, "warning", f"skipped: {event.reason}")
+                dagster_log("warning", f"Task '{event.key}' skipped: {event.reason}")
+            elif isinstance(event, RunFinished):
+                success = event.success
+            folder.write_manifest()
+    finally:
+        manifest.finish(success=success)
+        try:
+            session.close(success)
+        finally:
+            folder.write_manifest()
+    if not success:
+        first = failures[0] if failures else None
+        description = (
+            redactor.text(f"Task '{first.key}' failed: {type(first.error).__name__}: {first.error}")
+            if first
+            else "The run did not complete all tasks."
+        )
+        raise dg.Failure(
+            description=description,
+            metadata={
+                "manifest": dg.MetadataValue.path(str(folder.manifest_path)),
+                "failed_tasks": [f.key for f in failures],
+            },
+            allow_retries=True,
+        )
+
+
+def _with_fields(message: str, fields: Mapping[str, Any]) -> str:
+    if not fields:
+        return message
+    rendered = ", ".join(f"{k}={_short(v)}" for k, v in fields.items())
+    return f"{message} ({rendered})"
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _clean_metadata(metadata: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = redactor.text(value)
+        elif isinstance(value, dict | list):
+            value = dg.MetadataValue.json(redactor.data(value))
+        cleaned[key] = value
+    return cleaned
+
+
+def _check_result(
+    binding: GraphBinding, task_key: str, outcome: CheckOutcome, redactor: Redactor
+) -> dg.AssetCheckResult:
+    severity = dg.AssetCheckSeverity.WARN if outcome.severity == "warn" else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(
+        asset_key=binding.asset_keys[task_key],
+        check_name=binding.check_names.get((task_key, outcome.name), dagster_name(outcome.name)),
+        passed=outcome.passed,
+        severity=severity,
+        description=redactor.text(outcome.description) if outcome.description else None,
+        metadata=_clean_metadata(outcome.metadata, redactor),
+    )

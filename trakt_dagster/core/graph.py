@@ -1,0 +1,281 @@
+"""The neutral task graph every front end produces and the core turns into Dagster definitions.
+
+Nothing here imports Dagster: a `TaskGraph` is plain, immutable data plus the callables that run
+each task. The runner (`core.runner`) executes it; the builder (`core.builder`) describes it to Dagster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trakt_dagster.core.errors import SourceLocation
+
+if TYPE_CHECKING:
+    from trakt_dagster.core.context import TaskContext
+
+
+class TaskRole(StrEnum):
+    """What a task stands for in the manifest: loading an input, a step, or writing an output dataset."""
+
+    INPUT = "input"
+    STEP = "step"
+    OUTPUT = "output"
+
+
+class Granularity(StrEnum):
+    """How a pipeline maps onto Dagster ops: one op for the whole pipeline, or one op per task."""
+
+    PIPELINE = "pipeline"
+    STEP = "step"
+
+
+class FailurePolicy(StrEnum):
+    """What the runner does after a task fails.
+
+    `continue`: mark the failed task's descendants upstream-failed and let independent branches finish.
+    `stop`: start no further task (trakt: the first exception stops the run).
+    """
+
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+@dataclass
+class TaskResult:
+    """What a task callable returns to the runner.
+
+    Example:
+        >>> TaskResult(value={"records": [1, 2]}, metadata={"rows": 2}, record={"rows_out": 2})
+        TaskResult(value={'records': [1, 2]}, metadata={'rows': 2}, record={'rows_out': 2}, checks=[])
+    """
+
+    value: Any = None
+    """Passed to downstream tasks (in memory, or through the IO manager in step granularity)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Dagster materialization metadata."""
+    record: dict[str, Any] = field(default_factory=dict)
+    """Fields for this task's manifest entry (e.g. rows_in, rows_out, metrics, path)."""
+    checks: list[CheckOutcome] = field(default_factory=list)
+    """Asset check results measured while the task ran."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """The result of one quality check on a task's asset.
+
+    Example:
+        >>> CheckOutcome("unique_keys", passed=False, severity="warn", metadata={"duplicates": 2}).passed
+        False
+    """
+
+    name: str
+    passed: bool
+    severity: str = "error"
+    description: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckDefinition:
+    """A check declared on a task's asset (becomes a Dagster `AssetCheckSpec`).
+
+    Example:
+        >>> CheckDefinition("gate", description="quality gate", blocking=True).blocking
+        True
+    """
+
+    name: str
+    description: str | None = None
+    blocking: bool = False
+
+
+TaskCallable = Callable[["TaskContext", Mapping[str, Any]], TaskResult | None]
+"""`run(ctx, upstream_values)`: `upstream_values` maps each dependency's task key to its result value.
+May also be an `async def`: the runner then awaits it with the task's timeout."""
+
+
+@dataclass(frozen=True)
+class ExternalDataset:
+    """Data a pipeline reads but does not produce (a trakt input file pattern, a source table).
+
+    Becomes an external (non-materializable) asset that the pipeline's tasks depend on.
+
+    Example:
+        >>> ExternalDataset("records", kind="csv", metadata={"pattern": "records/*.csv"}).name
+        'records'
+    """
+
+    name: str
+    asset_name: str | None = None
+    kind: str | None = None
+    description: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key_name(self) -> str:
+        return self.asset_name or self.name
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work of a pipeline.
+
+    `key` is unique within the graph and names the task in the runner and the manifest; `asset_name`
+    (default: `key`) is the last part of its Dagster asset key before sanitising. Tasks with
+    `is_asset=False` run when a selected task needs them but are not shown as assets.
+
+    Example:
+        >>> t = Task("clean", run=lambda ctx, upstream: TaskResult(value=1), deps=("load",))
+        >>> t.deps, t.is_asset, t.role
+        (('load',), True, <TaskRole.STEP: 'step'>)
+    """
+
+    key: str
+    run: TaskCallable
+    deps: tuple[str, ...] = ()
+    external_deps: tuple[str, ...] = ()
+    role: TaskRole = TaskRole.STEP
+    is_asset: bool = True
+    asset_name: str | None = None
+    description: str | None = None
+    source: SourceLocation | None = None
+    kinds: frozenset[str] = frozenset()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    checks: tuple[CheckDefinition, ...] = ()
+    retries: int = 0
+    retry_delay: float = 0.0
+    retry_backoff: float = 1.0
+    timeout: float | None = None
+    pool: str | None = None
+
+    @property
+    def key_name(self) -> str:
+        return self.asset_name or self.key
+
+
+@dataclass(frozen=True)
+class CronTrigger:
+    """Run the pipeline on a cron schedule (5 fields or an `@daily`-style macro) in a time zone.
+
+    Example:
+        >>> CronTrigger("0 6 * * *", timezone="Europe/Berlin").overlap
+        'allow'
+    """
+
+    cron: str
+    timezone: str | None = None
+    overlap: str = "allow"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotSpec:
+    """Which source files a run folder's `project/` snapshot copies.
+
+    Example:
+        >>> SnapshotSpec(Path("pipelines/sales"), suffixes=(".py", ".yaml")).root.name
+        'sales'
+    """
+
+    root: Path
+    suffixes: tuple[str, ...] | None = None
+    """Only files with these suffixes (None: every file)."""
+    exclude_dirs: tuple[Path, ...] = ()
+    max_file_bytes: int = 5_000_000
+
+
+@dataclass(frozen=True)
+class TaskGraph:
+    """A pipeline of one tool, in neutral form.
+
+    `tasks` are in declaration order, which is a topological order (the builder checks it).
+    `session_factory(run_info, run_config)` creates the per-run state shared by the tasks (e.g. trakt's
+    `Context`); `config_class` is the Dagster `Config` class of the pipeline's run config, if any.
+
+    Example:
+        >>> g = TaskGraph("sales", tool="trakt", source_file=Path("pipelines/sales/pipeline.yaml"),
+        ...               tasks=(Task("a", run=lambda c, u: None),))
+        >>> [t.key for t in g.tasks]
+        ['a']
+    """
+
+    name: str
+    tool: str
+    source_file: Path
+    tasks: tuple[Task, ...]
+    external: tuple[ExternalDataset, ...] = ()
+    description: str | None = None
+    version: str | None = None
+    triggers: tuple[CronTrigger, ...] = ()
+    max_parallel: int = 4
+    failure_policy: FailurePolicy = FailurePolicy.CONTINUE
+    granularity: Granularity = Granularity.PIPELINE
+    allowed_granularities: frozenset[Granularity] = frozenset(Granularity)
+    run_timeout: float | None = None
+    session_factory: Callable[..., Any] | None = None
+    config_class: type | None = None
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    """Dagster resources (key → default instance) the pipeline's tasks use."""
+    snapshot: SnapshotSpec | None = None
+    group_name: str | None = None
+    owners: tuple[str, ...] = ()
+    kinds: frozenset[str] = frozenset()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def by_key(self) -> dict[str, Task]:
+        """Tasks by key (computed once)."""
+        return {task.key: task for task in self.tasks}
+
+    @cached_property
+    def external_by_name(self) -> dict[str, ExternalDataset]:
+        """External datasets by name (computed once)."""
+        return {dataset.name: dataset for dataset in self.external}
+
+    @cached_property
+    def children(self) -> dict[str, tuple[str, ...]]:
+        """Direct downstream tasks of each task."""
+        found: dict[str, list[str]] = {task.key: [] for task in self.tasks}
+        for task in self.tasks:
+            for dep in task.deps:
+                found[dep].append(task.key)
+        return {key: tuple(value) for key, value in found.items()}
+
+    def task(self, key: str) -> Task:
+        try:
+            return self.by_key[key]
+        except KeyError:
+            raise KeyError(f"Pipeline '{self.name}' has no task '{key}'.") from None
+
+    @property
+    def task_keys(self) -> tuple[str, ...]:
+        return tuple(task.key for task in self.tasks)
+
+    def descendants(self, keys: set[str]) -> set[str]:
+        """Every task downstream of `keys` (not including them)."""
+        found: set[str] = set()
+        stack = [child for key in keys for child in self.children[key]]
+        while stack:
+            key = stack.pop()
+            if key not in found:
+                found.add(key)
+                stack.extend(self.children[key])
+        return found
+
+    def ancestors(self, keys: set[str]) -> set[str]:
+        """Every task upstream of `keys` (not including them)."""
+        found: set[str] = set()
+        stack = [dep for key in keys for dep in self.by_key[key].deps]
+        while stack:
+            key = stack.pop()
+            if key not in found:
+                found.add(key)
+                stack.extend(self.by_key[key].deps)
+        return found

@@ -1,0 +1,117 @@
+"""The run folder `<runs_dir>/<run id>/`: manifest.json, logs/<task>.log, data/, project/ snapshot."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from trakt_dagster.core.atomic import atomic_write_text
+from trakt_dagster.core.graph import SnapshotSpec
+from trakt_dagster.core.manifest import RunManifest
+from trakt_dagster.core.redact import Redactor
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+SKIPPED_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules", ".ipynb_checkpoints", ".pytest_cache"})
+
+
+def log_file_name(task_key: str) -> str:
+    """A file name for a task's log (`logs/<task>.log`), safe on every file system."""
+    return (_UNSAFE.sub("_", task_key).strip("._") or "task") + ".log"
+
+
+class RunFolder:
+    """Owns one run's folder and keeps its manifest current (rewritten atomically on every change).
+
+    Example:
+        >>> # folder = RunFolder(Path("runs") / run_id, manifest, copies=[Path("out/manifest.json")])
+        >>> # folder.create(); folder.log("clean", "INFO", "12 rows"); folder.write_manifest()
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: RunManifest,
+        *,
+        copies: Iterable[Path] = (),
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.manifest = manifest
+        self.copies = [Path(p) for p in copies]
+        self.redactor = redactor or Redactor()
+        self._lock = threading.Lock()
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    def create(self) -> None:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def write_manifest(self) -> None:
+        text = self.redactor.text(self.manifest.to_json())
+        with self._lock:
+            atomic_write_text(self.manifest_path, text)
+            for copy in self.copies:
+                atomic_write_text(copy, text)
+
+    def log(self, task_key: str, level: str, message: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        line = self.redactor.text(f"{stamp} {level.upper():<7} {message}\n")
+        with self._lock, open(self.logs_dir / log_file_name(task_key), "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def snapshot(self, spec: SnapshotSpec) -> Path:
+        """Copy the pipeline's source files into `project/` (what ran, for later inspection)."""
+        target = self.path / "project"
+        copy_tree(spec, target)
+        return target
+
+
+def copy_tree(spec: SnapshotSpec, target: Path) -> int:
+    """Copy the files `spec` selects from `spec.root` into `target`; returns the number copied.
+
+    Skips VCS/cache/virtualenv folders, symlinks, the spec's excluded folders and files larger than
+    `spec.max_file_bytes`.
+    """
+    root = spec.root.resolve()
+    excluded = {p.resolve() for p in spec.exclude_dirs}
+    copied = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in SKIPPED_DIRS and not (here / d).is_symlink() and (here / d).resolve() not in excluded
+        )
+        for name in sorted(filenames):
+            src = here / name
+            if src.is_symlink():
+                continue
+            if spec.suffixes is not None and src.suffix.lower() not in spec.suffixes:
+                continue
+            try:
+                if src.stat().st_size > spec.max_file_bytes:
+                    continue
+            except OSError:
+                continue
+            dest = target / src.relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+            copied += 1
+    target.mkdir(parents=True, exist_ok=True)
+    return copied

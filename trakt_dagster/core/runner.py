@@ -1,0 +1,333 @@
+"""Execute a selection of a task graph: dependency order, parallel threads, retries, timeouts.
+
+The runner is tool-agnostic and Dagster-agnostic: it yields plain events (`core.events`) that the
+Dagster bridge (`core.execution`) turns into materializations, log lines and manifest updates.
+All events are yielded from the calling thread; task code runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from trakt_dagster.core.context import RunInfo, TaskContext
+from trakt_dagster.core.events import (
+    RunFinished,
+    RunnerEvent,
+    TaskFailed,
+    TaskLogged,
+    TaskRetrying,
+    TaskSkipped,
+    TaskStarted,
+    TaskSucceeded,
+)
+from trakt_dagster.core.graph import FailurePolicy, Task, TaskGraph, TaskResult
+
+
+class TaskTimeoutError(TimeoutError):
+    """A task attempt ran longer than its `timeout`."""
+
+
+class RunTimeoutError(TimeoutError):
+    """The whole run ran longer than the pipeline's `run_timeout`."""
+
+
+def plan_tasks(graph: TaskGraph, selected: set[str] | None, provided: Mapping[str, Any]) -> list[str]:
+    """The tasks to execute, in declaration order: `selected` plus the ancestors whose values are needed.
+
+    Ancestors already in `provided` (values loaded from elsewhere) are not run again, and neither is
+    anything upstream of them.
+
+    Example:
+        >>> from trakt_dagster.core.graph import Task, TaskGraph
+        >>> from pathlib import Path
+        >>> g = TaskGraph("p", "x", Path("p"), tasks=(Task("a", run=None), Task("b", run=None, deps=("a",)),
+        ...                                            Task("c", run=None)))
+        >>> plan_tasks(g, {"b"}, {})
+        ['a', 'b']
+    """
+    wanted = set(graph.task_keys) if selected is None else set(selected)
+    unknown = wanted - set(graph.task_keys)
+    if unknown:
+        raise KeyError(f"Pipeline '{graph.name}' has no task(s): {', '.join(sorted(unknown))}")
+    by_key = graph.by_key
+    needed = set(wanted)
+    stack = [dep for key in wanted for dep in by_key[key].deps]
+    while stack:
+        key = stack.pop()
+        if key in needed or key in provided:
+            continue
+        needed.add(key)
+        stack.extend(by_key[key].deps)
+    return [key for key in graph.task_keys if key in needed]
+
+
+class TaskRunner:
+    """Runs the tasks of one graph for one run.
+
+    Example:
+        >>> # runner = TaskRunner(graph, run_info=info, session=session)
+        >>> # for event in runner.execute(selected={"clean"}):
+        >>> #     print(event)
+    """
+
+    def __init__(
+        self,
+        graph: TaskGraph,
+        *,
+        run_info: RunInfo,
+        session: Any = None,
+        max_parallel: int | None = None,
+        failure_policy: FailurePolicy | None = None,
+        run_timeout: float | None = None,
+    ) -> None:
+        self.graph = graph
+        self.run_info = run_info
+        self.session = session
+        self.max_parallel = max(1, max_parallel or graph.max_parallel)
+        self.failure_policy = failure_policy or graph.failure_policy
+        self.run_timeout = run_timeout if run_timeout is not None else graph.run_timeout
+        self._events: queue.Queue[RunnerEvent | _Finished] = queue.Queue()
+        self._contexts: dict[str, TaskContext] = {}
+        self._lock = threading.Lock()
+        self._aborted = threading.Event()
+
+    # -- public -------------------------------------------------------------------------------
+    def execute(
+        self, selected: set[str] | None = None, provided: Mapping[str, Any] | None = None
+    ) -> Iterator[RunnerEvent]:
+        """Yield events while running `selected` (default: all) and the ancestors they need."""
+        provided = dict(provided or {})
+        order = plan_tasks(self.graph, selected, provided)
+        by_key = self.graph.by_key
+        values: dict[str, Any] = dict(provided)
+        state: dict[str, str] = dict.fromkeys(order, "pending")
+        running: set[str] = set()
+        failed: list[str] = []
+        stopped_by: str | None = None
+        deadline = time.monotonic() + self.run_timeout if self.run_timeout else None
+
+        def ready(task: Task) -> bool:
+            return all(
+                dep in provided or state.get(dep) == "succeeded" for dep in task.deps
+            )
+
+        try:
+            while True:
+                if stopped_by is None:
+                    for key in order:
+                        if len(running) >= self.max_parallel:
+                            break
+                        if state[key] == "pending" and ready(by_key[key]):
+                            state[key] = "running"
+                            running.add(key)
+                            upstream = {dep: values.get(dep) for dep in by_key[key].deps}
+                            self._start(by_key[key], upstream)
+                if not running:
+                    break
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    item = self._events.get(timeout=timeout)
+                except queue.Empty:
+                    yield from self._expire_run(running, state, failed)
+                    stopped_by = stopped_by or "run timeout"
+                    continue
+                if not isinstance(item, _Finished):
+                    yield item
+                    continue
+                event = item.event
+                running.discard(event.key)
+                if isinstance(event, TaskSucceeded):
+                    state[event.key] = "succeeded"
+                    values[event.key] = event.result.value
+                    yield event
+                    continue
+                state[event.key] = "failed"
+                failed.append(event.key)
+                yield event
+                downstream = self.graph.descendants({event.key})
+                for key in order:
+                    if key in downstream and state[key] == "pending":
+                        state[key] = "skipped"
+                        yield TaskSkipped(key, f"upstream task '{event.key}' failed", upstream=event.key)
+                if self.failure_policy is FailurePolicy.STOP:
+                    stopped_by = stopped_by or event.key
+            for key in order:
+                if state[key] == "pending":
+                    state[key] = "skipped"
+                    reason = (
+                        f"not started: the run stopped after '{stopped_by}' failed"
+                        if stopped_by
+                        else "not started: its dependencies did not succeed"
+                    )
+                    yield TaskSkipped(key, reason, upstream=None)
+            yield RunFinished(
+                success=not failed and all(s == "succeeded" for s in state.values()),
+                failed=tuple(failed),
+                skipped=tuple(k for k in order if state[k] == "skipped"),
+                values=values,
+            )
+        finally:
+            # Interrupted (Dagster termination) or finished: cancel whatever still runs.
+            if running:
+                self._aborted.set()
+            with self._lock:
+                for key in running:
+                    ctx = self._contexts.get(key)
+                    if ctx is not None:
+                        ctx.cancel()
+
+    # -- internals ----------------------------------------------------------------------------
+    def _expire_run(self, running: set[str], state: dict[str, str], failed: list[str]) -> Iterator[RunnerEvent]:
+        message = f"Run of '{self.graph.name}' timed out after {self.run_timeout:g}s"
+        self._aborted.set()
+        for key in sorted(running):
+            with self._lock:
+                ctx = self._contexts.get(key)
+            if ctx is not None:
+                ctx.cancel()
+            state[key] = "failed"
+            failed.append(key)
+            now = datetime.now(UTC)
+            yield TaskFailed(
+                key,
+                error=RunTimeoutError(message),
+                attempts=ctx.attempt if ctx else 1,
+                started_at=now,
+                finished_at=now,
+                duration_ms=0.0,
+                traceback_text="",
+            )
+        running.clear()
+
+    def _sink(self, key: str, level: str, message: str, fields: Mapping[str, Any]) -> None:
+        self._events.put(TaskLogged(key, level, message, dict(fields)))
+
+    def _start(self, task: Task, upstream: dict[str, Any]) -> None:
+        thread = threading.Thread(
+            target=self._work, args=(task, upstream), name=f"task-{task.key}", daemon=True
+        )
+        thread.start()
+
+    def _work(self, task: Task, upstream: dict[str, Any]) -> None:
+        attempts = task.retries + 1
+        started_at = datetime.now(UTC)
+        t0 = time.perf_counter()
+        self._events.put(TaskStarted(task.key, started_at))
+        for attempt in range(1, attempts + 1):
+            ctx = TaskContext(
+                run=self.run_info, task=task, attempt=attempt, session=self.session, sink=self._sink
+            )
+            with self._lock:
+                self._contexts[task.key] = ctx
+            try:
+                result = self._call(task, ctx, upstream)
+            except Exception as exc:  # noqa: BLE001 - every task error is reported, never swallowed
+                retryable = getattr(exc, "retryable", True) and not self._aborted.is_set()
+                if attempt < attempts and retryable:
+                    delay = task.retry_delay * (task.retry_backoff ** (attempt - 1))
+                    self._events.put(TaskRetrying(task.key, attempt + 1, attempts, exc, delay))
+                    if delay > 0 and self._aborted.wait(delay):
+                        retryable = False
+                    if retryable:
+                        continue
+                finished_at = datetime.now(UTC)
+                self._events.put(
+                    _Finished(
+                        TaskFailed(
+                            task.key,
+                            error=exc,
+                            attempts=attempt,
+                            started_at=started_at,
+                            finished_at=finished_at,
+                            duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+                            traceback_text="".join(traceback.format_exception(exc)),
+                        )
+                    )
+                )
+                return
+            finished_at = datetime.now(UTC)
+            self._events.put(
+                _Finished(
+                    TaskSucceeded(
+                        task.key,
+                        result=result,
+                        attempts=attempt,
+                        started_at=started_at,
+                        finished_at=finished_at,
+                        duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+                    )
+                )
+            )
+            return
+
+    @staticmethod
+    def _call(task: Task, ctx: TaskContext, upstream: dict[str, Any]) -> TaskResult:
+        timeout = task.timeout
+        if inspect.iscoroutinefunction(task.run):
+            outcome = _run_coroutine(task.run(ctx, upstream), timeout, ctx)
+        elif timeout is None:
+            outcome = task.run(ctx, upstream)
+            if inspect.isawaitable(outcome):
+                outcome = _run_coroutine(outcome, None, ctx)
+        else:
+            outcome = _call_with_timeout(task, ctx, upstream, timeout)
+        if outcome is None:
+            return TaskResult()
+        if not isinstance(outcome, TaskResult):
+            raise TypeError(
+                f"Task '{task.key}' callable returned {type(outcome).__name__}; expected TaskResult or None."
+            )
+        return outcome
+
+
+def _run_coroutine(coro: Any, timeout: float | None, ctx: TaskContext) -> Any:
+    async def guarded() -> Any:
+        if timeout is None:
+            return await coro
+        try:
+            return await asyncio.wait_for(coro, timeout)
+        except TimeoutError:
+            ctx.cancel()
+            raise TaskTimeoutError(f"Task '{ctx.task.key}' timed out after {timeout:g}s") from None
+
+    return asyncio.run(guarded())
+
+
+def _call_with_timeout(task: Task, ctx: TaskContext, upstream: dict[str, Any], timeout: float) -> Any:
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome = task.run(ctx, upstream)
+            if inspect.isawaitable(outcome):
+                outcome = _run_coroutine(outcome, None, ctx)
+            box["value"] = outcome
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the waiting thread
+            box["error"] = exc
+
+    inner = threading.Thread(target=target, name=f"task-{task.key}-attempt", daemon=True)
+    inner.start()
+    inner.join(timeout)
+    if inner.is_alive():
+        ctx.cancel()
+        raise TaskTimeoutError(f"Task '{task.key}' timed out after {timeout:g}s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+class _Finished:
+    """Wraps a task's final event so the scheduler knows the task left the running set."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: TaskSucceeded | TaskFailed) -> None:
+        self.event = event

@@ -1,0 +1,52 @@
+"""Per-run state a front end shares between the tasks of one run (e.g. trakt's `Context`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trakt_dagster.core.context import RunInfo
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What a graph's `session_factory` receives when a run starts.
+
+    Example:
+        >>> # def session_factory(request: SessionRequest) -> PipelineSession: ...
+    """
+
+    run: RunInfo
+    config: Any = None
+    """The pipeline's run config (an instance of `TaskGraph.config_class`), if it has one."""
+    resources: Any = None
+    """Dagster resources of the op (attribute access), if any."""
+    log: Callable[[str, str], None] = lambda level, message: None
+    """`log(level, message)` to the Dagster run log."""
+    selected: frozenset[str] = frozenset()
+    """Keys of the tasks that will run."""
+
+
+@dataclass
+class PipelineSession:
+    """Base class for per-run state; front ends subclass it.
+
+    Example:
+        >>> s = PipelineSession(run_id="r-1")
+        >>> s.run_id, s.manifest_copies
+        ('r-1', [])
+    """
+
+    run_id: str
+    """The run id shown in the manifest (trakt: `--run-id`, default the Dagster run id)."""
+    pipeline_version: str | None = None
+    manifest_copies: list[Path] = field(default_factory=list)
+    """Extra places the manifest is written to (trakt: `<output_dir>/manifest.json`)."""
+    secrets: list[str] = field(default_factory=list)
+    """Values to mask in every log line, manifest and error message."""
+    run_tags: Mapping[str, str] = field(default_factory=dict)
+
+    def close(self, success: bool) -> None:
+        """Called once after the last task, whatever the outcome."""

@@ -1,0 +1,128 @@
+"""Task graph → Dagster asset specs, through an overridable translator (the dagster-dbt pattern)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import dagster as dg
+
+from trakt_dagster.core.graph import CheckDefinition, ExternalDataset, Task, TaskGraph
+from trakt_dagster.core.names import dagster_name
+
+TAG_PREFIX = "trakt/"
+
+
+@dataclass(frozen=True)
+class TaskTranslatorData:
+    """The single argument of every translator hook: the graph and the task being described.
+
+    Example:
+        >>> # data = TaskTranslatorData(graph, graph.tasks[0]); translator.get_asset_spec(data)
+    """
+
+    graph: TaskGraph
+    task: Task
+
+
+@dataclass(frozen=True)
+class ExternalTranslatorData:
+    """Argument of `get_external_spec`: the graph and one dataset it reads but does not produce."""
+
+    graph: TaskGraph
+    dataset: ExternalDataset
+
+
+class DagsterTaskGraphTranslator:
+    """Describes tasks as Dagster `AssetSpec`s. Subclass and override `get_asset_spec` (or a smaller hook).
+
+    Example:
+        >>> class OwnedTranslator(DagsterTaskGraphTranslator):
+        ...     def get_asset_spec(self, data):
+        ...         return super().get_asset_spec(data).replace_attributes(owners=["team:data"])
+        >>> # build_definitions(root, translator=OwnedTranslator())
+    """
+
+    # -- keys ---------------------------------------------------------------------------------
+    def get_pipeline_name(self, graph: TaskGraph) -> str:
+        return dagster_name(graph.name)
+
+    def get_asset_key(self, data: TaskTranslatorData) -> dg.AssetKey:
+        return dg.AssetKey([self.get_pipeline_name(data.graph), dagster_name(data.task.key_name)])
+
+    def get_external_key(self, data: ExternalTranslatorData) -> dg.AssetKey:
+        return dg.AssetKey([self.get_pipeline_name(data.graph), dagster_name(data.dataset.key_name)])
+
+    def get_group_name(self, graph: TaskGraph) -> str:
+        return dagster_name(graph.group_name or graph.name)
+
+    # -- specs --------------------------------------------------------------------------------
+    def get_description(self, data: TaskTranslatorData) -> str | None:
+        return data.task.description
+
+    def get_metadata(self, data: TaskTranslatorData) -> dict[str, object]:
+        task = data.task
+        meta: dict[str, object] = {
+            f"{TAG_PREFIX}tool": data.graph.tool,
+            f"{TAG_PREFIX}pipeline": data.graph.name,
+            f"{TAG_PREFIX}task": task.key,
+        }
+        if task.source is not None:
+            meta[f"{TAG_PREFIX}source"] = task.source.describe()
+        if task.retries:
+            meta[f"{TAG_PREFIX}retries"] = task.retries
+        if task.timeout:
+            meta[f"{TAG_PREFIX}timeout_s"] = task.timeout
+        meta.update(task.metadata)
+        return meta
+
+    def get_kinds(self, data: TaskTranslatorData) -> set[str]:
+        return {data.graph.tool, *data.graph.kinds, *data.task.kinds}
+
+    def get_tags(self, data: TaskTranslatorData) -> dict[str, str]:
+        return {**data.graph.tags, **data.task.tags}
+
+    def get_asset_spec(self, data: TaskTranslatorData) -> dg.AssetSpec:
+        """The spec of one task's asset. Deps follow the graph's edges (through non-asset tasks)."""
+        return dg.AssetSpec(
+            key=self.get_asset_key(data),
+            deps=self._asset_deps(data.graph, data.task),
+            description=self.get_description(data),
+            metadata=self.get_metadata(data),
+            group_name=self.get_group_name(data.graph),
+            kinds=self.get_kinds(data),
+            tags=self.get_tags(data),
+            owners=list(data.graph.owners),
+            skippable=True,
+        )
+
+    def get_external_spec(self, data: ExternalTranslatorData) -> dg.AssetSpec:
+        """The spec of a dataset the pipeline reads but does not produce (an external asset)."""
+        dataset = data.dataset
+        kinds = {data.graph.tool} | ({dataset.kind} if dataset.kind else set())
+        return dg.AssetSpec(
+            key=self.get_external_key(data),
+            description=dataset.description,
+            metadata={f"{TAG_PREFIX}pipeline": data.graph.name, **dataset.metadata},
+            group_name=self.get_group_name(data.graph),
+            kinds=kinds,
+        )
+
+    def get_check_spec(self, data: TaskTranslatorData, check: CheckDefinition) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            name=dagster_name(check.name),
+            asset=self.get_asset_key(data),
+            description=check.description,
+            blocking=check.blocking,
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _asset_deps(self, graph: TaskGraph, task: Task) -> list[dg.AssetKey]:
+        keys: list[dg.AssetKey] = []
+        for dep_key in task.deps:
+            dep = graph.by_key[dep_key]
+            if dep.is_asset:
+                keys.append(self.get_asset_key(TaskTranslatorData(graph, dep)))
+            else:  # look through helper tasks (e.g. input loading) to what they read
+                keys.extend(self._asset_deps(graph, dep))
+        for name in task.external_deps:
+            keys.append(self.get_external_key(ExternalTranslatorData(graph, graph.external_by_name[name])))
+        return list(dict.fromkeys(keys))

@@ -1,0 +1,485 @@
+"""Load `pipeline.yaml` with trakt's rules, collecting every problem with its file, line and key.
+
+Messages keep trakt's wording (users know them); each error adds where it is and how to fix it.
+Decisions that differ from trakt (spec §5.1): duplicate step ids and dataset names are errors (N6,
+N7), a bad `combine_strategy` is a load error (N9), execution modes are compared after normalising
+(N10), an input used only by an output counts as used (N4), and `sys.path` is left unchanged (N2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.trakt import compat_import
+from trakt_dagster.trakt.bindings import normalize_binding, output_binding_error, split_bindings
+from trakt_dagster.trakt.contract import handler_contract
+from trakt_dagster.trakt.csv_io import schema_shape_error
+from trakt_dagster.trakt.errors import StepBindingError
+from trakt_dagster.trakt.model import Artifact, CombineStrategy, OutputDataset, PipelineSpec, StepSpec
+from trakt_dagster.trakt.modules import ModuleNamespace
+from trakt_dagster.trakt.registry import StepRegistry
+from trakt_dagster.trakt.settings import parse_settings
+from trakt_dagster.trakt.validate import validate_pipeline
+from trakt_dagster.trakt.yaml_source import KeyPath, YamlDocument, key_text
+
+INPUT_KEYS = frozenset({"kind", "uri", "schema", "metadata", "combine_strategy"})
+STEP_KEYS = frozenset({"id", "uses", "with"})
+DATASET_KEYS = frozenset({"name", "from", "kind", "uri", "metadata"})
+LEGACY_OUTPUT_KEYS = frozenset({"from", "kind", "uri", "metadata"})
+TOOL = "trakt"
+
+
+class _Problems:
+    """Collects load errors for one file, locating each by its key path."""
+
+    def __init__(self, path: Path, doc: YamlDocument | None) -> None:
+        self.path = path
+        self.doc = doc
+        self.errors: list[LoadError] = []
+
+    def location(self, where: KeyPath) -> SourceLocation:
+        line = self.doc.line(where) if self.doc is not None else None
+        return SourceLocation(self.path, line, key_text(where) or None)
+
+    def add(self, message: str, where: KeyPath = (), hint: str | None = None) -> None:
+        self.errors.append(LoadError(message, self.location(where), hint, TOOL))
+
+
+def load_pipeline_spec(
+    path: Path,
+    *,
+    strict: bool = True,
+    registry: StepRegistry | None = None,
+) -> tuple[PipelineSpec | None, list[LoadError]]:
+    """Parse and validate one `pipeline.yaml`. Returns the spec (None if unusable) and every error found.
+
+    Example:
+        >>> # spec, errors = load_pipeline_spec(Path("pipelines/sales/pipeline.yaml"))
+        >>> # if errors: print("\\n".join(e.render() for e in errors))
+    """
+    path = Path(path)
+    problems = _Problems(path, None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        problems.add(f"Failed to read pipeline file '{path}': {exc}", hint="check the path and its permissions")
+        return None, problems.errors
+    try:
+        doc = YamlDocument.parse(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problems.errors.append(
+            LoadError(
+                f"Invalid YAML in '{path}': {exc}",
+                SourceLocation(path, line),
+                "fix the YAML syntax at that line (indentation, quotes, a missing ':')",
+                TOOL,
+            )
+        )
+        return None, problems.errors
+    problems.doc = doc
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        problems.add(
+            f"Pipeline file '{path}' must contain a mapping at the root.",
+            hint="start the file with keys such as 'name:', 'inputs:', 'steps:' and 'outputs:'",
+        )
+        return None, problems.errors
+
+    name = str(data["name"]) if data.get("name") else path.parent.name
+    mode = _parse_mode(data, problems)
+    settings = parse_settings(data.get("dagster"), problems.add)
+    compat_import.install()
+    namespace = ModuleNamespace(path.parent)
+    registry = registry or StepRegistry.from_entry_points()
+    inputs = _parse_inputs(data.get("inputs"), strict, problems)
+    steps = _parse_steps(data.get("steps"), strict, name, registry, namespace, problems)
+    outputs = _parse_outputs(data.get("outputs"), strict, problems)
+    spec = PipelineSpec(
+        name=name,
+        source_file=path,
+        mode=mode,
+        inputs=tuple(inputs),
+        steps=tuple(steps),
+        outputs=tuple(outputs),
+        strict=strict,
+        settings=settings,
+        namespace=namespace,
+    )
+    if not problems.errors:
+        for part, where, hint in validate_pipeline(spec, doc):
+            problems.add(f"Pipeline '{name}' is invalid: {part}", where, hint)
+    return (spec if not problems.errors else None), problems.errors
+
+
+# -- execution mode ---------------------------------------------------------------------------------
+def _parse_mode(data: Mapping[str, Any], problems: _Problems) -> str:
+    execution = data.get("execution")
+    mode: str | None = None
+    if execution is not None:
+        if not isinstance(execution, dict):
+            problems.add(
+                "Pipeline 'execution' must be a mapping.", ("execution",), "write 'execution: {mode: batch}'"
+            )
+        else:
+            raw = execution.get("mode")
+            if raw is not None and not isinstance(raw, str):
+                problems.add(
+                    "Pipeline 'execution.mode' must be a string.",
+                    ("execution", "mode"),
+                    "use 'batch' or 'stream'",
+                )
+            elif raw is not None:
+                mode = raw
+    legacy = data.get("execution_mode")
+    if legacy is not None and not isinstance(legacy, str):
+        problems.add("Pipeline 'execution_mode' must be a string.", ("execution_mode",), "use 'batch' or 'stream'")
+        legacy = None
+    if mode is not None and legacy is not None and _norm_mode(mode) != _norm_mode(legacy):
+        problems.add(
+            "Pipeline defines conflicting execution modes in 'execution.mode' and 'execution_mode'.",
+            ("execution_mode",),
+            "keep only 'execution.mode' ('execution_mode' is the legacy spelling)",
+        )
+    return _norm_mode(mode if mode is not None else legacy)
+
+
+def _norm_mode(value: str | None) -> str:
+    text = (value or "").strip().lower()
+    return text or "batch"
+
+
+# -- inputs -----------------------------------------------------------------------------------------
+def _parse_inputs(raw: Any, strict: bool, problems: _Problems) -> list[Artifact]:
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        problems.add(
+            "Pipeline 'inputs' must be a mapping.", ("inputs",), "write inputs as 'name: path' or 'name: {uri: ...}'"
+        )
+        return []
+    parsed: list[Artifact] = []
+    for raw_name, definition in raw.items():
+        name = str(raw_name)
+        where: KeyPath = ("inputs", name)
+        loc = problems.location(where)
+        if definition is None:
+            parsed.append(Artifact(name=name, location=loc))
+            continue
+        if isinstance(definition, str):
+            parsed.append(Artifact(name=name, uri=definition, location=loc))
+            continue
+        if not isinstance(definition, dict):
+            problems.add(
+                f"Input '{name}' must be a mapping or string.", where, "give a path string or a mapping with 'uri:'"
+            )
+            continue
+        metadata = definition.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            problems.add(
+                f"Input '{name}' field 'metadata' must be a mapping.",
+                (*where, "metadata"),
+                "write CSV options as a mapping, e.g. 'metadata: {delimiter: \";\"}'",
+            )
+            metadata = {}
+        metadata = dict(metadata)
+        unknown = sorted(str(k) for k in definition if k not in INPUT_KEYS)
+        if unknown and strict:
+            problems.add(
+                f"Input '{name}' has unknown fields: {', '.join(unknown)}.",
+                (*where, unknown[0]),
+                f"move them under 'metadata:' (allowed here: {', '.join(sorted(INPUT_KEYS))}) or run lenient",
+            )
+        elif unknown:
+            metadata.update({k: v for k, v in definition.items() if str(k) in unknown})
+        strategy_raw = definition.get("combine_strategy", "concat")
+        try:
+            strategy = CombineStrategy(strategy_raw)
+        except ValueError:
+            problems.add(
+                f"Input '{name}' field 'combine_strategy' has invalid value {strategy_raw!r}.",
+                (*where, "combine_strategy"),
+                f"use one of: {', '.join(s.value for s in CombineStrategy)}",
+            )
+            strategy = CombineStrategy.CONCAT
+        schema = definition.get("schema")
+        schema_error = schema_shape_error(schema)
+        if schema_error:
+            problems.add(f"Input '{name}' {schema_error}", (*where, "schema"), "see docs/trakt.md, 'Input schema'")
+            schema = None
+        parsed.append(
+            Artifact(
+                name=name,
+                kind=str(definition.get("kind", "csv")),
+                uri=str(definition["uri"]) if definition.get("uri") is not None else name,
+                schema=schema,
+                metadata=metadata,
+                combine_strategy=strategy,
+                location=loc,
+            )
+        )
+    return parsed
+
+
+# -- steps ------------------------------------------------------------------------------------------
+def _parse_steps(
+    raw: Any,
+    strict: bool,
+    pipeline: str,
+    registry: StepRegistry,
+    namespace: ModuleNamespace,
+    problems: _Problems,
+) -> list[StepSpec]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.add("Pipeline 'steps' must be a list.", ("steps",), "write each step as '- id: ...' under 'steps:'")
+        return []
+    parsed: list[StepSpec] = []
+    first_seen: dict[str, int] = {}
+    for position, definition in enumerate(raw, start=1):
+        where: KeyPath = ("steps", position - 1)
+        if not isinstance(definition, dict):
+            problems.add(f"Step #{position} must be a mapping.", where, "give the step 'id:', 'uses:' and 'with:'")
+            continue
+        unknown = sorted(str(k) for k in definition if k not in STEP_KEYS)
+        if unknown and strict:
+            problems.add(
+                f"Step #{position} has unknown fields: {', '.join(unknown)}.",
+                (*where, unknown[0]),
+                "a step has only 'id', 'uses' and 'with'; remove the others (lenient mode drops them)",
+            )
+        step_id = definition.get("id")
+        if not step_id or not isinstance(step_id, str):
+            problems.add(f"Step #{position} missing string 'id'.", where, "add 'id: <unique name>' to the step")
+            continue
+        if step_id in first_seen:
+            problems.add(
+                f"Duplicate step id '{step_id}' (steps #{first_seen[step_id]} and #{position}).",
+                (*where, "id"),
+                "give every step its own id; --param and the manifest refer to steps by id",
+            )
+            continue
+        first_seen[step_id] = position
+        uses = definition.get("uses")
+        if not uses or not isinstance(uses, str):
+            problems.add(
+                f"Step '{step_id}' missing string 'uses'.",
+                where,
+                "add 'uses: <module path or registered alias>' to the step",
+            )
+            continue
+        bindings_raw = definition.get("with")
+        if bindings_raw is None:
+            bindings_raw = {}
+        if not isinstance(bindings_raw, dict):
+            problems.add(
+                f"Step '{step_id}' field 'with' must be a mapping.",
+                (*where, "with"),
+                "write bindings as 'with: {input: <artifact>, output: <artifact>}'",
+            )
+            continue
+        try:
+            handler = registry.resolve_uses(uses, namespace)
+        except Exception as exc:  # noqa: BLE001 - any import-time failure of user code is a load error
+            problems.add(
+                f"Failed to resolve step '{step_id}' using '{uses}': {_describe(exc)}",
+                (*where, "uses"),
+                f"'uses' must name a registered alias or a module (relative to {problems.path.parent}) "
+                "that defines a callable 'run(ctx, **kwargs)'",
+            )
+            continue
+        step = _build_step(pipeline, step_id, uses, position, handler, bindings_raw, problems, where)
+        if step is not None:
+            parsed.append(step)
+    return parsed
+
+
+def _build_step(
+    pipeline: str,
+    step_id: str,
+    uses: str,
+    position: int,
+    handler: Any,
+    bindings_raw: dict[str, Any],
+    problems: _Problems,
+    where: KeyPath,
+) -> StepSpec | None:
+    try:
+        bindings = {
+            str(k): normalize_binding(v, step_id=step_id, key=str(k)) for k, v in bindings_raw.items()
+        }
+        declared_in, declared_out, batch, stream = handler_contract(handler)
+        input_keys, output_keys = split_bindings(step_id, bindings, declared_in, declared_out)
+    except (StepBindingError, ValueError) as exc:
+        problems.add(
+            f"Pipeline '{pipeline}' is invalid: {exc}",
+            (*where, "with"),
+            "bind every name the step's @step_contract declares, and only those",
+        )
+        return None
+    ok = True
+    for key in output_keys:
+        message = output_binding_error(key, bindings[key])
+        if message:
+            problems.add(
+                f"Pipeline '{pipeline}' is invalid: Step '{step_id}' {message}",
+                (*where, "with", key),
+                "output bindings name artifacts: a string, a list of strings or a mapping of strings",
+            )
+            ok = False
+    if not ok:
+        return None
+    return StepSpec(
+        id=step_id,
+        uses=uses,
+        index=position,
+        handler=handler,
+        bindings=bindings,
+        input_keys=input_keys,
+        output_keys=output_keys,
+        supports_batch=batch,
+        supports_stream=stream,
+        location=problems.location(where),
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ModuleNotFoundError):
+        return f"No module named '{exc.name}'" if exc.name else str(exc)
+    text = str(exc)
+    return text if text else type(exc).__name__
+
+
+# -- outputs ----------------------------------------------------------------------------------------
+def _parse_outputs(raw: Any, strict: bool, problems: _Problems) -> list[OutputDataset]:
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        problems.add(
+            "Pipeline 'outputs' must be a mapping.", ("outputs",), "write 'outputs: {datasets: [{name, from}]}'"
+        )
+        return []
+    if "datasets" in raw:
+        return _parse_datasets(raw, strict, problems)
+    parsed: list[OutputDataset] = []
+    for raw_name, definition in raw.items():
+        name = str(raw_name)
+        where: KeyPath = ("outputs", name)
+        if isinstance(definition, str):
+            parsed.append(OutputDataset(name=name, source=definition, location=problems.location(where)))
+            continue
+        if not isinstance(definition, dict):
+            problems.add(
+                f"Output '{name}' must map to a string source artifact or a mapping.",
+                where,
+                "write 'name: <artifact>' or 'name: {from: <artifact>, uri: ...}'",
+            )
+            continue
+        dataset = _dataset_from_mapping(name, definition, LEGACY_OUTPUT_KEYS, f"Output '{name}'", strict, problems, where)
+        if dataset is not None:
+            parsed.append(dataset)
+    return parsed
+
+
+def _parse_datasets(raw: dict[str, Any], strict: bool, problems: _Problems) -> list[OutputDataset]:
+    extra = sorted(str(k) for k in raw if k != "datasets")
+    if extra and strict:
+        problems.add(
+            f"Pipeline 'outputs' has unknown fields when using 'datasets': {', '.join(extra)}.",
+            ("outputs", extra[0]),
+            "put every output under 'datasets:' as '- {name, from}'",
+        )
+    datasets = raw.get("datasets")
+    if not isinstance(datasets, list):
+        problems.add(
+            "Pipeline 'outputs.datasets' must be a list.", ("outputs", "datasets"), "write '- name: x\\n  from: y'"
+        )
+        return []
+    parsed: list[OutputDataset] = []
+    first_seen: dict[str, int] = {}
+    for position, definition in enumerate(datasets, start=1):
+        where: KeyPath = ("outputs", "datasets", position - 1)
+        if not isinstance(definition, dict):
+            problems.add("Each output dataset must be a mapping.", where, "write '- {name: x, from: y}'")
+            continue
+        name, source = definition.get("name"), definition.get("from")
+        if not isinstance(name, str) or not isinstance(source, str):
+            problems.add(
+                "Each output dataset must define string fields 'name' and 'from'.",
+                where,
+                "add 'name: <dataset>' and 'from: <artifact>'",
+            )
+            continue
+        if name in first_seen:
+            problems.add(
+                f"Output dataset '{name}' is defined more than once (datasets #{first_seen[name]} and #{position}).",
+                (*where, "name"),
+                "give every output dataset its own name",
+            )
+            continue
+        first_seen[name] = position
+        dataset = _dataset_from_mapping(
+            name, definition, DATASET_KEYS, f"Output dataset '{name}'", strict, problems, where
+        )
+        if dataset is not None:
+            parsed.append(dataset)
+    return parsed
+
+
+def _dataset_from_mapping(
+    name: str,
+    definition: dict[str, Any],
+    allowed: frozenset[str],
+    label: str,
+    strict: bool,
+    problems: _Problems,
+    where: KeyPath,
+) -> OutputDataset | None:
+    source = definition.get("from")
+    if not isinstance(source, str):
+        problems.add(f"Output '{name}' must define string field 'from'.", where, "add 'from: <artifact>'")
+        return None
+    metadata = definition.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        problems.add(
+            f"Output '{name}' field 'metadata' must be a mapping.",
+            (*where, "metadata"),
+            "write write options as a mapping, e.g. 'metadata: {write_options: {delimiter: \"|\"}}'",
+        )
+        return None
+    metadata = dict(metadata)
+    unknown = sorted(str(k) for k in definition if k not in allowed)
+    if unknown and strict:
+        problems.add(
+            f"{label} has unknown fields: {', '.join(unknown)}.",
+            (*where, unknown[0]),
+            f"move them under 'metadata:' (allowed here: {', '.join(sorted(allowed))}) or run lenient",
+        )
+        return None
+    metadata.update({k: v for k, v in definition.items() if str(k) in unknown})
+    values: dict[str, str | None] = {}
+    for field in ("kind", "uri"):
+        value = definition.get(field)
+        if value is not None and not isinstance(value, str):
+            problems.add(
+                f"Output '{name}' field '{field}' must be a string when provided.",
+                (*where, field),
+                f"quote the {field} value",
+            )
+            return None
+        values[field] = value if value and value.strip() else None
+    return OutputDataset(
+        name=name,
+        source=source,
+        kind=values["kind"],
+        uri=values["uri"],
+        metadata=metadata,
+        location=problems.location(where),
+    )

@@ -1,0 +1,91 @@
+"""Import each pipeline's step modules in its own namespace (trakt defects N1/N2 fixed).
+
+trakt puts the pipeline folder on `sys.path` and leaves modules in `sys.modules`, so two pipelines
+that both have a `steps` package share the first one's code. Here every pipeline gets a
+`ModuleNamespace`: while it is active, the pipeline folder is first on `sys.path`, modules of the same
+top-level names from elsewhere are hidden, and this pipeline's own modules are visible; on exit
+everything is put back as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+_IMPORT_LOCK = threading.RLock()
+
+
+class ModuleNamespace:
+    """The private module table of one pipeline folder.
+
+    Example:
+        >>> # ns = ModuleNamespace(Path("pipelines/alpha"))
+        >>> # with ns.active():
+        >>> #     module = importlib.import_module("steps.transform")   # alpha's own steps
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.modules: dict[str, ModuleType] = {}
+
+    def _local_top_names(self) -> set[str]:
+        names: set[str] = set()
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:
+            return names
+        for entry in entries:
+            if entry.is_dir() and entry.name.isidentifier():
+                names.add(entry.name)
+            elif entry.name.endswith(".py") and entry.name[:-3].isidentifier():
+                names.add(entry.name[:-3])
+        return names
+
+    def _belongs(self, module: ModuleType) -> bool:
+        origin = getattr(module, "__file__", None)
+        paths = [origin] if origin else list(getattr(module, "__path__", []) or [])
+        for path in paths:
+            try:
+                Path(path).resolve().relative_to(self.root)
+                return True
+            except (ValueError, OSError, TypeError):
+                continue
+        return False
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Make this pipeline's modules importable (and only them, for its top-level names)."""
+        with _IMPORT_LOCK:
+            saved_path = list(sys.path)
+            local = self._local_top_names()
+            hidden: dict[str, ModuleType] = {}
+            for name in list(sys.modules):
+                if name.split(".", 1)[0] in local and sys.modules[name] is not self.modules.get(name):
+                    hidden[name] = sys.modules.pop(name)
+            sys.modules.update(self.modules)
+            sys.path.insert(0, str(self.root))
+            importlib.invalidate_caches()
+            try:
+                yield
+            finally:
+                for name, module in list(sys.modules.items()):
+                    if name.split(".", 1)[0] in local or name in self.modules:
+                        if self._belongs(module):
+                            self.modules[name] = module
+                for name, module in self.modules.items():
+                    if sys.modules.get(name) is module:
+                        del sys.modules[name]
+                sys.modules.update(hidden)
+                sys.path[:] = saved_path
+                importlib.invalidate_caches()
+
+    def import_module(self, name: str) -> ModuleType:
+        """Import `name` as this pipeline sees it."""
+        with self.active():
+            return importlib.import_module(name)

@@ -1,0 +1,85 @@
+"""The optional top-level `dagster:` block of a pipeline.yaml (trakt ignores unknown top-level keys).
+
+```yaml
+dagster:
+  input_dir: data/in          # relative to the pipeline folder (default: the pipeline folder)
+  output_dir: data/out        # default: <pipeline folder>/outputs
+  group: finance              # asset group (default: the pipeline name)
+  granularity: step           # pipeline (default) | step
+  description: Daily revenue
+  owners: [team:finance]
+  tags: {domain: sales}
+  schedule: {cron: "0 6 * * *", timezone: Europe/Berlin}   # or just the cron string
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+SETTING_KEYS = ("input_dir", "output_dir", "group", "granularity", "description", "owners", "tags", "schedule")
+
+Report = Callable[..., None]
+
+
+def parse_settings(raw: Any, report: Report) -> dict[str, Any]:
+    """Validate the `dagster:` block; problems go to `report(message, key_path, hint)`."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        report("Pipeline 'dagster' must be a mapping.", ("dagster",), f"allowed keys: {', '.join(SETTING_KEYS)}")
+        return {}
+    settings: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = ("dagster", str(key))
+        if key not in SETTING_KEYS:
+            report(
+                f"Pipeline 'dagster' has unknown field '{key}'.", where, f"allowed keys: {', '.join(SETTING_KEYS)}"
+            )
+        elif key in ("input_dir", "output_dir", "group", "description"):
+            if not isinstance(value, str) or not value.strip():
+                report(f"Pipeline 'dagster.{key}' must be a non-empty string.", where, "quote the value")
+            else:
+                settings[key] = value.strip()
+        elif key == "granularity":
+            if value not in ("pipeline", "step"):
+                report(
+                    f"Pipeline 'dagster.granularity' must be 'pipeline' or 'step', got {value!r}.",
+                    where,
+                    "use 'pipeline' (one op, in-memory artifacts) or 'step' (one op per step)",
+                )
+            else:
+                settings[key] = value
+        elif key == "owners":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                report("Pipeline 'dagster.owners' must be a list of strings.", where, "e.g. [team:finance]")
+            else:
+                settings[key] = list(value)
+        elif key == "tags":
+            if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+                report("Pipeline 'dagster.tags' must map names to strings.", where, "quote the tag values")
+            else:
+                settings[key] = {str(k): v for k, v in value.items()}
+        elif key == "schedule":
+            schedule = _parse_schedule(value)
+            if schedule is None:
+                report(
+                    "Pipeline 'dagster.schedule' must be a cron string or {cron, timezone}.",
+                    where,
+                    "e.g. schedule: {cron: '0 6 * * *', timezone: UTC}",
+                )
+            else:
+                settings[key] = schedule
+    return settings
+
+
+def _parse_schedule(value: Any) -> dict[str, str | None] | None:
+    if isinstance(value, str) and value.strip():
+        return {"cron": value.strip(), "timezone": None}
+    if isinstance(value, Mapping) and isinstance(value.get("cron"), str) and set(value) <= {"cron", "timezone"}:
+        tz = value.get("timezone")
+        if tz is not None and not isinstance(tz, str):
+            return None
+        return {"cron": value["cron"].strip(), "timezone": tz}
+    return None

@@ -1,0 +1,161 @@
+"""A parsed trakt pipeline → the neutral `TaskGraph` (inputs, steps and outputs as tasks).
+
+Inputs become external assets (the files) plus hidden loading tasks; every step and every output
+dataset becomes an asset `[<pipeline>, <name>]`. trakt runs steps strictly in YAML order in one
+process, so the graph runs one task at a time and stops at the first failure.
+"""
+
+from __future__ import annotations
+
+from trakt_dagster.core.graph import (
+    CronTrigger,
+    ExternalDataset,
+    FailurePolicy,
+    Granularity,
+    SnapshotSpec,
+    Task,
+    TaskGraph,
+    TaskRole,
+)
+from trakt_dagster.trakt.bindings import references
+from trakt_dagster.trakt.model import PipelineSpec
+from trakt_dagster.trakt.runtime import PATHS_RESOURCE_KEY, TraktPaths, TraktRunConfig, make_session_factory
+from trakt_dagster.trakt.tasks import LoadInput, RunStep, WriteOutput
+
+TOOL = "trakt"
+SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".toml", ".sql", ".md", ".cfg", ".ini")
+DEFAULT_PATHS = TraktPaths()
+
+
+def input_task_key(name: str) -> str:
+    return f"input:{name}"
+
+
+def output_task_key(name: str) -> str:
+    return f"output:{name}"
+
+
+def asset_names(spec: PipelineSpec) -> tuple[dict[str, str], dict[str, str]]:
+    """Asset names of steps and inputs: output datasets keep their names; a step or input sharing a
+    name with a dataset (or an input with a step) gets a `_step` / `_input` suffix."""
+    outputs = {o.name for o in spec.outputs}
+    steps = {s.id: (f"{s.id}_step" if s.id in outputs else s.id) for s in spec.steps}
+    taken = outputs | set(steps.values())
+    inputs = {i.name: (f"{i.name}_input" if i.name in taken else i.name) for i in spec.inputs}
+    return steps, inputs
+
+
+def _doc_summary(obj: object) -> str | None:
+    doc = getattr(obj, "__doc__", None)
+    if not doc:
+        return None
+    return doc.strip().splitlines()[0].strip() or None
+
+
+def build_trakt_graph(spec: PipelineSpec, *, paths: TraktPaths | None = None) -> TaskGraph:
+    """The task graph of one trakt pipeline.
+
+    Example:
+        >>> # spec, errors = load_pipeline_spec(path); graph = build_trakt_graph(spec)
+    """
+    step_names, input_names = asset_names(spec)
+    producer: dict[str, str] = {i.name: input_task_key(i.name) for i in spec.inputs}
+    tasks: list[Task] = []
+    for artifact in spec.inputs:
+        tasks.append(
+            Task(
+                key=input_task_key(artifact.name),
+                run=LoadInput(spec, artifact.name),
+                external_deps=(artifact.name,),
+                role=TaskRole.INPUT,
+                is_asset=False,
+                source=artifact.location,
+            )
+        )
+    for step in spec.steps:
+        deps = []
+        for value in step.input_bindings.values():
+            for name in references(value):
+                if name in producer and producer[name] not in deps:
+                    deps.append(producer[name])
+        tasks.append(
+            Task(
+                key=step.id,
+                run=RunStep(spec, step),
+                deps=tuple(deps),
+                role=TaskRole.STEP,
+                asset_name=step_names[step.id],
+                description=_doc_summary(step.handler) or f"trakt step '{step.id}' (uses {step.uses})",
+                source=step.location,
+                kinds=frozenset({"python"}),
+                metadata={
+                    "trakt/step_id": step.id,
+                    "trakt/uses": step.uses,
+                    "trakt/position": step.index,
+                    "trakt/produces": step.produces,
+                },
+            )
+        )
+        for name in step.produces:
+            producer.setdefault(name, step.id)
+    for output in spec.outputs:
+        kind = (output.kind or "csv").lower()
+        tasks.append(
+            Task(
+                key=output_task_key(output.name),
+                run=WriteOutput(spec, output),
+                deps=(producer[output.source],),
+                role=TaskRole.OUTPUT,
+                asset_name=output.name,
+                description=f"Output dataset '{output.name}' (from artifact '{output.source}')",
+                source=output.location,
+                kinds=frozenset({kind}),
+                metadata={
+                    "trakt/dataset": output.name,
+                    "trakt/from": output.source,
+                    "trakt/uri": output.uri or f"{output.name}.{kind}",
+                },
+            )
+        )
+    external = tuple(
+        ExternalDataset(
+            name=artifact.name,
+            asset_name=input_names[artifact.name],
+            kind=artifact.kind.lower(),
+            description=f"Input files of trakt pipeline '{spec.name}'",
+            metadata={
+                "trakt/input": artifact.name,
+                "trakt/pattern": artifact.source,
+                "trakt/combine_strategy": artifact.combine_strategy.value,
+            },
+        )
+        for artifact in spec.inputs
+    )
+    settings = spec.settings
+    stream = spec.mode == "stream"
+    triggers = ()
+    if "schedule" in settings:
+        triggers = (CronTrigger(settings["schedule"]["cron"], timezone=settings["schedule"]["timezone"]),)
+    output_dir = spec.directory / settings.get("output_dir", "outputs")
+    return TaskGraph(
+        name=spec.name,
+        tool=TOOL,
+        source_file=spec.source_file,
+        tasks=tuple(tasks),
+        external=external,
+        description=settings.get("description"),
+        triggers=triggers,
+        max_parallel=1,
+        failure_policy=FailurePolicy.STOP,
+        granularity=Granularity(settings.get("granularity", "pipeline")),
+        allowed_granularities=frozenset({Granularity.PIPELINE}) if stream else frozenset(Granularity),
+        session_factory=make_session_factory(spec),
+        config_class=TraktRunConfig,
+        resources={PATHS_RESOURCE_KEY: paths or DEFAULT_PATHS},
+        snapshot=SnapshotSpec(root=spec.directory, suffixes=SOURCE_SUFFIXES, exclude_dirs=(output_dir,)),
+        group_name=settings.get("group"),
+        owners=tuple(settings.get("owners", ())),
+        kinds=frozenset({"csv"}) if all(i.kind.lower() == "csv" for i in spec.inputs) else frozenset(),
+        tags=settings.get("tags", {}),
+        metadata={"trakt/mode": spec.mode},
+    )

@@ -3,7 +3,6 @@
 (No `from __future__ import annotations` here: Dagster reads the op functions' annotations.)
 """
 
-
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +13,11 @@ from trakt_dagster.core.execution import GraphBinding, execute_graph
 from trakt_dagster.core.graph import CronTrigger, Granularity, TaskGraph
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
-from trakt_dagster.core.translator import DagsterTaskGraphTranslator, ExternalTranslatorData, TaskTranslatorData
+from trakt_dagster.core.translator import (
+    DagsterTaskGraphTranslator,
+    ExternalTranslatorData,
+    TaskTranslatorData,
+)
 
 
 def check_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> list[LoadError]:
@@ -54,10 +57,26 @@ def bind_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> Grap
     asset_keys = {
         task.key: translator.get_asset_key(TaskTranslatorData(graph, task)) for task in graph.tasks if task.is_asset
     }
-    check_names = {
-        (task.key, check.name): dagster_name(check.name) for task in graph.tasks for check in task.checks
-    }
+    check_names = {(task.key, check.name): dagster_name(check.name) for task in graph.tasks for check in task.checks}
     return GraphBinding(graph=graph, asset_keys=asset_keys, check_names=check_names)
+
+
+def graph_resources(
+    graph: TaskGraph,
+    run_storage: RunStorage,
+    granularity: Granularity,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The resources a graph's ops need: run storage, the graph's own, the value IO manager (step)."""
+    found: dict[str, Any] = {RUN_STORAGE_KEY: run_storage, **graph.resources}
+    found.update({k: v for k, v in (overrides or {}).items() if k in found})
+    if granularity is Granularity.STEP:
+        from trakt_dagster.core.io_manager import VALUES_IO_MANAGER_KEY, TaskValueIOManager
+
+        found[VALUES_IO_MANAGER_KEY] = (overrides or {}).get(
+            VALUES_IO_MANAGER_KEY, TaskValueIOManager(runs_dir=run_storage.runs_dir)
+        )
+    return found
 
 
 def build_graph_definitions(
@@ -80,7 +99,7 @@ def build_graph_definitions(
     binding = bind_graph(graph, translator)
     externals = [translator.get_external_spec(ExternalTranslatorData(graph, d)) for d in graph.external]
     pipeline = translator.get_pipeline_name(graph)
-    all_resources = {RUN_STORAGE_KEY: run_storage, **(resources or {})}
+    all_resources = graph_resources(graph, run_storage, granularity, resources)
 
     if granularity is Granularity.STEP:
         from trakt_dagster.core.step_builder import build_step_assets

@@ -9,11 +9,11 @@ from typing import Any
 
 import dagster as dg
 
-from trakt_dagster.core.builder import build_graph_definitions, check_graph
+from trakt_dagster.core.builder import build_graph_definitions, check_graph, graph_resources
 from trakt_dagster.core.discovery import LoadOptions, discover
 from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation
 from trakt_dagster.core.graph import Granularity, TaskGraph
-from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
+from trakt_dagster.core.resources import RunStorage
 from trakt_dagster.core.translator import DagsterTaskGraphTranslator
 
 RUNS_DIR_ENV = "TRAKT_DAGSTER_RUNS_DIR"
@@ -82,9 +82,10 @@ def build_definitions(
     if errors:
         raise PipelineLoadErrors(errors)
     run_storage = RunStorage(runs_dir=runs_dir or default_runs_dir(Path(root)))
-    all_resources: dict[str, Any] = {RUN_STORAGE_KEY: run_storage}
+    wanted = Granularity(granularity) if granularity else None
+    all_resources: dict[str, Any] = {}
     for graph in graphs:
-        for key, resource in graph.resources.items():
+        for key, resource in graph_resources(graph, run_storage, wanted or graph.granularity).items():
             all_resources.setdefault(key, resource)
     all_resources.update(resources or {})
     parts = [
@@ -92,8 +93,8 @@ def build_definitions(
             graph,
             translator=translator,
             run_storage=run_storage,
-            resources={key: all_resources[key] for key in graph.resources},
-            granularity=Granularity(granularity) if granularity else None,
+            resources=all_resources,
+            granularity=wanted,
             include_resources=False,
         )
         for graph in graphs

@@ -37,7 +37,9 @@ class FrontEndResult:
     errors: list[LoadError] = field(default_factory=list)
 
 
-def discover(root: Path, options: LoadOptions | None = None, front_ends: tuple[str, ...] = FRONT_ENDS) -> FrontEndResult:
+def discover(
+    root: Path, options: LoadOptions | None = None, front_ends: tuple[str, ...] = FRONT_ENDS
+) -> FrontEndResult:
     """Load the pipelines of every front end under `root`; pipeline names must be unique.
 
     Example:

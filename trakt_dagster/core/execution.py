@@ -64,8 +64,15 @@ def execute_graph(
     selected: set[str] | None = None,
     provided: Mapping[str, Any] | None = None,
     granularity: Granularity = Granularity.PIPELINE,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Run `selected` tasks of a graph (plus the ancestors they need) and report them to Dagster."""
+    run_plan: list[str] | None = None,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult | dg.Output]:
+    """Run `selected` tasks of a graph (plus the ancestors they need) and report them to Dagster.
+
+    Pipeline granularity yields one `MaterializeResult` per selected asset task. Step granularity
+    (one op per task, `selected` = that task) yields its value as an `Output` for the IO manager, and
+    merges its manifest with the other ops' (`run_plan`: every task the whole run executes).
+    """
+    step_mode = granularity is Granularity.STEP
     graph = binding.graph
     run_id = context.run_id
     started = datetime.now(UTC)
@@ -115,10 +122,17 @@ def execute_graph(
         planned=planned,
         selected=selected,
     )
-    folder = RunFolder(run_dir, manifest, copies=session.manifest_copies, redactor=redactor)
+    folder = RunFolder(
+        run_dir,
+        manifest,
+        copies=session.manifest_copies,
+        redactor=redactor,
+        fragment=next(iter(selected)) if step_mode and selected else None,
+        run_plan=run_plan or planned,
+    )
     folder.create()
-    if graph.snapshot is not None:
-        folder.snapshot(graph.snapshot)
+    if graph.snapshot is not None and not (folder.path / "project").exists():
+        folder.snapshot(graph.snapshot, exclude=session.snapshot_exclude)
     folder.write_manifest()
     context.log.info(f"Run folder: {run_dir}")
 
@@ -138,6 +152,7 @@ def execute_graph(
     try:
         for event in runner.execute(selected, provided):
             if isinstance(event, TaskLogged):
+                manifest.task_logged(event)
                 text = _with_fields(event.message, event.fields)
                 folder.log(event.key, event.level, text)
                 dagster_log(event.level, f"[{event.key}] {text}")
@@ -160,13 +175,20 @@ def execute_graph(
                 materialize = task.is_asset and is_selected and event.key in binding.asset_keys
                 manifest.task_succeeded(event, materialized=materialize)
                 folder.log(event.key, "info", f"succeeded in {event.duration_ms:.1f} ms")
-                if materialize:
+                if materialize and step_mode:
+                    folder.write_manifest()
+                    yield dg.Output(
+                        event.result.value,
+                        metadata=_clean_metadata(event.result.metadata, redactor),
+                    )
+                    for outcome in event.result.checks:
+                        yield _check_result(binding, event.key, outcome, redactor)
+                elif materialize:
                     yield dg.MaterializeResult(
                         asset_key=binding.asset_keys[event.key],
                         metadata=_clean_metadata(event.result.metadata, redactor),
                         check_results=[
-                            _check_result(binding, event.key, outcome, redactor)
-                            for outcome in event.result.checks
+                            _check_result(binding, event.key, outcome, redactor) for outcome in event.result.checks
                         ],
                     )
             elif isinstance(event, TaskFailed):

@@ -4,21 +4,34 @@ Base keys (trakt §3.5, kept exactly): run_id, status, pipeline{name, version}, 
 finished_at, duration_ms, inputs, steps (completed steps only), outputs (completely written datasets),
 error{type, message} — plus `error.step_id` and these additions: tool, dagster_run_id, granularity,
 run_folder, asset_keys (materialized in this run) and tasks (every planned task with status,
-attempts, timings, asset key and error). While a run is going on, `status` is `running`.
+attempts, timings, asset key, error and the tool events it emitted). While a run is going on,
+`status` is `running`.
+
+The manifest is rendered from per-task states in the graph's declaration order, so the same run gives
+the same manifest in pipeline and step granularity. In step granularity every op owns the states of
+its own tasks; `merge` combines the states written by the others (see `RunFolder`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from trakt_dagster.core.events import TaskFailed, TaskRetrying, TaskSkipped, TaskStarted, TaskSucceeded
+from trakt_dagster.core.events import (
+    TaskFailed,
+    TaskLogged,
+    TaskRetrying,
+    TaskSkipped,
+    TaskStarted,
+    TaskSucceeded,
+)
 from trakt_dagster.core.graph import TaskGraph, TaskRole
 
 RUNNER_NAME = "DagsterRunner"
+MAX_EVENTS_PER_TASK = 200
 
 
 def iso(ts: datetime) -> str:
@@ -53,121 +66,217 @@ class RunManifest:
         pipeline_version: str | None = None,
         granularity: str = "pipeline",
         asset_keys: Mapping[str, str] | None = None,
-        planned: list[str] | None = None,
+        planned: Iterable[str] = (),
         selected: set[str] | None = None,
     ) -> None:
         self.graph = graph
-        self.roles = {t.key: t.role for t in graph.tasks}
+        self.order = {key: i for i, key in enumerate(graph.task_keys)}
         self.asset_keys = dict(asset_keys or {})
-        self.started_at = datetime.now(UTC)
+        self.started = datetime.now(UTC)
         self._t0 = time.perf_counter()
-        self.data: dict[str, Any] = {
+        self.header: dict[str, Any] = {
             "run_id": run_id,
-            "status": "running",
             "pipeline": {"name": graph.name, "version": pipeline_version},
             "runner": RUNNER_NAME,
-            "started_at": iso(self.started_at),
-            "finished_at": None,
-            "duration_ms": None,
-            "inputs": {},
-            "steps": [],
-            "outputs": {},
-            "error": None,
             "tool": graph.tool,
             "dagster_run_id": dagster_run_id,
             "granularity": granularity,
             "run_folder": str(run_folder),
-            "asset_keys": [],
-            "tasks": {},
         }
-        for key in planned or []:
-            self.data["tasks"][key] = {
-                "role": str(self.roles.get(key, TaskRole.STEP)),
-                "status": "pending",
-                "selected": selected is None or key in selected,
-                "asset_key": self.asset_keys.get(key),
-                "attempts": 0,
-                "started_at": None,
-                "finished_at": None,
-                "duration_ms": None,
-                "error": None,
-            }
+        self.status = "running"
+        self.finished: datetime | None = None
+        self.duration_ms: float | None = None
+        self.error: dict[str, Any] | None = None
+        self.states: dict[str, dict[str, Any]] = {}
+        for key in planned:
+            self.states[key] = self._new_state(key, selected is None or key in selected)
 
-    # -- events -------------------------------------------------------------------------------
-    def _task(self, key: str) -> dict[str, Any]:
-        return self.data["tasks"].setdefault(
-            key, {"role": str(self.roles.get(key, TaskRole.STEP)), "status": "pending", "attempts": 0}
-        )
+    # -- task states --------------------------------------------------------------------------
+    def _new_state(self, key: str, selected: bool = True) -> dict[str, Any]:
+        task = self.graph.by_key.get(key)
+        return {
+            "role": str(task.role if task else TaskRole.STEP),
+            "status": "pending",
+            "selected": selected,
+            "asset_key": self.asset_keys.get(key),
+            "attempts": 0,
+            "started_at": None,
+            "finished_at": None,
+            "duration_ms": None,
+            "error": None,
+        }
+
+    def _state(self, key: str) -> dict[str, Any]:
+        if key not in self.states:
+            self.states[key] = self._new_state(key)
+        return self.states[key]
 
     def task_started(self, event: TaskStarted) -> None:
-        task = self._task(event.key)
-        task.update(status="running", started_at=iso(event.started_at), attempts=1)
+        self._state(event.key).update(status="running", started_at=iso(event.started_at), attempts=1)
 
     def task_retrying(self, event: TaskRetrying) -> None:
-        task = self._task(event.key)
-        task["attempts"] = event.attempt
-        task.setdefault("retried_errors", []).append(error_record(event.error, None))
+        state = self._state(event.key)
+        state["attempts"] = event.attempt
+        state.setdefault("retried_errors", []).append(error_record(event.error, None))
+
+    def task_logged(self, event: TaskLogged) -> None:
+        """Tool events (log lines carrying an `event` field) are kept with their task."""
+        if "event" not in event.fields:
+            return
+        events = self._state(event.key).setdefault("events", [])
+        if len(events) < MAX_EVENTS_PER_TASK:
+            attrs = {k: v for k, v in event.fields.items() if k != "event"}
+            events.append({"name": event.fields["event"], "level": event.level, "attributes": attrs})
 
     def task_succeeded(self, event: TaskSucceeded, *, materialized: bool) -> None:
-        task = self._task(event.key)
-        task.update(
+        self._state(event.key).update(
             status="success",
             attempts=event.attempts,
             finished_at=iso(event.finished_at),
             duration_ms=event.duration_ms,
+            materialized=materialized,
+            record=dict(event.result.record),
         )
-        if materialized and self.asset_keys.get(event.key):
-            self.data["asset_keys"].append(self.asset_keys[event.key])
-        record = dict(event.result.record)
-        role = self.roles.get(event.key, TaskRole.STEP)
-        if role is TaskRole.INPUT:
-            name = record.pop("name", event.key)
-            self.data["inputs"][name] = record
-        elif role is TaskRole.OUTPUT:
-            name = record.pop("name", event.key)
-            self.data["outputs"][name] = record
-        else:
-            self.data["steps"].append(step_entry(event.key, event.duration_ms, record))
 
     def task_failed(self, event: TaskFailed) -> None:
-        task = self._task(event.key)
-        role = self.roles.get(event.key, TaskRole.STEP)
-        step_id = getattr(event.error, "step_id", None) or (event.key if role is TaskRole.STEP else None)
+        state = self._state(event.key)
+        task = self.graph.by_key.get(event.key)
+        in_step = task is None or task.role is TaskRole.STEP
+        step_id = getattr(event.error, "step_id", None) or (event.key if in_step else None)
         record = error_record(event.error, step_id)
-        task.update(
+        state.update(
             status="failed",
             attempts=event.attempts,
             finished_at=iso(event.finished_at),
             duration_ms=event.duration_ms,
             error=record,
         )
-        if self.data["error"] is None:
-            self.data["error"] = record
+        if self.error is None:
+            self.error = record
 
     def task_skipped(self, event: TaskSkipped) -> None:
-        task = self._task(event.key)
-        task.update(status="skipped", reason=event.reason)
+        self._state(event.key).update(status="skipped", reason=event.reason)
 
     def fail(self, error: BaseException, step_id: str | None = None) -> None:
         """Record an error that happened outside any task (e.g. bad run config)."""
-        if self.data["error"] is None:
-            self.data["error"] = error_record(error, step_id)
+        if self.error is None:
+            self.error = error_record(error, step_id)
 
     def finish(self, *, success: bool) -> None:
-        finished = datetime.now(UTC)
-        self.data["status"] = "success" if success and self.data["error"] is None else "failed"
-        self.data["finished_at"] = iso(finished)
-        self.data["duration_ms"] = round((time.perf_counter() - self._t0) * 1000, 3)
+        self.status = "success" if success and self.error is None else "failed"
+        self.finished = datetime.now(UTC)
+        self.duration_ms = round((time.perf_counter() - self._t0) * 1000, 3)
+
+    # -- step granularity: states written by other ops of the same run ------------------------
+    def fragment(self) -> dict[str, Any]:
+        """This op's part of the run: its task states, error and timing."""
+        return {
+            "states": self.states,
+            "error": self.error,
+            "started_at": iso(self.started),
+            "finished_at": iso(self.finished) if self.finished else None,
+        }
+
+    def merged(self, fragments: Iterable[Mapping[str, Any]], planned: Iterable[str]) -> dict[str, Any]:
+        """The manifest of the whole run from every op's fragment (this op's included)."""
+        states: dict[str, dict[str, Any]] = {}
+        errors: list[dict[str, Any]] = []
+        starts: list[str] = []
+        ends: list[str] = []
+        for fragment in fragments:
+            for key, state in fragment["states"].items():
+                if key not in states or _rank(state) > _rank(states[key]):
+                    states[key] = state
+            if fragment.get("error"):
+                errors.append(fragment["error"])
+            starts.append(fragment["started_at"])
+            if fragment.get("finished_at"):
+                ends.append(fragment["finished_at"])
+        for key in planned:
+            states.setdefault(key, self._new_state(key))
+        statuses = [s["status"] for s in states.values()]
+        if errors or "failed" in statuses:
+            status = "failed"
+        elif statuses and all(s == "success" for s in statuses):
+            status = "success"
+        else:
+            status = "running"
+        started = min(starts) if starts else iso(self.started)
+        finished = max(ends) if ends and status != "running" else None
+        duration = None
+        if finished:
+            delta = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+            duration = round(delta.total_seconds() * 1000, 3)
+        return self._render(states, status, started, finished, duration, errors[0] if errors else None)
 
     # -- rendering ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return self.data
+        return self._render(
+            self.states,
+            self.status,
+            iso(self.started),
+            iso(self.finished) if self.finished else None,
+            self.duration_ms,
+            self.error,
+        )
 
-    def to_json(self) -> str:
-        return json.dumps(self.data, indent=2, sort_keys=True, default=_json_default) + "\n"
+    def _render(
+        self,
+        states: Mapping[str, dict[str, Any]],
+        status: str,
+        started: str,
+        finished: str | None,
+        duration: float | None,
+        error: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        inputs: dict[str, Any] = {}
+        outputs: dict[str, Any] = {}
+        steps: list[dict[str, Any]] = []
+        asset_keys: list[str] = []
+        tasks: dict[str, Any] = {}
+        for key in sorted(states, key=lambda k: self.order.get(k, len(self.order))):
+            state = states[key]
+            tasks[key] = {k: v for k, v in state.items() if k not in ("record", "materialized")}
+            if state["status"] != "success":
+                continue
+            if state.get("materialized") and state.get("asset_key"):
+                asset_keys.append(state["asset_key"])
+            record = dict(state.get("record") or {})
+            role = state["role"]
+            if role == TaskRole.INPUT:
+                inputs[record.pop("name", key)] = record
+            elif role == TaskRole.OUTPUT:
+                outputs[record.pop("name", key)] = record
+            else:
+                steps.append(step_entry(key, state.get("duration_ms"), record))
+        return {
+            **self.header,
+            "status": status,
+            "started_at": started,
+            "finished_at": finished,
+            "duration_ms": duration,
+            "inputs": inputs,
+            "steps": steps,
+            "outputs": outputs,
+            "error": error,
+            "asset_keys": asset_keys,
+            "tasks": tasks,
+        }
 
 
-def step_entry(step_id: str, duration_ms: float, record: Mapping[str, Any]) -> dict[str, Any]:
+def to_json(data: Mapping[str, Any]) -> str:
+    """The manifest text: indent 2, sorted keys, trailing newline (trakt's format)."""
+    return json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
+
+
+_RANKS = {"pending": 0, "skipped": 1, "running": 2, "failed": 3, "success": 4}
+
+
+def _rank(state: Mapping[str, Any]) -> int:
+    return _RANKS.get(state.get("status", "pending"), 0)
+
+
+def step_entry(step_id: str, duration_ms: float | None, record: Mapping[str, Any]) -> dict[str, Any]:
     """One entry of `steps`: trakt's fields with their defaults, overridden by what the tool recorded."""
     metrics = dict(record.get("metrics") or {})
     entry: dict[str, Any] = {

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
 import re
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from trakt_dagster.core.atomic import atomic_write_text
 from trakt_dagster.core.graph import SnapshotSpec
-from trakt_dagster.core.manifest import RunManifest
+from trakt_dagster.core.manifest import RunManifest, to_json
 from trakt_dagster.core.redact import Redactor
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -39,11 +42,16 @@ class RunFolder:
         *,
         copies: Iterable[Path] = (),
         redactor: Redactor | None = None,
+        fragment: str | None = None,
+        run_plan: Iterable[str] = (),
     ) -> None:
         self.path = Path(path)
         self.manifest = manifest
         self.copies = [Path(p) for p in copies]
         self.redactor = redactor or Redactor()
+        self.fragment = fragment
+        """Step granularity: this op's name; the manifest then merges every op's fragment."""
+        self.run_plan = list(run_plan)
         self._lock = threading.Lock()
 
     @property
@@ -63,11 +71,31 @@ class RunFolder:
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def write_manifest(self) -> None:
-        text = self.redactor.text(self.manifest.to_json())
+        """Rewrite manifest.json (and its copies) atomically with the run's current state."""
         with self._lock:
+            if self.fragment is None:
+                data = self.manifest.to_dict()
+            else:
+                with self._file_lock():
+                    fragments_dir = self.path / "fragments"
+                    own = json.dumps(self.manifest.fragment(), default=str)
+                    atomic_write_text(fragments_dir / f"{log_file_name(self.fragment)[:-4]}.json", own)
+                    fragments = [json.loads(p.read_text()) for p in sorted(fragments_dir.glob("*.json"))]
+                    data = self.manifest.merged(fragments, self.run_plan)
+            text = self.redactor.text(to_json(data))
             atomic_write_text(self.manifest_path, text)
             for copy in self.copies:
                 atomic_write_text(copy, text)
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".manifest.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def log(self, task_key: str, level: str, message: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
@@ -75,28 +103,32 @@ class RunFolder:
         with self._lock, open(self.logs_dir / log_file_name(task_key), "a", encoding="utf-8") as fh:
             fh.write(line)
 
-    def snapshot(self, spec: SnapshotSpec) -> Path:
+    def snapshot(self, spec: SnapshotSpec, exclude: Iterable[Path] = ()) -> Path:
         """Copy the pipeline's source files into `project/` (what ran, for later inspection)."""
         target = self.path / "project"
-        copy_tree(spec, target)
+        copy_tree(spec, target, exclude=exclude)
         return target
 
 
-def copy_tree(spec: SnapshotSpec, target: Path) -> int:
+def copy_tree(spec: SnapshotSpec, target: Path, exclude: Iterable[Path] = ()) -> int:
     """Copy the files `spec` selects from `spec.root` into `target`; returns the number copied.
 
-    Skips VCS/cache/virtualenv folders, symlinks, the spec's excluded folders and files larger than
-    `spec.max_file_bytes`.
+    Skips VCS/cache/virtualenv folders, symlinks, excluded folders, any folder holding `target`
+    (a runs folder inside the project) and files larger than `spec.max_file_bytes`.
     """
     root = spec.root.resolve()
-    excluded = {p.resolve() for p in spec.exclude_dirs}
+    target_abs = target.resolve()
+    excluded = {p.resolve() for p in (*spec.exclude_dirs, *exclude)}
     copied = 0
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if d not in SKIPPED_DIRS and not (here / d).is_symlink() and (here / d).resolve() not in excluded
+            if d not in SKIPPED_DIRS
+            and not (here / d).is_symlink()
+            and (here / d).resolve() not in excluded
+            and not target_abs.is_relative_to((here / d).resolve())
         )
         for name in sorted(filenames):
             src = here / name

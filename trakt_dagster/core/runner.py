@@ -30,6 +30,9 @@ from trakt_dagster.core.events import (
 )
 from trakt_dagster.core.graph import FailurePolicy, Task, TaskGraph, TaskResult
 
+START_ACK_TIMEOUT_S = 60.0
+"""How long a task waits for its start to be recorded before running anyway."""
+
 
 class TaskTimeoutError(TimeoutError):
     """A task attempt ran longer than its `timeout`."""
@@ -115,9 +118,7 @@ class TaskRunner:
         deadline = time.monotonic() + self.run_timeout if self.run_timeout else None
 
         def ready(task: Task) -> bool:
-            return all(
-                dep in provided or state.get(dep) == "succeeded" for dep in task.deps
-            )
+            return all(dep in provided or state.get(dep) == "succeeded" for dep in task.deps)
 
         try:
             while True:
@@ -141,6 +142,8 @@ class TaskRunner:
                     continue
                 if not isinstance(item, _Finished):
                     yield item
+                    if isinstance(item, TaskStarted):
+                        item.handled.set()
                     continue
                 event = item.event
                 running.discard(event.key)
@@ -211,20 +214,18 @@ class TaskRunner:
         self._events.put(TaskLogged(key, level, message, dict(fields)))
 
     def _start(self, task: Task, upstream: dict[str, Any]) -> None:
-        thread = threading.Thread(
-            target=self._work, args=(task, upstream), name=f"task-{task.key}", daemon=True
-        )
+        thread = threading.Thread(target=self._work, args=(task, upstream), name=f"task-{task.key}", daemon=True)
         thread.start()
 
     def _work(self, task: Task, upstream: dict[str, Any]) -> None:
         attempts = task.retries + 1
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
-        self._events.put(TaskStarted(task.key, started_at))
+        announced = TaskStarted(task.key, started_at)
+        self._events.put(announced)
+        announced.handled.wait(START_ACK_TIMEOUT_S)
         for attempt in range(1, attempts + 1):
-            ctx = TaskContext(
-                run=self.run_info, task=task, attempt=attempt, session=self.session, sink=self._sink
-            )
+            ctx = TaskContext(run=self.run_info, task=task, attempt=attempt, session=self.session, sink=self._sink)
             with self._lock:
                 self._contexts[task.key] = ctx
             try:

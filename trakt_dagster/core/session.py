@@ -47,6 +47,8 @@ class PipelineSession:
     secrets: list[str] = field(default_factory=list)
     """Values to mask in every log line, manifest and error message."""
     run_tags: Mapping[str, str] = field(default_factory=dict)
+    snapshot_exclude: list[Path] = field(default_factory=list)
+    """Folders inside the project that hold data, not source (left out of the run's snapshot)."""
 
     def close(self, success: bool) -> None:
         """Called once after the last task, whatever the outcome."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import dagster as dg
 
 from trakt_dagster.core.graph import CheckDefinition, ExternalDataset, Task, TaskGraph

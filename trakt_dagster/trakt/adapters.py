@@ -29,7 +29,12 @@ class ArtifactAdapter:
     file_extension = ""
 
     def read_many(
-        self, paths: list[Path], *, artifact: Any, execution_mode: str = "batch", chunk_size: int | None = None
+        self,
+        paths: list[Path],
+        *,
+        artifact: Any,
+        execution_mode: str = "batch",
+        chunk_size: int | None = None,
     ) -> Any:
         raise NotImplementedError
 
@@ -52,7 +57,12 @@ class CsvArtifactAdapter(ArtifactAdapter):
     file_extension = ".csv"
 
     def read_many(
-        self, paths: list[Path], *, artifact: Any, execution_mode: str = "batch", chunk_size: int | None = None
+        self,
+        paths: list[Path],
+        *,
+        artifact: Any,
+        execution_mode: str = "batch",
+        chunk_size: int | None = None,
     ) -> Any:
         options = csv_io.read_options(artifact.name, artifact.metadata or {})
         schema = getattr(artifact, "schema", None)

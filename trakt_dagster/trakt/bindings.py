@@ -41,9 +41,7 @@ def normalize_binding(value: Any, *, step_id: str, key: str) -> Any:
         return tuple(normalize_binding(v, step_id=step_id, key=key) for v in value)
     if isinstance(value, Mapping):
         return {k: normalize_binding(v, step_id=step_id, key=key) for k, v in value.items()}
-    raise StepBindingError(
-        f"Step '{step_id}' binding '{key}' has unsupported type {type(value).__name__}."
-    )
+    raise StepBindingError(f"Step '{step_id}' binding '{key}' has unsupported type {type(value).__name__}.")
 
 
 def references(value: Any) -> list[str]:
@@ -134,9 +132,7 @@ def split_bindings(
     declared_outputs = declared_outputs or []
     both = [name for name in declared_inputs if name in declared_outputs]
     if both:
-        raise StepBindingError(
-            f"Step '{step_id}' cannot declare the same name as input and output: {', '.join(both)}."
-        )
+        raise StepBindingError(f"Step '{step_id}' cannot declare the same name as input and output: {', '.join(both)}.")
     declared = declared_inputs + declared_outputs
     parts: list[str] = []
     missing_in = [n for n in declared_inputs if n not in bindings]
@@ -199,9 +195,7 @@ def map_step_result(
             artifacts.update(zip(binding, value))
         else:
             if not isinstance(value, Mapping):
-                raise TypeError(
-                    f"Step '{step_id}' output '{key}' must be a mapping, got {type(value).__name__}."
-                )
+                raise TypeError(f"Step '{step_id}' output '{key}' must be a mapping, got {type(value).__name__}.")
             for nested_key, name in binding.items():
                 if nested_key not in value:
                     raise KeyError(f"Step '{step_id}' output '{key}': missing nested output key '{nested_key}'.")

@@ -30,7 +30,16 @@ READ_OPTION_KEYS = (
     "keep_default_na",
     "delimiter_candidates",
 )
-WRITE_OPTION_KEYS = ("delimiter", "encoding", "header", "index", "decimal", "quotechar", "escapechar", "lineterminator")
+WRITE_OPTION_KEYS = (
+    "delimiter",
+    "encoding",
+    "header",
+    "index",
+    "decimal",
+    "quotechar",
+    "escapechar",
+    "lineterminator",
+)
 DEFAULT_SNIFF_CANDIDATES = (",", ";", "\t", "|")
 SNIFF_SAMPLE_CHARS = 8192
 

@@ -124,9 +124,7 @@ def _parse_mode(data: Mapping[str, Any], problems: _Problems) -> str:
     mode: str | None = None
     if execution is not None:
         if not isinstance(execution, dict):
-            problems.add(
-                "Pipeline 'execution' must be a mapping.", ("execution",), "write 'execution: {mode: batch}'"
-            )
+            problems.add("Pipeline 'execution' must be a mapping.", ("execution",), "write 'execution: {mode: batch}'")
         else:
             raw = execution.get("mode")
             if raw is not None and not isinstance(raw, str):
@@ -161,7 +159,9 @@ def _parse_inputs(raw: Any, strict: bool, problems: _Problems) -> list[Artifact]
         return []
     if not isinstance(raw, dict):
         problems.add(
-            "Pipeline 'inputs' must be a mapping.", ("inputs",), "write inputs as 'name: path' or 'name: {uri: ...}'"
+            "Pipeline 'inputs' must be a mapping.",
+            ("inputs",),
+            "write inputs as 'name: path' or 'name: {uri: ...}'",
         )
         return []
     parsed: list[Artifact] = []
@@ -177,7 +177,9 @@ def _parse_inputs(raw: Any, strict: bool, problems: _Problems) -> list[Artifact]
             continue
         if not isinstance(definition, dict):
             problems.add(
-                f"Input '{name}' must be a mapping or string.", where, "give a path string or a mapping with 'uri:'"
+                f"Input '{name}' must be a mapping or string.",
+                where,
+                "give a path string or a mapping with 'uri:'",
             )
             continue
         metadata = definition.get("metadata") or {}
@@ -312,9 +314,7 @@ def _build_step(
     where: KeyPath,
 ) -> StepSpec | None:
     try:
-        bindings = {
-            str(k): normalize_binding(v, step_id=step_id, key=str(k)) for k, v in bindings_raw.items()
-        }
+        bindings = {str(k): normalize_binding(v, step_id=step_id, key=str(k)) for k, v in bindings_raw.items()}
         declared_in, declared_out, batch, stream = handler_contract(handler)
         input_keys, output_keys = split_bindings(step_id, bindings, declared_in, declared_out)
     except (StepBindingError, ValueError) as exc:
@@ -363,7 +363,9 @@ def _parse_outputs(raw: Any, strict: bool, problems: _Problems) -> list[OutputDa
         return []
     if not isinstance(raw, dict):
         problems.add(
-            "Pipeline 'outputs' must be a mapping.", ("outputs",), "write 'outputs: {datasets: [{name, from}]}'"
+            "Pipeline 'outputs' must be a mapping.",
+            ("outputs",),
+            "write 'outputs: {datasets: [{name, from}]}'",
         )
         return []
     if "datasets" in raw:
@@ -382,7 +384,9 @@ def _parse_outputs(raw: Any, strict: bool, problems: _Problems) -> list[OutputDa
                 "write 'name: <artifact>' or 'name: {from: <artifact>, uri: ...}'",
             )
             continue
-        dataset = _dataset_from_mapping(name, definition, LEGACY_OUTPUT_KEYS, f"Output '{name}'", strict, problems, where)
+        dataset = _dataset_from_mapping(
+            name, definition, LEGACY_OUTPUT_KEYS, f"Output '{name}'", strict, problems, where
+        )
         if dataset is not None:
             parsed.append(dataset)
     return parsed
@@ -399,7 +403,9 @@ def _parse_datasets(raw: dict[str, Any], strict: bool, problems: _Problems) -> l
     datasets = raw.get("datasets")
     if not isinstance(datasets, list):
         problems.add(
-            "Pipeline 'outputs.datasets' must be a list.", ("outputs", "datasets"), "write '- name: x\\n  from: y'"
+            "Pipeline 'outputs.datasets' must be a list.",
+            ("outputs", "datasets"),
+            "write '- name: x\\n  from: y'",
         )
         return []
     parsed: list[OutputDataset] = []

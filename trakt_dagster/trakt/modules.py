@@ -75,9 +75,9 @@ class ModuleNamespace:
                 yield
             finally:
                 for name, module in list(sys.modules.items()):
-                    if name.split(".", 1)[0] in local or name in self.modules:
-                        if self._belongs(module):
-                            self.modules[name] = module
+                    mine = name.split(".", 1)[0] in local or name in self.modules
+                    if mine and self._belongs(module):
+                        self.modules[name] = module
                 for name, module in self.modules.items():
                     if sys.modules.get(name) is module:
                         del sys.modules[name]

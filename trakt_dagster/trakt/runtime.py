@@ -145,10 +145,12 @@ def make_session_factory(spec: PipelineSpec):  # noqa: ANN201 - returns the fact
             metadata=metadata,
         )
         manifest_copy = Path(config.manifest_path) if config.manifest_path else Path(output_dir) / "manifest.json"
+        data_dirs = [Path(output_dir)] + ([Path(input_dir)] if Path(input_dir) != spec.directory else [])
         session = TraktSession(
             run_id=run_id,
             pipeline_version=config.pipeline_version,
             manifest_copies=[manifest_copy],
+            snapshot_exclude=data_dirs,
             spec=spec,
             ctx=ctx,
             input_dir=input_dir,

@@ -18,7 +18,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-SETTING_KEYS = ("input_dir", "output_dir", "group", "granularity", "description", "owners", "tags", "schedule")
+SETTING_KEYS = (
+    "input_dir",
+    "output_dir",
+    "group",
+    "granularity",
+    "description",
+    "owners",
+    "tags",
+    "schedule",
+)
 
 Report = Callable[..., None]
 
@@ -35,7 +44,9 @@ def parse_settings(raw: Any, report: Report) -> dict[str, Any]:
         where = ("dagster", str(key))
         if key not in SETTING_KEYS:
             report(
-                f"Pipeline 'dagster' has unknown field '{key}'.", where, f"allowed keys: {', '.join(SETTING_KEYS)}"
+                f"Pipeline 'dagster' has unknown field '{key}'.",
+                where,
+                f"allowed keys: {', '.join(SETTING_KEYS)}",
             )
         elif key in ("input_dir", "output_dir", "group", "description"):
             if not isinstance(value, str) or not value.strip():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import nullcontext
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,7 @@ class LoadInput:
         source = session.input_sources[artifact.name]
         adapter = session.adapters.resolve(artifact.kind)
         paths = resolve_input_paths(artifact.name, source, session.input_dir, adapter.file_extension)
-        data = adapter.read_many(
-            paths, artifact=artifact, execution_mode=session.mode, chunk_size=session.chunk_size
-        )
+        data = adapter.read_many(paths, artifact=artifact, execution_mode=session.mode, chunk_size=session.chunk_size)
         record = {"name": artifact.name, "source": source, "files_read": len(paths), "kind": artifact.kind}
         session.ctx.metadata.setdefault("input_stats", {})[artifact.name] = {
             "files_read": len(paths),
@@ -146,13 +144,22 @@ class WriteOutput:
             execution_mode=session.mode,
         )
         task_ctx.log.info("wrote output '%s' to %s", output.name, target)
-        metadata: dict[str, Any] = {"path": dg.MetadataValue.path(os.path.abspath(target)), "trakt/source": output.source}
+        metadata: dict[str, Any] = {
+            "path": dg.MetadataValue.path(os.path.abspath(target)),
+            "trakt/source": output.source,
+        }
         if rows is not None:
             metadata["dagster/row_count"] = rows
         schema = _table_schema(data)
         if schema is not None:
             metadata["dagster/column_schema"] = schema
-        record = {"name": output.name, "path": str(target), "rows": rows, "kind": kind, "source": output.source}
+        record = {
+            "name": output.name,
+            "path": str(target),
+            "rows": rows,
+            "kind": kind,
+            "source": output.source,
+        }
         return TaskResult(value=None, record=record, metadata=metadata)
 
 

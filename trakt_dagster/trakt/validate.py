@@ -30,9 +30,7 @@ def validate_pipeline(spec: PipelineSpec, doc: Any = None) -> Iterator[Problem]:
     if spec.mode not in MODES:
         yield f"invalid execution mode={spec.mode}", ("execution", "mode"), "use 'batch' or 'stream'"
 
-    incompatible = [
-        s for s in spec.steps if not (s.supports_stream if spec.mode == "stream" else s.supports_batch)
-    ]
+    incompatible = [s for s in spec.steps if not (s.supports_stream if spec.mode == "stream" else s.supports_batch)]
     if incompatible and spec.mode in MODES:
         yield (
             "mode incompatible steps=" + ", ".join(f"{s.id}:{spec.mode}" for s in incompatible),
@@ -80,8 +78,7 @@ def validate_pipeline(spec: PipelineSpec, doc: Any = None) -> Iterator[Problem]:
         )
     if collisions:
         yield (
-            "output collisions="
-            + ", ".join(f"{s}:{n} (already defined by {owner})" for s, n, owner in collisions),
+            "output collisions=" + ", ".join(f"{s}:{n} (already defined by {owner})" for s, n, owner in collisions),
             step_where[collisions[0][0]] + ("with",),
             "give each step output a new artifact name",
         )
@@ -100,8 +97,7 @@ def validate_pipeline(spec: PipelineSpec, doc: Any = None) -> Iterator[Problem]:
     ]
     if literals:
         yield (
-            "suspected literal bindings (use {const: value})="
-            + ", ".join(f"{s}.{k}='{v}'" for s, k, v in literals),
+            "suspected literal bindings (use {const: value})=" + ", ".join(f"{s}.{k}='{v}'" for s, k, v in literals),
             step_where[literals[0][0]] + ("with", literals[0][1]),
             "a bare string is an artifact reference; write literals as {const: value}",
         )

@@ -1,0 +1,119 @@
+"""Shared fixtures: one Dagster instance per test module, helpers to write and run trakt pipelines."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from trakt_dagster.core.builder import build_graph_definitions
+from trakt_dagster.core.graph import Granularity, TaskGraph
+from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.resources import RunStorage
+from trakt_dagster.trakt.loader import load_pipeline_spec
+from trakt_dagster.trakt.translate import build_trakt_graph
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[dg.DagsterInstance]:
+    """One ephemeral Dagster instance shared by the tests of a module."""
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def write_files(root: Path, files: Mapping[str, str]) -> Path:
+    """Create `files` (relative path → text, dedented) under `root`."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@dataclass
+class TraktRun:
+    """The outcome of running one trakt pipeline through Dagster in a test."""
+
+    result: dg.ExecuteInProcessResult
+    graph: TaskGraph
+    runs_dir: Path
+    output_dir: Path
+
+    @property
+    def success(self) -> bool:
+        return self.result.success
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        path = self.runs_dir / dagster_name(self.graph.name) / self.result.run_id / "manifest.json"
+        return json.loads(path.read_text())
+
+    @property
+    def trakt_manifest(self) -> dict[str, Any]:
+        return json.loads((self.output_dir / "manifest.json").read_text())
+
+    def output(self, name: str) -> str:
+        return (self.output_dir / name).read_text()
+
+    def materializations(self) -> dict[str, dict[str, Any]]:
+        found = {}
+        for event in self.result.get_asset_materialization_events():
+            mat = event.materialization
+            found[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+        return found
+
+    def failure_message(self) -> str:
+        failures = [e for e in self.result.all_events if e.is_step_failure]
+        return "\n".join((f.step_failure_data.error.message if f.step_failure_data.error else "") for f in failures)
+
+
+def load_trakt_graph(pipeline_file: Path, *, strict: bool = True) -> TaskGraph:
+    spec, errors = load_pipeline_spec(pipeline_file, strict=strict)
+    assert not errors, "\n".join(e.render() for e in errors)
+    return build_trakt_graph(spec)
+
+
+def run_trakt(
+    pipeline_file: Path,
+    instance: dg.DagsterInstance,
+    *,
+    config: Mapping[str, Any] | None = None,
+    strict: bool = True,
+    granularity: str | None = None,
+    select: list[str] | None = None,
+    output_dir: Path | None = None,
+    input_dir: Path | None = None,
+) -> TraktRun:
+    """Run the pipeline in `pipeline_file` through Dagster (`execute_in_process`)."""
+    graph = load_trakt_graph(pipeline_file, strict=strict)
+    base = pipeline_file.parent
+    runs_dir = base / "_runs"
+    output_dir = output_dir or base / "out"
+    op_config: dict[str, Any] = {"output_dir": str(output_dir), "input_dir": str(input_dir or base)}
+    op_config.update(config or {})
+    gran = Granularity(granularity) if granularity else None
+    defs = build_graph_definitions(
+        graph, run_storage=RunStorage(runs_dir=str(runs_dir)), resources=dict(graph.resources), granularity=gran
+    )
+    job = defs.resolve_job_def(dagster_name(graph.name))
+    if gran is Granularity.STEP:
+        ops = [node.name for node in job.graph.nodes]
+        run_config = {"ops": {op: {"config": op_config} for op in ops}}
+    else:
+        run_config = {"ops": {f"{dagster_name(graph.name)}_pipeline": {"config": op_config}}}
+    selection = None
+    if select:
+        keys = {t.key: t for t in graph.tasks}
+        selection = [dg.AssetKey([dagster_name(graph.name), dagster_name(keys[s].key_name)]) for s in select]
+    result = job.execute_in_process(
+        run_config=run_config, instance=instance, raise_on_error=False, asset_selection=selection
+    )
+    return TraktRun(result, graph, runs_dir, output_dir)

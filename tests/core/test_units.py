@@ -1,0 +1,67 @@
+"""Small core pieces: names, atomic writes, redaction, errors, YAML lines, snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trakt_dagster.core.atomic import atomic_path, atomic_write_text
+from trakt_dagster.core.errors import ErrorCollector, LoadError, PipelineLoadErrors, SourceLocation
+from trakt_dagster.core.graph import SnapshotSpec
+from trakt_dagster.core.names import dagster_name, find_collisions
+from trakt_dagster.core.redact import Redactor
+from trakt_dagster.core.run_folder import copy_tree
+
+
+def test_dagster_names_are_stable_and_distinct_row15() -> None:
+    assert dagster_name("normalize_v2") == "normalize_v2"
+    other = dagster_name("normalize-v2")
+    assert other != "normalize_v2" and other.startswith("normalize_v2_")
+    assert dagster_name("normalize-v2") == other
+    assert dagster_name("input") != "input" and dagster_name("meta").startswith("meta_")
+    assert dagster_name("größe").isascii()
+    assert find_collisions(["a-b", "a_b"]) == {}
+
+
+def test_atomic_path_keeps_old_file_on_error(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "out.csv"
+    atomic_write_text(target, "old\n")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        assert tmp.suffix == ".csv"
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.csv"]
+
+
+def test_redactor_masks_nested_values() -> None:
+    r = Redactor(["hunter22", "ab"])
+    assert r.text("pw=hunter22;") == "pw=***;"
+    assert r.data({"k": ["x hunter22"], "ab": "ab"}) == {"k": ["x ***"], "ab": "ab"}
+
+
+def test_load_errors_render_every_error() -> None:
+    errors = ErrorCollector()
+    errors.add("first", SourceLocation(Path("a.yaml"), 3, "steps[0].id"), hint="fix a")
+    errors.add("second", SourceLocation(Path("b.yaml")))
+    with pytest.raises(PipelineLoadErrors) as info:
+        errors.raise_if_any()
+    text = str(info.value)
+    assert text.startswith("2 pipeline load errors:")
+    assert "- a.yaml:3 (key steps[0].id): first\n    fix: fix a" in text
+    assert "- b.yaml: second" in text
+    assert LoadError("x").render() == "x"
+
+
+def test_snapshot_skips_data_caches_and_runs_folder(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    for rel in ["pipeline.yaml", "steps/a.py", "data.csv", "__pycache__/x.py", "runs/r1/project/p.yaml", "out/m.json"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x")
+    (root / "link.py").symlink_to(root / "steps" / "a.py")
+    target = root / "runs" / "r1" / "project"
+    spec = SnapshotSpec(root, suffixes=(".py", ".yaml", ".json"), exclude_dirs=(root / "out",))
+    copy_tree(spec, target)
+    copied = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file() and p.name != "p.yaml")
+    assert copied == ["pipeline.yaml", "steps/a.py"]

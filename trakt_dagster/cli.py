@@ -1,0 +1,173 @@
+"""`trakt-dagster`: list, validate and run pipelines through Dagster; tool-compatible sub-commands.
+
+Example:
+    ```
+    trakt-dagster list                      # pipelines, assets, jobs, schedules under .
+    trakt-dagster validate                  # every load error at once; exit 1 on any
+    trakt-dagster run sales --select clean  # one run through Dagster; prints run id and manifest
+    trakt-dagster trakt run --pipeline sales --input-dir data --output-dir out
+    ```
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from trakt_dagster.core.definitions import default_runs_dir, load_graphs
+from trakt_dagster.core.errors import PipelineLoadErrors
+
+ROOT_HELP = "Folder holding pipelines/ and projects/ (default: current folder)."
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Run trakt, flowrun, ductaflow, loom.etl and pit pipelines on Dagster."""
+
+
+def _print_errors(errors: list) -> None:  # noqa: ANN001 - LoadError list
+    click.echo(PipelineLoadErrors(errors).render(), err=True)
+
+
+@main.command("list")
+@click.argument("root", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+def list_command(root: Path) -> None:
+    """List pipelines with their tool, assets, job and schedules/sensors."""
+    from trakt_dagster.core.builder import bind_graph
+    from trakt_dagster.core.names import dagster_name
+    from trakt_dagster.core.translator import DagsterTaskGraphTranslator
+
+    graphs, errors = load_graphs(root)
+    translator = DagsterTaskGraphTranslator()
+    for graph in sorted(graphs, key=lambda g: g.name):
+        binding = bind_graph(graph, translator)
+        click.echo(f"{graph.name}  [{graph.tool}]  {graph.source_file}")
+        click.echo(f"  job: {dagster_name(graph.name)}  (granularity: {graph.granularity})")
+        for task in graph.tasks:
+            if task.key in binding.asset_keys:
+                click.echo(f"  asset: {binding.asset_keys[task.key].to_user_string()}  ({task.role} '{task.key_name}')")
+        for dataset in graph.external:
+            click.echo(f"  external: {dagster_name(graph.name)}/{dagster_name(dataset.key_name)}")
+        for trigger in graph.triggers:
+            tz = f" {trigger.timezone}" if trigger.timezone else ""
+            click.echo(f"  schedule: {trigger.cron}{tz} (overlap: {trigger.overlap})")
+    if errors:
+        _print_errors(errors)
+        sys.exit(1)
+
+
+@main.command("validate")
+@click.argument("root", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--lenient", is_flag=True, help="trakt: accept unknown keys as trakt's lenient mode does.")
+def validate_command(root: Path, lenient: bool) -> None:
+    """Load every pipeline and print every error (file, line, key, fix); exit 1 on any."""
+    graphs, errors = load_graphs(root, strict=not lenient)
+    if errors:
+        _print_errors(errors)
+        sys.exit(1)
+    click.echo(f"{len(graphs)} pipeline(s) valid: {', '.join(sorted(g.name for g in graphs)) or '(none)'}")
+
+
+@main.command("run")
+@click.argument("pipeline")
+@click.option("--root", default=".", type=click.Path(file_okay=False, path_type=Path), help=ROOT_HELP)
+@click.option(
+    "--select",
+    "select",
+    multiple=True,
+    help="Run only this task (repeatable); upstream tasks it needs run too.",
+)
+@click.option(
+    "--granularity",
+    type=click.Choice(["pipeline", "step"]),
+    default=None,
+    help="One op per pipeline or per task.",
+)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Run config YAML file.")
+@click.option("--tag", "tags", multiple=True, help="Run tag KEY=VALUE (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors from the run log.")
+def run_command(
+    pipeline: str,
+    root: Path,
+    select: tuple[str, ...],
+    granularity: str | None,
+    config_file: Path | None,
+    tags: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Run PIPELINE through Dagster (against $DAGSTER_HOME if set, else an ephemeral instance)."""
+    from trakt_dagster.core.builder import build_graph_definitions
+    from trakt_dagster.core.graph import Granularity
+    from trakt_dagster.core.launch import launch_job
+    from trakt_dagster.core.names import dagster_name
+    from trakt_dagster.core.resources import RunStorage
+
+    graphs, errors = load_graphs(root, granularity=granularity)
+    graph = next((g for g in graphs if pipeline in (g.name, dagster_name(g.name))), None)
+    if graph is None:
+        if errors:
+            _print_errors(errors)
+        known = ", ".join(sorted(g.name for g in graphs)) or "(none)"
+        click.echo(f"Error: no pipeline '{pipeline}' under {root.resolve()}. Pipelines: {known}", err=True)
+        sys.exit(1)
+    if errors:
+        click.echo(
+            f"warning: {len(errors)} other pipeline(s) failed to load; see 'trakt-dagster validate'.",
+            err=True,
+        )
+    run_config = {}
+    if config_file is not None:
+        try:
+            run_config = yaml.safe_load(config_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            click.echo(f"Error: cannot read run config {config_file}: {exc}", err=True)
+            sys.exit(1)
+    parsed_tags = {}
+    for item in tags:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            click.echo(f"Error: invalid tag '{item}'. Expected KEY=VALUE.", err=True)
+            sys.exit(1)
+        parsed_tags[key] = value
+    runs_dir = default_runs_dir(root)
+    defs = build_graph_definitions(
+        graph,
+        run_storage=RunStorage(runs_dir=runs_dir),
+        resources=dict(graph.resources),
+        granularity=Granularity(granularity) if granularity else None,
+    )
+    try:
+        outcome = launch_job(
+            defs,
+            graph,
+            runs_dir=runs_dir,
+            select=select,
+            run_config=run_config,
+            tags=parsed_tags,
+            log_level="WARNING" if quiet else "INFO",
+        )
+    except KeyError as exc:
+        click.echo(f"Error: {exc.args[0]}", err=True)
+        sys.exit(1)
+    click.echo(f"run id: {outcome.run_id}")
+    click.echo(f"status: {outcome.status}")
+    click.echo(f"manifest: {outcome.manifest_path}")
+    if not outcome.success and outcome.manifest and outcome.manifest.get("error"):
+        error = outcome.manifest["error"]
+        click.echo(f"error: {error['type']}: {error['message']}", err=True)
+    sys.exit(0 if outcome.success else 1)
+
+
+def _register_tool_commands() -> None:
+    from trakt_dagster.trakt.cli import trakt_group
+
+    main.add_command(trakt_group)
+
+
+_register_tool_commands()
+
+if __name__ == "__main__":
+    main()

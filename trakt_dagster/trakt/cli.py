@@ -1,0 +1,218 @@
+"""`trakt-dagster trakt ...`: trakt's own command line, running through Dagster.
+
+A trakt user's command works by putting `trakt-dagster` in front:
+`trakt run --pipeline sales --input-dir data` → `trakt-dagster trakt run --pipeline sales --input-dir data`.
+Results, messages and exit codes are trakt's (spec §2.15).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trakt_dagster.trakt.errors import ConfigError
+
+RUNS_DIR_ENV = "TRAKT_DAGSTER_RUNS_DIR"
+
+
+@click.group("trakt")
+def trakt_group() -> None:
+    """trakt's commands (run, validate, init) with trakt's flags."""
+
+
+def _pipeline_file(pipeline: str | None, pipeline_file: str | None) -> Path:
+    if pipeline_file:
+        return Path(pipeline_file)
+    if pipeline is None:
+        raise click.UsageError("provide --pipeline or --pipeline-file.")
+    if "/" in pipeline or pipeline.endswith((".yaml", ".yml")):
+        return Path(pipeline)
+    return Path("pipelines") / pipeline / "pipeline.yaml"
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(1)
+
+
+def _load(path: Path, lenient: bool) -> Any:
+    from trakt_dagster.trakt.loader import load_pipeline_spec
+
+    spec, errors = load_pipeline_spec(path, strict=not lenient)
+    if errors:
+        rendered = "\n".join(e.render() for e in errors)
+        if all(" is invalid: " in e.message for e in errors):
+            _fail(f"Pipeline validation failed: {rendered}")
+        _fail(f"Error loading pipeline: {rendered}")
+    return spec
+
+
+def _pipeline_options(fn: Any) -> Any:
+    fn = click.option("--pipeline", help="Pipeline name (pipelines/<NAME>/pipeline.yaml) or path.")(fn)
+    fn = click.option("--pipeline-file", help="Path to pipeline.yaml (wins over --pipeline).")(fn)
+    fn = click.option("--lenient", is_flag=True, help="Accept unknown keys as trakt's lenient mode does.")(fn)
+    return fn
+
+
+@trakt_group.command("run")
+@_pipeline_options
+@click.option("--input-dir", default=".", show_default=True, help="Folder input URIs are relative to.")
+@click.option("--output-dir", default="outputs", show_default=True, help="Folder outputs are written to.")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=PATH", help="Input override (repeatable).")
+@click.option("--param", "params", multiple=True, metavar="STEP.PARAM=VALUE", help="Const override (repeatable).")
+@click.option("--run-id", default=None, help="Run id for the manifest (default: the Dagster run id).")
+@click.option("--pipeline-version", default=None, help="pipeline.version in the manifest.")
+@click.option("--manifest-path", default=None, help="Where to write manifest.json (default: <output-dir>).")
+@click.option("--stream-chunk-size", default=50_000, show_default=True, type=int, help="Rows per chunk (stream).")
+@click.option("--otel-enabled", is_flag=True, help="Accepted for compatibility; Dagster's run log replaces spans.")
+@click.option("--otel-service-name", default="trakt", help="Accepted for compatibility.")
+@click.option("--otel-tracer-name", default="trakt.runner", help="Accepted for compatibility.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug log and full tracebacks.")
+def run_command(
+    pipeline: str | None,
+    pipeline_file: str | None,
+    lenient: bool,
+    input_dir: str,
+    output_dir: str,
+    inputs: tuple[str, ...],
+    params: tuple[str, ...],
+    run_id: str | None,
+    pipeline_version: str | None,
+    manifest_path: str | None,
+    stream_chunk_size: int,
+    otel_enabled: bool,
+    otel_service_name: str,
+    otel_tracer_name: str,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Run one trakt pipeline through Dagster; prints trakt's result JSON."""
+    from trakt_dagster.core.builder import build_graph_definitions
+    from trakt_dagster.core.launch import launch_job
+    from trakt_dagster.core.names import dagster_name
+    from trakt_dagster.core.resources import RunStorage
+    from trakt_dagster.trakt.overrides import parse_input_overrides, parse_param_overrides
+    from trakt_dagster.trakt.translate import build_trakt_graph
+
+    if not pipeline and not pipeline_file:
+        _fail("Error: provide --pipeline or --pipeline-file.")
+    path = _pipeline_file(pipeline, pipeline_file)
+    if not path.exists():
+        _fail(f"File not found: {path}")
+    try:
+        input_overrides = parse_input_overrides(inputs)
+        param_overrides = parse_param_overrides(params)
+    except ConfigError as exc:
+        _fail(f"Error: {exc}")
+        return
+    spec = _load(path, lenient)
+    graph = build_trakt_graph(spec)
+    runs_dir = os.environ.get(RUNS_DIR_ENV) or str(Path(".trakt-dagster") / "runs")
+    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir), resources=dict(graph.resources))
+    trakt_manifest = manifest_path or str(Path(output_dir) / "manifest.json")
+    op_config: dict[str, Any] = {
+        "input_dir": input_dir,
+        "output_dir": output_dir,
+        "inputs": input_overrides,
+        "params": param_overrides,
+        "manifest_path": trakt_manifest,
+        "run_id": run_id,
+        "pipeline_version": pipeline_version,
+        "stream_chunk_size": stream_chunk_size,
+    }
+    level = "DEBUG" if verbose else "WARNING" if quiet else "INFO"
+    op_name = f"{dagster_name(graph.name)}_pipeline"
+    logging.getLogger("dagster").setLevel(getattr(logging, level))
+    outcome = launch_job(
+        defs,
+        graph,
+        runs_dir=runs_dir,
+        run_config={"ops": {op_name: {"config": op_config}}},
+        log_level=level,
+    )
+    manifest = outcome.manifest or {}
+    if outcome.success:
+        click.echo(json.dumps(trakt_result(manifest, trakt_manifest), indent=2, sort_keys=True))
+        click.echo(
+            f"Pipeline '{spec.name}' completed successfully ({len(manifest.get('steps', []))} steps, "
+            f"{len(manifest.get('outputs', {}))} outputs)",
+            err=True,
+        )
+        return
+    error = manifest.get("error") or {"type": "Error", "message": "the run failed (see the Dagster run log)"}
+    click.echo(_error_line(error), err=True)
+    if verbose:
+        click.echo(f"Run folder: {manifest.get('run_folder')}", err=True)
+    else:
+        click.echo("Use --verbose for full traceback.", err=True)
+    sys.exit(1)
+
+
+def _error_line(error: dict[str, Any]) -> str:
+    kind, message = error.get("type"), error.get("message")
+    if kind == "FileNotFoundError":
+        return f"File not found: {message}"
+    if kind == "KeyError":
+        return f"Missing artifact: {message}"
+    if kind == "ConfigError":
+        return f"Error: {message}"
+    return f"Error: {kind}: {message}"
+
+
+def trakt_result(manifest: dict[str, Any], manifest_path: str) -> dict[str, Any]:
+    """trakt's `run()` return value, built from the manifest (what trakt's CLI prints)."""
+    return {
+        "run_id": manifest.get("run_id"),
+        "pipeline": (manifest.get("pipeline") or {}).get("name"),
+        "outputs": manifest.get("outputs", {}),
+        "steps": [
+            {k: step.get(k) for k in ("step_id", "duration_ms", "rows_in", "rows_out", "outputs", "metrics")}
+            for step in manifest.get("steps", [])
+        ],
+        "status": manifest.get("status"),
+        "manifest_path": manifest_path,
+    }
+
+
+@trakt_group.command("validate")
+@_pipeline_options
+@click.option("-q", "--quiet", is_flag=True, help="Accepted for compatibility.")
+@click.option("-v", "--verbose", is_flag=True, help="Accepted for compatibility.")
+def validate_command(
+    pipeline: str | None, pipeline_file: str | None, lenient: bool, quiet: bool, verbose: bool
+) -> None:
+    """Check one trakt pipeline as trakt does."""
+    if not pipeline and not pipeline_file:
+        _fail("Error: provide --pipeline or --pipeline-file.")
+    path = _pipeline_file(pipeline, pipeline_file)
+    if not path.exists():
+        _fail(f"File not found: {path}")
+    from trakt_dagster.trakt.loader import load_pipeline_spec
+
+    spec, errors = load_pipeline_spec(path, strict=not lenient)
+    if errors:
+        _fail("Validation failed: " + "\n".join(e.render() for e in errors))
+    click.echo(
+        f"Pipeline '{spec.name}' is valid ({len(spec.inputs)} inputs, {len(spec.steps)} steps, "
+        f"{len(spec.outputs)} outputs, mode={spec.mode})"
+    )
+
+
+@trakt_group.command("init")
+@click.argument("name")
+def init_command(name: str) -> None:
+    """Scaffold NAME/ with pipeline.yaml, a step module and a sample input (refuses an existing folder)."""
+    from trakt_dagster.trakt.scaffold import scaffold_pipeline
+
+    try:
+        created = scaffold_pipeline(Path(name))
+    except FileExistsError as exc:
+        _fail(f"Error: {exc}")
+    click.echo(f"Created trakt pipeline in {created}")

@@ -49,7 +49,7 @@ totals.to_csv({out!r} + "/daily_totals.csv", index=False)
 
 
 def generate(path: Path, rows: int) -> None:
-    if path.exists() and sum(1 for _ in open(path)) == rows + 1:
+    if path.exists() and path.stat().st_size > rows * 20:
         return
     rng = np.random.default_rng(7)
     start = np.datetime64("2026-01-01T00:00:00")
@@ -88,9 +88,14 @@ def in_process(data_dir: Path, out_dir: Path, repeat: int) -> tuple[float, float
     defs = build_definitions(ROOT, runs_dir=str(out_dir / "runs"))
     job = defs.resolve_job_def("bench_orders")
     op = {"input_dir": str(data_dir), "output_dir": str(out_dir / "d")}
-    config = {"ops": {"bench_orders_pipeline": {"config": op}}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    config = {
+        "ops": {"bench_orders_pipeline": {"config": op}},
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
     dagster_times, native_times = [], []
-    code = compile(NATIVE.format(pipeline=str(PIPELINE), data=str(data_dir / "orders.csv"), out=str(out_dir)), "n", "exec")
+    code = compile(
+        NATIVE.format(pipeline=str(PIPELINE), data=str(data_dir / "orders.csv"), out=str(out_dir)), "n", "exec"
+    )
     with dg.DagsterInstance.ephemeral() as instance:
         for i in range(repeat):
             for which in ("dagster", "native") if i % 2 == 0 else ("native", "dagster"):
@@ -117,15 +122,23 @@ def main() -> None:
         script = out / "native.py"
         script.write_text(NATIVE.format(pipeline=str(PIPELINE), data=str(data_dir / "orders.csv"), out=str(out)))
         config = out / "run.yaml"
-        config.write_text(
-            json.dumps({"ops": {"bench_orders_pipeline": {"config": {"input_dir": str(data_dir), "output_dir": str(out / "td")}}}})
-        )
+        op = {"input_dir": str(data_dir), "output_dir": str(out / "td")}
+        config.write_text(json.dumps({"ops": {"bench_orders_pipeline": {"config": op}}}))
         native, dagster = [], []
         for _ in range(args.repeat):
             native.append(timed([sys.executable, str(script)]))
             dagster.append(
                 timed(
-                    [str(bin_dir / "trakt-dagster"), "run", "bench_orders", "--root", str(ROOT), "--config", str(config), "-q"],
+                    [
+                        str(bin_dir / "trakt-dagster"),
+                        "run",
+                        "bench_orders",
+                        "--root",
+                        str(ROOT),
+                        "--config",
+                        str(config),
+                        "-q",
+                    ],
                     env={"TRAKT_DAGSTER_RUNS_DIR": str(out / "runs")},
                 )
             )

@@ -4,6 +4,7 @@
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -18,6 +19,22 @@ from trakt_dagster.core.translator import (
     ExternalTranslatorData,
     TaskTranslatorData,
 )
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a graph's `extra_definitions` hook receives: the graph, its Dagster names and its job.
+
+    Example:
+        >>> # def extra(ctx: BuildContext) -> dg.Definitions:
+        >>> #     return dg.Definitions(sensors=[my_sensor(ctx.job)])
+    """
+
+    graph: TaskGraph
+    binding: GraphBinding
+    job: Any
+    pipeline_name: str
+    translator: DagsterTaskGraphTranslator
 
 
 def check_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> list[LoadError]:
@@ -113,14 +130,19 @@ def build_graph_definitions(
         selection=dg.AssetSelection.assets(*binding.asset_keys.values()),
         description=graph.description or f"Run the {graph.tool} pipeline '{graph.name}'.",
         tags={"trakt/tool": graph.tool, "trakt/pipeline": pipeline},
+        partitions_def=graph.partitions_def,
     )
     schedules = [_schedule(graph, trigger, job, pipeline, i) for i, trigger in enumerate(graph.triggers)]
-    return dg.Definitions(
+    defs = dg.Definitions(
         assets=[*externals, *assets],
         jobs=[job],
         schedules=schedules,
         resources=all_resources if include_resources else None,
     )
+    if graph.extra_definitions is not None:
+        extra = graph.extra_definitions(BuildContext(graph, binding, job, pipeline, translator))
+        defs = dg.Definitions.merge(defs, extra)
+    return defs
 
 
 CRON_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@midnight": "0 0 * * *"}
@@ -184,4 +206,6 @@ def _pipeline_asset(
         required_resource_keys=resource_keys,
         description=graph.description,
         op_tags={"trakt/tool": graph.tool},
+        partitions_def=graph.partitions_def,
+        pool=graph.pool,
     )(op_fn)

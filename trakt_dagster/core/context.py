@@ -33,6 +33,9 @@ class RunInfo:
     started_at: datetime
     tags: Mapping[str, str] = field(default_factory=dict)
     granularity: str = "pipeline"
+    partition_key: str | None = None
+    parent_run_id: str | None = None
+    """The run this one re-executes (Dagster re-execution), if any."""
 
     @property
     def data_dir(self) -> Path:

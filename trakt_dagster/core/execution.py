@@ -32,6 +32,7 @@ from trakt_dagster.core.redact import Redactor
 from trakt_dagster.core.run_folder import RunFolder
 from trakt_dagster.core.runner import TaskRunner, plan_tasks
 from trakt_dagster.core.session import PipelineSession, SessionRequest
+from trakt_dagster.core.values import ValueStore
 
 _LEVELS = {"debug", "info", "warning", "error", "critical"}
 
@@ -85,8 +86,14 @@ def execute_graph(
         started_at=started,
         tags=dict(context.run.tags),
         granularity=str(granularity),
+        partition_key=context.partition_key if context.has_partition_key else None,
+        parent_run_id=context.run.parent_run_id,
     )
-    planned = plan_tasks(graph, selected, provided or {})
+    store = ValueStore(run_dir.parent) if graph.persist_values and not step_mode else None
+    provided = dict(provided or {})
+    if store is not None and selected is not None:
+        provided.update(_stored_upstream(graph, selected, store, run_info))
+    planned = plan_tasks(graph, selected, provided)
 
     def dagster_log(level: str, message: str) -> None:
         getattr(context.log, level if level in _LEVELS else "info")(redactor.text(message))
@@ -122,6 +129,7 @@ def execute_graph(
         planned=planned,
         selected=selected,
     )
+    manifest.extra = session.manifest_extra
     folder = RunFolder(
         run_dir,
         manifest,
@@ -151,6 +159,8 @@ def execute_graph(
     failures: list[TaskFailed] = []
     try:
         for event in runner.execute(selected, provided):
+            if isinstance(event, TaskSucceeded) and store is not None:
+                _persist(store, run_id, event, dagster_log)
             if isinstance(event, TaskLogged):
                 manifest.task_logged(event)
                 text = _with_fields(event.message, event.fields)
@@ -208,6 +218,7 @@ def execute_graph(
             elif isinstance(event, RunFinished):
                 success = event.success
             folder.write_manifest()
+            _notify(session, event, dagster_log)
     finally:
         manifest.finish(success=success)
         try:
@@ -229,6 +240,41 @@ def execute_graph(
             },
             allow_retries=True,
         )
+
+
+def _stored_upstream(graph: TaskGraph, selected: set[str], store: ValueStore, run: RunInfo) -> dict[str, Any]:
+    """Values of unselected upstream tasks stored by the parent run (re-execution) or the newest run."""
+    found: dict[str, Any] = {}
+    seen: set[str] = set()
+    stack = [dep for key in selected for dep in graph.by_key[key].deps if dep not in selected]
+    while stack:
+        key = stack.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        run_id = store.find(key, [run.parent_run_id])
+        if run_id is not None:
+            try:
+                found[key] = store.load(key, run_id)
+                continue
+            except Exception:  # noqa: BLE001 - unreadable value: recompute the task instead
+                pass
+        stack.extend(dep for dep in graph.by_key[key].deps if dep not in selected)
+    return found
+
+
+def _persist(store: ValueStore, run_id: str, event: TaskSucceeded, log: Any) -> None:
+    try:
+        store.save(run_id, event.key, event.result.value)
+    except Exception as exc:  # noqa: BLE001 - the run goes on; only reloading this value later is lost
+        log("warning", f"Task '{event.key}': value not stored for later runs ({exc})")
+
+
+def _notify(session: PipelineSession, event: Any, log: Any) -> None:
+    try:
+        session.on_event(event)
+    except Exception as exc:  # noqa: BLE001 - tool hooks never fail a run
+        log("warning", f"{type(session).__name__}.on_event failed on {type(event).__name__}: {exc!r}")
 
 
 def _with_fields(message: str, fields: Mapping[str, Any]) -> str:

@@ -222,6 +222,16 @@ class TaskGraph:
     config_class: type | None = None
     resources: Mapping[str, Any] = field(default_factory=dict)
     """Dagster resources (key → default instance) the pipeline's tasks use."""
+    partitions_def: Any = None
+    """A Dagster `PartitionsDefinition` shared by every asset of the pipeline (e.g. micro-batches)."""
+    persist_values: bool = False
+    """Store every task value in the run folder (pipeline granularity too), so runs that select only
+    downstream tasks, and re-executions, reload upstream results instead of recomputing them."""
+    pool: str | None = None
+    """Dagster concurrency pool of the pipeline's op (pipeline granularity)."""
+    extra_definitions: Callable[..., Any] | None = None
+    """`extra_definitions(build_context) -> dagster.Definitions`: sensors, schedules or checks a front end
+    adds beyond what the core builds (see `core.builder.BuildContext`)."""
     snapshot: SnapshotSpec | None = None
     group_name: str | None = None
     owners: tuple[str, ...] = ()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,6 +88,8 @@ class RunManifest:
         self.duration_ms: float | None = None
         self.error: dict[str, Any] | None = None
         self.states: dict[str, dict[str, Any]] = {}
+        self.extra: Callable[[], Mapping[str, Any]] = dict
+        """Called at every render for tool-specific top-level keys (`PipelineSession.manifest_extra`)."""
         for key in planned:
             self.states[key] = self._new_state(key, selected is None or key in selected)
 
@@ -250,6 +252,7 @@ class RunManifest:
             else:
                 steps.append(step_entry(key, state.get("duration_ms"), record))
         return {
+            **self.extra(),
             **self.header,
             "status": status,
             "started_at": started,

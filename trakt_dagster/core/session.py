@@ -50,5 +50,15 @@ class PipelineSession:
     snapshot_exclude: list[Path] = field(default_factory=list)
     """Folders inside the project that hold data, not source (left out of the run's snapshot)."""
 
+    def on_event(self, event: Any) -> None:
+        """Called with every runner event (`core.events`) after the manifest took it into account.
+
+        Errors raised here are logged as warnings and never fail the run.
+        """
+
+    def manifest_extra(self) -> dict[str, Any]:
+        """Extra top-level keys for the run's manifest (e.g. a tool's own run report)."""
+        return {}
+
     def close(self, success: bool) -> None:
         """Called once after the last task, whatever the outcome."""

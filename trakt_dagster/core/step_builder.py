@@ -114,6 +114,7 @@ def _step_asset(
         check_specs=[translator.get_check_spec(data, check) for check in task.checks] or None,
         io_manager_key=VALUES_IO_MANAGER_KEY,
         required_resource_keys=resource_keys,
-        pool=task.pool,
+        pool=task.pool or graph.pool,
+        partitions_def=graph.partitions_def,
         op_tags={"trakt/tool": graph.tool, "trakt/task": task.key},
     )(op_fn)

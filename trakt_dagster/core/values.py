@@ -1,0 +1,131 @@
+"""Task values on disk: `<runs_dir>/<pipeline>/<run id>/values/<task>/`, Parquet for frames, pickle else.
+
+Used by the step-granularity IO manager and, in pipeline granularity, by graphs with `persist_values`
+(so a later run that selects only downstream tasks, or a re-execution, can reload upstream results).
+`<runs_dir>/<pipeline>/latest/<task>.json` names the newest run holding each task's value.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from trakt_dagster.core.atomic import atomic_path, atomic_write_text
+from trakt_dagster.core.run_folder import log_file_name
+
+_INDEX = "index.json"
+
+
+class ValueSerializationError(TypeError):
+    """A task value cannot be stored (step granularity: cannot cross an op boundary)."""
+
+    retryable = False
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe form of a task key."""
+    return log_file_name(name)[:-4]
+
+
+def write_value(folder: Path, value: Any, *, task: str) -> list[str]:
+    """Store `value` in `folder` (replaced as a whole); returns the file names written.
+
+    A dict is stored entry by entry, so each DataFrame of a trakt step becomes its own Parquet file.
+    """
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    entries: dict[str, dict[str, str]] = {}
+    items = value.items() if isinstance(value, dict) else [("__value__", value)]
+    try:
+        for position, (name, item) in enumerate(items):
+            stem = f"{position:04d}_{safe_name(str(name))}"
+            entries[str(name)] = _write_item(staging, stem, item, name=str(name), task=task)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    index = {"kind": "dict" if isinstance(value, dict) else "value", "entries": entries}
+    (staging / _INDEX).write_text(json.dumps(index, indent=2))
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.rename(folder)
+    return [e["file"] for e in entries.values()]
+
+
+def _write_item(folder: Path, stem: str, item: Any, *, name: str, task: str) -> dict[str, str]:
+    if type(item).__name__ == "DataFrame" and hasattr(item, "to_parquet"):
+        try:
+            target = folder / f"{stem}.parquet"
+            item.to_parquet(target)
+            return {"file": target.name, "format": "parquet"}
+        except Exception:  # noqa: BLE001 - frames Parquet cannot hold (mixed object columns) go to pickle
+            pass
+    target = folder / f"{stem}.pkl"
+    try:
+        with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+            pickle.dump(item, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - reported with the artifact and task names
+        raise ValueSerializationError(
+            f"Artifact '{name}' of task '{task}' cannot be stored between ops ({type(exc).__name__}: {exc}). "
+            "Return picklable values, or run the pipeline with granularity 'pipeline' (values stay in memory)."
+        ) from exc
+    return {"file": target.name, "format": "pickle"}
+
+
+def read_value(folder: Path) -> Any:
+    """Load a value stored by `write_value`."""
+    index = json.loads((folder / _INDEX).read_text())
+    loaded: dict[str, Any] = {}
+    for name, entry in index["entries"].items():
+        path = folder / entry["file"]
+        if entry["format"] == "parquet":
+            import pandas as pd
+
+            loaded[name] = pd.read_parquet(path)
+        else:
+            with open(path, "rb") as fh:
+                loaded[name] = pickle.load(fh)
+    return loaded if index["kind"] == "dict" else loaded.get("__value__")
+
+
+class ValueStore:
+    """The stored task values of one pipeline.
+
+    Example:
+        >>> import tempfile
+        >>> store = ValueStore(Path(tempfile.mkdtemp()))
+        >>> _ = store.save("run-1", "clean", {"rows": [1, 2]})
+        >>> store.find("clean", ["run-2", "run-1"])
+        'run-1'
+        >>> store.load("clean", "run-1")
+        {'rows': [1, 2]}
+    """
+
+    def __init__(self, pipeline_dir: Path) -> None:
+        self.pipeline_dir = Path(pipeline_dir)
+
+    def folder(self, run_id: str, task: str) -> Path:
+        return self.pipeline_dir / run_id / "values" / safe_name(task)
+
+    def save(self, run_id: str, task: str, value: Any) -> list[str]:
+        files = write_value(self.folder(run_id, task), value, task=task)
+        atomic_write_text(self.pipeline_dir / "latest" / f"{safe_name(task)}.json", json.dumps({"run_id": run_id}))
+        return files
+
+    def latest_run(self, task: str) -> str | None:
+        pointer = self.pipeline_dir / "latest" / f"{safe_name(task)}.json"
+        return json.loads(pointer.read_text())["run_id"] if pointer.exists() else None
+
+    def find(self, task: str, run_ids: Iterable[str | None]) -> str | None:
+        """The first of `run_ids` (then the latest run) that holds a value of `task`."""
+        for run_id in [*run_ids, self.latest_run(task)]:
+            if run_id and (self.folder(run_id, task) / _INDEX).exists():
+                return run_id
+        return None
+
+    def load(self, task: str, run_id: str) -> Any:
+        return read_value(self.folder(run_id, task))

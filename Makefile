@@ -39,7 +39,8 @@ $(STAMP): requirements.lock pyproject.toml
 	  echo "error: Python 3.12 not found. trakt-dagster needs Python 3.12 (flowrun-dag requires it)." >&2; \
 	  echo "       Install it (e.g. 'pyenv install 3.12') or set PYTHON312=/path/to/python3.12." >&2; exit 1; }; \
 	echo "Using $$py"; \
-	rm -rf $(VENV) && "$$py" -m venv $(VENV) && \
+	{ [ -x $(BIN)/python ] && $(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null \
+	  || { rm -rf $(VENV) && "$$py" -m venv $(VENV); }; } && \
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" && \
 	$(BIN)/uv pip sync --compile-bytecode --python $(BIN)/python requirements.lock && \
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e . && \

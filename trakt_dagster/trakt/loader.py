@@ -15,13 +15,13 @@ from typing import Any
 import yaml
 
 from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.modules import ModuleNamespace
 from trakt_dagster.trakt import compat_import
 from trakt_dagster.trakt.bindings import normalize_binding, output_binding_error, split_bindings
 from trakt_dagster.trakt.contract import handler_contract
 from trakt_dagster.trakt.csv_io import schema_shape_error
 from trakt_dagster.trakt.errors import StepBindingError
 from trakt_dagster.trakt.model import Artifact, CombineStrategy, OutputDataset, PipelineSpec, StepSpec
-from trakt_dagster.trakt.modules import ModuleNamespace
 from trakt_dagster.trakt.registry import StepRegistry
 from trakt_dagster.trakt.settings import parse_settings
 from trakt_dagster.trakt.validate import validate_pipeline

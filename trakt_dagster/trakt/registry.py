@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
-from trakt_dagster.trakt.modules import ModuleNamespace
+from trakt_dagster.core.modules import ModuleNamespace
 
 STEP_ENTRY_POINT_GROUP = "trakt.steps"
 

@@ -1,10 +1,10 @@
-"""Import each pipeline's step modules in its own namespace (trakt defects N1/N2 fixed).
+"""Import each pipeline folder's Python modules in its own namespace.
 
-trakt puts the pipeline folder on `sys.path` and leaves modules in `sys.modules`, so two pipelines
-that both have a `steps` package share the first one's code. Here every pipeline gets a
-`ModuleNamespace`: while it is active, the pipeline folder is first on `sys.path`, modules of the same
-top-level names from elsewhere are hidden, and this pipeline's own modules are visible; on exit
-everything is put back as it was.
+Tools put the pipeline folder on `sys.path` and leave modules in `sys.modules`, so two pipelines that
+both have a `steps` package (or a `dag.py`) would share the first one's code (trakt defect N1). Here
+every folder gets a `ModuleNamespace`: while it is active, the folder is first on `sys.path`, modules of
+the same top-level names from elsewhere are hidden, and this folder's own modules are visible; on exit
+everything is put back as it was (N2).
 """
 
 from __future__ import annotations

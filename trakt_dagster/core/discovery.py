@@ -51,7 +51,7 @@ def discover(
         module = importlib.import_module(module_name)
         result = module.load(Path(root), options)
         found.graphs.extend(result.graphs)
-        found.errors.extend(result.errors)
+        found.errors.extend(e for e in result.errors if e not in found.errors)  # shared modules: once
     by_name: dict[str, TaskGraph] = {}
     unique: list[TaskGraph] = []
     for graph in found.graphs:

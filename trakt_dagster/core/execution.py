@@ -157,6 +157,7 @@ def execute_graph(
     runner = TaskRunner(graph, run_info=run_info, session=session)
     success = False
     failures: list[TaskFailed] = []
+    deferred: list[tuple[str, dg.MaterializeResult]] = []
     try:
         for event in runner.execute(selected, provided):
             if isinstance(event, TaskSucceeded) and store is not None:
@@ -186,7 +187,11 @@ def execute_graph(
                 manifest.task_succeeded(event, materialized=materialize)
                 folder.log(event.key, "info", f"succeeded in {event.duration_ms:.1f} ms")
                 if materialize and step_mode:
+                    stored = _store_step_value(run_dir, run_id, event, manifest)
                     folder.write_manifest()
+                    if stored is not None:
+                        failures.append(stored)
+                        break
                     yield dg.Output(
                         event.result.value,
                         metadata=_clean_metadata(event.result.metadata, redactor),
@@ -194,13 +199,17 @@ def execute_graph(
                     for outcome in event.result.checks:
                         yield _check_result(binding, event.key, outcome, redactor)
                 elif materialize:
-                    yield dg.MaterializeResult(
+                    result = dg.MaterializeResult(
                         asset_key=binding.asset_keys[event.key],
                         metadata=_clean_metadata(event.result.metadata, redactor),
                         check_results=[
                             _check_result(binding, event.key, outcome, redactor) for outcome in event.result.checks
                         ],
                     )
+                    if graph.defer_materializations:
+                        deferred.append((event.key, result))
+                    else:
+                        yield result
             elif isinstance(event, TaskFailed):
                 failures.append(event)
                 manifest.task_failed(event)
@@ -225,6 +234,9 @@ def execute_graph(
             session.close(success)
         finally:
             folder.write_manifest()
+    for key, result in deferred:
+        if manifest.succeeded(key):
+            yield result
     if not success:
         first = failures[0] if failures else None
         description = (
@@ -261,6 +273,26 @@ def _stored_upstream(graph: TaskGraph, selected: set[str], store: ValueStore, ru
                 pass
         stack.extend(dep for dep in graph.by_key[key].deps if dep not in selected)
     return found
+
+
+def _store_step_value(run_dir: Path, run_id: str, event: TaskSucceeded, manifest: RunManifest) -> TaskFailed | None:
+    """Step granularity: store the value for the next ops now, so a value that cannot be stored fails
+    this task (and the manifest says so) instead of failing later inside Dagster's IO manager."""
+    try:
+        ValueStore(run_dir.parent).save(run_id, event.key, event.result.value)
+    except Exception as exc:  # noqa: BLE001 - reported as the task's failure
+        failed = TaskFailed(
+            event.key,
+            error=exc,
+            attempts=event.attempts,
+            started_at=event.started_at,
+            finished_at=datetime.now(UTC),
+            duration_ms=event.duration_ms,
+            traceback_text="",
+        )
+        manifest.task_failed(failed)
+        return failed
+    return None
 
 
 def _persist(store: ValueStore, run_id: str, event: TaskSucceeded, log: Any) -> None:

@@ -188,6 +188,8 @@ class SnapshotSpec:
     """Only files with these suffixes (None: every file)."""
     exclude_dirs: tuple[Path, ...] = ()
     max_file_bytes: int = 5_000_000
+    files: tuple[Path, ...] = ()
+    """When given, only these files (under `root`) are copied."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,9 @@ class TaskGraph:
     downstream tasks, and re-executions, reload upstream results instead of recomputing them."""
     pool: str | None = None
     """Dagster concurrency pool of the pipeline's op (pipeline granularity)."""
+    defer_materializations: bool = False
+    """Report assets only when the whole run is done, and only those whose task still counts as
+    succeeded (lazy tools such as trakt stream mode run a step's code while later tasks consume it)."""
     extra_definitions: Callable[..., Any] | None = None
     """`extra_definitions(build_context) -> dagster.Definitions`: sensors, schedules or checks a front end
     adds beyond what the core builds (see `core.builder.BuildContext`)."""

@@ -35,7 +35,9 @@ class TaskValueIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         store, task = self._store(context)
-        files = store.save(context.run_id, task, obj)
+        files = store.stored_files(context.run_id, task)  # the op stored it already (core.execution)
+        if files is None:
+            files = store.save(context.run_id, task, obj)
         context.add_output_metadata(
             {"trakt/value_path": dg.MetadataValue.path(str(store.folder(context.run_id, task))), "trakt/files": files}
         )

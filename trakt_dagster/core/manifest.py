@@ -131,7 +131,8 @@ class RunManifest:
             events.append({"name": event.fields["event"], "level": event.level, "attributes": attrs})
 
     def task_succeeded(self, event: TaskSucceeded, *, materialized: bool) -> None:
-        self._state(event.key).update(
+        state = self._state(event.key)
+        state.update(
             status="success",
             attempts=event.attempts,
             finished_at=iso(event.finished_at),
@@ -139,12 +140,16 @@ class RunManifest:
             materialized=materialized,
             record=dict(event.result.record),
         )
+        if event.result.checks:
+            state["checks"] = [_check_record(c) for c in event.result.checks]
 
     def task_failed(self, event: TaskFailed) -> None:
+        """A task failed. An error may name the step it comes from (`error.step_id`, e.g. a stream
+        step whose generator raised while a later task consumed it): that step then counts as failed."""
         state = self._state(event.key)
         task = self.graph.by_key.get(event.key)
         in_step = task is None or task.role is TaskRole.STEP
-        step_id = getattr(event.error, "step_id", None) or (event.key if in_step else None)
+        step_id = event.error.step_id if hasattr(event.error, "step_id") else (event.key if in_step else None)
         record = error_record(event.error, step_id)
         state.update(
             status="failed",
@@ -153,8 +158,18 @@ class RunManifest:
             duration_ms=event.duration_ms,
             error=record,
         )
+        checks = getattr(event.error, "checks", None)
+        if checks:
+            state["checks"] = [_check_record(c) for c in checks]
+        origin = self.states.get(step_id) if step_id and step_id != event.key else None
+        if origin is not None and origin["status"] == "success":
+            origin.update(status="failed", error=record, materialized=False)
         if self.error is None:
             self.error = record
+
+    def succeeded(self, key: str) -> bool:
+        """Whether `key` still counts as succeeded (a later error may have been attributed to it)."""
+        return self.states.get(key, {}).get("status") == "success"
 
     def task_skipped(self, event: TaskSkipped) -> None:
         self._state(event.key).update(status="skipped", reason=event.reason)
@@ -272,7 +287,17 @@ def to_json(data: Mapping[str, Any]) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
 
 
-_RANKS = {"pending": 0, "skipped": 1, "running": 2, "failed": 3, "success": 4}
+_RANKS = {"pending": 0, "skipped": 1, "running": 2, "success": 3, "failed": 4}
+
+
+def _check_record(outcome: Any) -> dict[str, Any]:
+    return {
+        "name": outcome.name,
+        "passed": outcome.passed,
+        "severity": outcome.severity,
+        "description": outcome.description,
+        "metadata": dict(outcome.metadata),
+    }
 
 
 def _rank(state: Mapping[str, Any]) -> int:

@@ -118,6 +118,12 @@ def copy_tree(spec: SnapshotSpec, target: Path, exclude: Iterable[Path] = ()) ->
     """
     root = spec.root.resolve()
     target_abs = target.resolve()
+    if spec.files:
+        for src in spec.files:
+            dest = target / Path(src).resolve().relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+        return len(spec.files)
     excluded = {p.resolve() for p in (*spec.exclude_dirs, *exclude)}
     copied = 0
     for dirpath, dirnames, filenames in os.walk(root):

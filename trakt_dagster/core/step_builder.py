@@ -41,6 +41,17 @@ def run_plan_for(graph: TaskGraph, selected_assets: set[str]) -> list[str]:
     return plan_tasks(graph, selected_assets, unselected_assets)
 
 
+def run_tasks(run: Any, graph: TaskGraph, key_to_task: dict[dg.AssetKey, str]) -> set[str]:
+    """The asset tasks a step-granularity run executes: its step keys (re-execution), else its asset
+    selection, else all of them."""
+    by_op = {key.to_python_identifier(): task for key, task in key_to_task.items()}
+    if run.step_keys_to_execute is not None:
+        return {by_op[step] for step in run.step_keys_to_execute if step in by_op}
+    if run.asset_selection is not None:
+        return {key_to_task[k] for k in run.asset_selection if k in key_to_task}
+    return {t.key for t in graph.tasks if t.is_asset}
+
+
 def build_step_assets(
     graph: TaskGraph,
     binding: GraphBinding,
@@ -75,12 +86,7 @@ def _step_asset(
 
     def body(context: dg.AssetExecutionContext, config: Any, **upstream: Any):  # noqa: ANN202 - generator op
         provided = {key: upstream[f"upstream_{i}"] for i, key in enumerate(frontier)}
-        run_selection = context.run.asset_selection
-        selected_assets = (
-            {t.key for t in graph.tasks if t.is_asset}
-            if run_selection is None
-            else {key_to_task[k] for k in run_selection if k in key_to_task}
-        )
+        selected_assets = run_tasks(context.run, graph, key_to_task)
         yield from execute_graph(
             context,
             binding,

@@ -116,6 +116,13 @@ class ValueStore:
         atomic_write_text(self.pipeline_dir / "latest" / f"{safe_name(task)}.json", json.dumps({"run_id": run_id}))
         return files
 
+    def stored_files(self, run_id: str, task: str) -> list[str] | None:
+        """The files of `task`'s value stored by `run_id`, or None if it stored none."""
+        index = self.folder(run_id, task) / _INDEX
+        if not index.exists():
+            return None
+        return [e["file"] for e in json.loads(index.read_text())["entries"].values()]
+
     def latest_run(self, task: str) -> str | None:
         pointer = self.pipeline_dir / "latest" / f"{safe_name(task)}.json"
         return json.loads(pointer.read_text())["run_id"] if pointer.exists() else None

@@ -67,7 +67,8 @@ class CsvArtifactAdapter(ArtifactAdapter):
         options = csv_io.read_options(artifact.name, artifact.metadata or {})
         schema = getattr(artifact, "schema", None)
         if execution_mode == "stream":
-            return _checked_chunks(artifact.name, paths, options, chunk_size or 50_000, schema)
+            size = 50_000 if chunk_size is None else chunk_size
+            return _checked_chunks(artifact.name, paths, options, size, schema)
         frames = []
         for path in paths:
             frame = csv_io.read_csv_file(path, options)

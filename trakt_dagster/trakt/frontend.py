@@ -1,14 +1,24 @@
-"""Find trakt pipelines (`pipelines/<name>/pipeline.yaml`) and turn them into task graphs."""
+"""Find trakt pipelines and turn them into task graphs.
+
+Two forms are discovered under `<root>/pipelines/`: folders with a `pipeline.yaml`, and Python modules
+that build workflows with the DSL at module level (`orders = workflow("orders")...`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
+from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
+from trakt_dagster.trakt import compat_import
+from trakt_dagster.trakt.dsl import WorkflowBuilder
+from trakt_dagster.trakt.errors import PipelineValidationError, StepBindingError
 from trakt_dagster.trakt.loader import load_pipeline_spec
 from trakt_dagster.trakt.translate import build_trakt_graph
 
 MARKER = "pipeline.yaml"
+DSL_MARKERS = ("from trakt import", "import trakt")
 
 
 def find_pipeline_files(root: Path) -> list[Path]:
@@ -27,4 +37,31 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
         result.errors.extend(errors)
         if spec is not None:
             result.graphs.append(build_trakt_graph(spec))
+    compat_import.install()
+    for found in import_pipeline_modules(root, DSL_MARKERS):
+        if found.error is not None:
+            result.errors.append(found.error)
+            continue
+        _load_workflows(found, result)
     return result
+
+
+def _load_workflows(found: PipelineModule, result: FrontEndResult) -> None:
+    for attribute, value in vars(found.module).items():
+        if not isinstance(value, WorkflowBuilder) or value.location is None:
+            continue
+        if value.location.file.resolve() != found.path:
+            continue  # imported from another module, built there
+        try:
+            spec = value.build(namespace=found.namespace)
+        except (PipelineValidationError, StepBindingError, ValueError, TypeError, ImportError, AttributeError) as exc:
+            result.errors.append(
+                LoadError(
+                    f"Workflow '{value.name}' ({attribute}) is invalid: {exc}",
+                    SourceLocation(found.path, value.location.line, f"workflow '{value.name}'"),
+                    "fix the workflow's steps, bindings or outputs (the same rules as pipeline.yaml apply)",
+                    "trakt",
+                )
+            )
+            continue
+        result.graphs.append(build_trakt_graph(spec, files=(found.path,)))

@@ -21,7 +21,8 @@ from trakt_dagster.trakt.bindings import normalize_binding, output_binding_error
 from trakt_dagster.trakt.contract import handler_contract
 from trakt_dagster.trakt.csv_io import schema_shape_error
 from trakt_dagster.trakt.errors import StepBindingError
-from trakt_dagster.trakt.model import Artifact, CombineStrategy, OutputDataset, PipelineSpec, StepSpec
+from trakt_dagster.trakt.model import Artifact, CombineStrategy, Const, OutputDataset, PipelineSpec, StepSpec
+from trakt_dagster.trakt.policies import QualityGatePolicy
 from trakt_dagster.trakt.registry import StepRegistry
 from trakt_dagster.trakt.settings import parse_settings
 from trakt_dagster.trakt.validate import validate_pipeline
@@ -325,6 +326,17 @@ def _build_step(
         )
         return None
     ok = True
+    policy = bindings.get("policy")
+    if getattr(handler, "quality_gate", False) and isinstance(policy, Const):
+        try:
+            QualityGatePolicy.from_value(policy.value)
+        except ValueError as exc:
+            problems.add(
+                f"Pipeline '{pipeline}' is invalid: Step '{step_id}' has an invalid quality gate policy: {exc}",
+                (*where, "with", "policy"),
+                "see docs/trakt.md, 'Quality gates', for the policy keys",
+            )
+            ok = False
     for key in output_keys:
         message = output_binding_error(key, bindings[key])
         if message:

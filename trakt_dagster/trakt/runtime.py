@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from trakt_dagster.core.atomic import atomic_path
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.trakt.adapters import ArtifactAdapterRegistry
@@ -17,10 +19,13 @@ from trakt_dagster.trakt.context import Context
 from trakt_dagster.trakt.errors import ConfigError
 from trakt_dagster.trakt.model import PipelineSpec
 from trakt_dagster.trakt.overrides import apply_const_overrides, check_input_overrides
+from trakt_dagster.trakt.policies import QUALITY_CHECK_EVENT
 
 PATHS_RESOURCE_KEY = "trakt_paths"
 DEFAULT_CHUNK_SIZE = 50_000
 WARNING_MARKERS = ("warning", "coercion", "missing_column")
+METADATA_FILE = "trakt_ctx_metadata.pkl"
+_METADATA_LOCK = threading.Lock()
 
 
 class TraktRunConfig(dg.Config):
@@ -82,24 +87,55 @@ class TraktSession(PipelineSession):
     adapters: ArtifactAdapterRegistry | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     output_kind: str = "csv"
+    metadata_file: Path | None = None
+    """Step granularity: where `ctx.metadata` is carried from op to op (pickled, picklable entries only)."""
     _current: threading.local = field(default_factory=threading.local)
 
     @property
     def mode(self) -> str:
         return self.spec.mode if self.spec else "batch"
 
-    def bind_task(self, task_ctx: TaskContext | None) -> None:
-        """Route `ctx.emit_event` calls made in this thread to `task_ctx`'s log."""
+    def bind_task(self, task_ctx: TaskContext | None, checks: list[dict[str, Any]] | None = None) -> None:
+        """Route `ctx.emit_event` calls made in this thread to `task_ctx`'s log (and gate checks to `checks`)."""
         self._current.task = task_ctx
+        self._current.checks = checks
 
     def forward_event(self, name: str, attrs: dict[str, Any], _ctx: Context) -> None:
         """The built-in telemetry hook: events to the Dagster log, warning-type ones as warnings."""
         task_ctx: TaskContext | None = getattr(self._current, "task", None)
         if task_ctx is None:
             return
+        if name == QUALITY_CHECK_EVENT and getattr(self._current, "checks", None) is not None:
+            self._current.checks.append(dict(attrs))
         normalized = name.lower().replace("-", "_")
         level = "warning" if any(m in normalized for m in WARNING_MARKERS) else "debug"
         task_ctx.emit(level, f"event {name}", {"event": name, **{k: _plain(v) for k, v in attrs.items()}})
+
+    def load_shared_metadata(self) -> None:
+        """Step granularity: take over the `ctx.metadata` entries earlier ops of this run stored."""
+        if self.metadata_file is not None and self.metadata_file.exists():
+            with open(self.metadata_file, "rb") as fh:
+                stored = pickle.load(fh)
+            for key, value in stored.items():
+                self.ctx.metadata.setdefault(key, value)
+
+    def save_shared_metadata(self) -> None:
+        """Step granularity: store the picklable `ctx.metadata` entries for the next ops."""
+        if self.metadata_file is None:
+            return
+        with _METADATA_LOCK:
+            stored: dict[str, Any] = {}
+            if self.metadata_file.exists():
+                with open(self.metadata_file, "rb") as fh:
+                    stored = pickle.load(fh)
+            for key, value in self.ctx.metadata.items():
+                try:
+                    pickle.dumps(value)
+                except Exception:  # noqa: BLE001 - live objects (spans, clients) stay in this op
+                    continue
+                stored[key] = value
+            with atomic_path(self.metadata_file) as tmp, open(tmp, "wb") as fh:
+                pickle.dump(stored, fh)
 
 
 def _plain(value: Any) -> Any:
@@ -161,6 +197,9 @@ def make_session_factory(spec: PipelineSpec):  # noqa: ANN201 - returns the fact
             chunk_size=config.stream_chunk_size,
         )
         ctx.register_telemetry_hook(session.forward_event)
+        if request.run.granularity == "step":
+            session.metadata_file = request.run.data_dir / METADATA_FILE
+            session.load_shared_metadata()
         return session
 
     return factory

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import dagster as dg
 
 from trakt_dagster.core.atomic import atomic_path
 from trakt_dagster.core.context import TaskContext
-from trakt_dagster.core.graph import TaskResult
+from trakt_dagster.core.graph import CheckDefinition, CheckOutcome, TaskResult
 from trakt_dagster.trakt.bindings import count_rows, map_step_result, resolve
 from trakt_dagster.trakt.csv_io import resolve_input_paths
 from trakt_dagster.trakt.model import OutputDataset, PipelineSpec, StepSpec
@@ -41,6 +41,8 @@ class LoadInput:
         adapter = session.adapters.resolve(artifact.kind)
         paths = resolve_input_paths(artifact.name, source, session.input_dir, adapter.file_extension)
         data = adapter.read_many(paths, artifact=artifact, execution_mode=session.mode, chunk_size=session.chunk_size)
+        if session.mode == "stream":
+            data = attributed(data, None)
         record = {"name": artifact.name, "source": source, "files_read": len(paths), "kind": artifact.kind}
         session.ctx.metadata.setdefault("input_stats", {})[artifact.name] = {
             "files_read": len(paths),
@@ -63,9 +65,10 @@ class LoadInput:
 class RunStep:
     """Call a step handler `run(ctx, **inputs)` and map its returned dict to artifacts."""
 
-    def __init__(self, spec: PipelineSpec, step: StepSpec) -> None:
+    def __init__(self, spec: PipelineSpec, step: StepSpec, checks: tuple[CheckDefinition, ...] = ()) -> None:
         self.spec = spec
         self.step = step
+        self.checks = checks
 
     def __call__(self, task_ctx: TaskContext, upstream: Mapping[str, Any]) -> TaskResult:
         session: TraktSession = task_ctx.session
@@ -75,15 +78,23 @@ class RunStep:
         kwargs = {key: resolve(bindings[key], artifacts) for key in step.input_keys}
         rows_in = count_rows(kwargs)
         _emit(session, task_ctx, "step.started", step_id=step.id, rows_in=rows_in)
-        session.bind_task(task_ctx)
+        reported: list[dict[str, Any]] = []
+        session.bind_task(task_ctx, reported)
         started = time.perf_counter()
         try:
             with self.spec.namespace.active() if self.spec.namespace is not None else nullcontext():
                 returned = step.handler(session.ctx, **kwargs)
+        except Exception as exc:
+            if reported:
+                exc.checks = self._check_outcomes(reported)
+            raise
         finally:
             session.bind_task(None)
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         produced, metrics = map_step_result(step.id, step.output_bindings, returned)
+        if session.mode == "stream":
+            produced = {name: attributed(value, step.id) if _lazy(value) else value for name, value in produced.items()}
+        session.save_shared_metadata()
         rows_out = count_rows(produced)
         _emit(
             session,
@@ -114,7 +125,27 @@ class RunStep:
         if rows_out is not None:
             metadata["dagster/row_count"] = rows_out
         metadata.update({k: _metadata_value(v) for k, v in metrics.items()})
-        return TaskResult(value=produced, record=record, metadata=metadata)
+        return TaskResult(value=produced, record=record, metadata=metadata, checks=self._check_outcomes(reported))
+
+    def _check_outcomes(self, reported: list[dict[str, Any]]) -> list[CheckOutcome]:
+        """Gate checks the step reported, limited to the checks declared when the pipeline loaded."""
+        declared = {check.name for check in self.checks}
+        outcomes = []
+        for attrs in reported:
+            name = str(attrs.get("check"))
+            if name not in declared:
+                continue
+            measured = {k: _jsonable(v) for k, v in attrs.items() if k not in ("check", "passed", "severity")}
+            outcomes.append(
+                CheckOutcome(
+                    name=name,
+                    passed=bool(attrs.get("passed")),
+                    severity="warn" if attrs.get("severity") == "warn" else "error",
+                    description=f"quality gate '{attrs.get('gate', name)}' of step '{self.step.id}'",
+                    metadata=measured,
+                )
+            )
+        return outcomes
 
 
 class WriteOutput:
@@ -130,8 +161,15 @@ class WriteOutput:
         kind = output.kind or session.output_kind
         adapter = session.adapters.resolve(kind)
         target = output_path(output, session.output_dir, adapter.file_extension)
+        counter = _RowCounter(data) if session.mode == "stream" and _lazy(data) else None
         with atomic_path(target) as tmp:
-            adapter.write(data, str(tmp), artifact_name=output.name, execution_mode=session.mode, artifact=output)
+            adapter.write(
+                counter if counter is not None else data,
+                str(tmp),
+                artifact_name=output.name,
+                execution_mode=session.mode,
+                artifact=output,
+            )
         rows = count_rows(data)
         _emit(
             session,
@@ -148,9 +186,9 @@ class WriteOutput:
             "path": dg.MetadataValue.path(os.path.abspath(target)),
             "trakt/source": output.source,
         }
-        if rows is not None:
-            metadata["dagster/row_count"] = rows
-        schema = _table_schema(data)
+        if rows is not None or counter is not None:
+            metadata["dagster/row_count"] = rows if rows is not None else counter.rows
+        schema = _table_schema(data if counter is None else counter.first)
         if schema is not None:
             metadata["dagster/column_schema"] = schema
         record = {
@@ -161,6 +199,43 @@ class WriteOutput:
             "source": output.source,
         }
         return TaskResult(value=None, record=record, metadata=metadata)
+
+
+def attributed(stream: Any, step_id: str | None) -> Any:
+    """Yield from `stream`; an error raised while iterating is tagged with the step it comes from
+    (`error.step_id`, None for inputs) unless an upstream stream tagged it already (trakt N8)."""
+    try:
+        yield from stream
+    except Exception as exc:
+        if not hasattr(exc, "step_id"):
+            with suppress(AttributeError):  # exceptions without __dict__ stay untagged
+                exc.step_id = step_id
+        raise
+
+
+def _lazy(value: Any) -> bool:
+    """A stream: an iterable that is not a frame, a string or a materialized container."""
+    return (
+        hasattr(value, "__iter__")
+        and not hasattr(value, "to_csv")
+        and not isinstance(value, str | bytes | list | tuple | dict | set)
+    )
+
+
+class _RowCounter:
+    """Passes stream chunks through while counting their rows and keeping the first chunk (for the schema)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.rows = 0
+        self.first: Any = None
+
+    def __iter__(self):  # noqa: ANN204 - a generator
+        for chunk in self.stream:
+            if self.first is None:
+                self.first = chunk.head(0) if hasattr(chunk, "head") else None
+            self.rows += len(chunk) if hasattr(chunk, "__len__") else 0
+            yield chunk
 
 
 def output_path(output: OutputDataset, output_dir: str, extension: str) -> Path:

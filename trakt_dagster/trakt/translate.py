@@ -7,7 +7,10 @@ process, so the graph runs one task at a time and stops at the first failure.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from trakt_dagster.core.graph import (
+    CheckDefinition,
     CronTrigger,
     ExternalDataset,
     FailurePolicy,
@@ -18,7 +21,8 @@ from trakt_dagster.core.graph import (
     TaskRole,
 )
 from trakt_dagster.trakt.bindings import references
-from trakt_dagster.trakt.model import PipelineSpec
+from trakt_dagster.trakt.model import Const, PipelineSpec, StepSpec
+from trakt_dagster.trakt.policies import QualityGatePolicy, gate_check_names
 from trakt_dagster.trakt.runtime import PATHS_RESOURCE_KEY, TraktPaths, TraktRunConfig, make_session_factory
 from trakt_dagster.trakt.tasks import LoadInput, RunStep, WriteOutput
 
@@ -52,8 +56,30 @@ def _doc_summary(obj: object) -> str | None:
     return doc.strip().splitlines()[0].strip() or None
 
 
-def build_trakt_graph(spec: PipelineSpec, *, paths: TraktPaths | None = None) -> TaskGraph:
-    """The task graph of one trakt pipeline.
+def gate_checks(step: StepSpec) -> tuple[CheckDefinition, ...]:
+    """Asset checks of a gate step: one per rule of the built-in quality gate's `policy`, or the names a
+    custom gate lists in its handler's `quality_checks` attribute. Fail-mode checks are blocking."""
+    handler = step.handler
+    if getattr(handler, "quality_gate", False) and isinstance(step.bindings.get("policy"), Const):
+        policy = QualityGatePolicy.from_value(step.bindings["policy"].value)
+        return tuple(
+            CheckDefinition(
+                name,
+                description=f"trakt quality gate '{rule}' ({policy.mode_of(rule)} mode) on step '{step.id}'",
+                blocking=policy.mode_of(rule) == "fail",
+            )
+            for name, rule in gate_check_names(policy)
+        )
+    names = getattr(handler, "quality_checks", None) or ()
+    return tuple(
+        CheckDefinition(str(name), description=f"check reported by step '{step.id}'", blocking=True) for name in names
+    )
+
+
+def build_trakt_graph(
+    spec: PipelineSpec, *, paths: TraktPaths | None = None, files: tuple[Path, ...] = ()
+) -> TaskGraph:
+    """The task graph of one trakt pipeline (`files`: snapshot only these, e.g. a DSL module).
 
     Example:
         >>> # spec, errors = load_pipeline_spec(path); graph = build_trakt_graph(spec)
@@ -78,10 +104,12 @@ def build_trakt_graph(spec: PipelineSpec, *, paths: TraktPaths | None = None) ->
             for name in references(value):
                 if name in producer and producer[name] not in deps:
                     deps.append(producer[name])
+        checks = gate_checks(step)
         tasks.append(
             Task(
                 key=step.id,
-                run=RunStep(spec, step),
+                run=RunStep(spec, step, checks),
+                checks=checks,
                 deps=tuple(deps),
                 role=TaskRole.STEP,
                 asset_name=step_names[step.id],
@@ -149,10 +177,11 @@ def build_trakt_graph(spec: PipelineSpec, *, paths: TraktPaths | None = None) ->
         failure_policy=FailurePolicy.STOP,
         granularity=Granularity(settings.get("granularity", "pipeline")),
         allowed_granularities=frozenset({Granularity.PIPELINE}) if stream else frozenset(Granularity),
+        defer_materializations=stream,
         session_factory=make_session_factory(spec),
         config_class=TraktRunConfig,
         resources={PATHS_RESOURCE_KEY: paths or DEFAULT_PATHS},
-        snapshot=SnapshotSpec(root=spec.directory, suffixes=SOURCE_SUFFIXES, exclude_dirs=(output_dir,)),
+        snapshot=SnapshotSpec(root=spec.directory, suffixes=SOURCE_SUFFIXES, exclude_dirs=(output_dir,), files=files),
         group_name=settings.get("group"),
         owners=tuple(settings.get("owners", ())),
         kinds=frozenset({"csv"}) if all(i.kind.lower() == "csv" for i in spec.inputs) else frozenset(),

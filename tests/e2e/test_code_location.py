@@ -185,3 +185,17 @@ def test_cli_run_step_granularity_gives_same_outputs(example_root: Path) -> None
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["granularity"] == "step" and manifest["status"] == "success"
     assert [s["step_id"] for s in manifest["steps"]] == ["clean_orders", "total_per_customer"]
+
+
+def test_every_bundled_example_runs(example_root: Path, tmp_path: Path) -> None:
+    defs = build_definitions(example_root, runs_dir=str(tmp_path / "runs"))
+    jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
+    assert {"sales_multi_file", "customer_enrichment", "web_events_stream", "inventory_quality", "returns_dsl"} <= set(jobs)
+    with dg.DagsterInstance.ephemeral() as instance:
+        for name in jobs:
+            result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
+            assert result.success, f"example job {name} failed"
+    stock = pd.read_csv(example_root / "pipelines" / "inventory_quality" / "outputs" / "stock_published.csv")
+    assert len(stock) == 7
+    purchases = pd.read_csv(example_root / "pipelines" / "web_events_stream" / "outputs" / "purchases_eur.csv")
+    assert set(purchases["kind"]) == {"purchase"} and len(purchases) > 100

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -378,3 +379,31 @@ def test_subset_selection_runs_needed_upstream_only(tmp_path: Path, instance) ->
     assert tasks["d"]["status"] == "success" and tasks["d"]["selected"] is False
     assert "m" not in tasks and "input:other" not in tasks
     assert run.output("final.csv") == "id,amount\n1,20\n2,40\n3,60\n4,10\n"
+
+
+def test_ids_differing_only_in_punctuation_row15(tmp_path: Path, instance) -> None:
+    path = pipeline(
+        tmp_path,
+        """
+        name: near_twins
+        inputs: {src: records.csv}
+        steps:
+          - id: normalize-v2
+            uses: steps.scale
+            with: {input: src, factor: {const: 2}, currency: {const: eur}, flags: {const: {}}, output: a}
+          - id: normalize_v2
+            uses: steps.scale
+            with: {input: a, factor: {const: 3}, currency: {const: eur}, flags: {const: {}}, output: b}
+        outputs: {final: b}
+        """,
+    )
+    run = run_trakt(path, instance, config={"params": {"normalize-v2.factor": "10"}})
+    assert run.success, run.failure_message()
+    keys = set(run.materializations())
+    dashed = next(k for k in keys if k.startswith("near_twins/normalize_v2_"))
+    assert {"near_twins/normalize_v2", dashed, "near_twins/final"} == keys
+    assert [s["step_id"] for s in run.manifest["steps"]] == ["normalize-v2", "normalize_v2"]
+    assert run.manifest["steps"][0]["metrics"]["factor"] == 10
+    assert run.output("final.csv") == "id,amount\n1,300\n2,600\n3,900\n4,150\n"
+    node = run.result.job_def.asset_layer.asset_graph.get(dg.AssetKey(dashed.split("/")))
+    assert node.metadata["trakt/step_id"] == "normalize-v2"

@@ -111,6 +111,15 @@ class TraktSession(PipelineSession):
         level = "warning" if any(m in normalized for m in WARNING_MARKERS) else "debug"
         task_ctx.emit(level, f"event {name}", {"event": name, **{k: _plain(v) for k, v in attrs.items()}})
 
+    def close(self, success: bool) -> None:
+        """trakt's last lifecycle event, for telemetry hooks that steps registered on `ctx`."""
+        if self.ctx is None or self.spec is None:
+            return
+        if success:
+            self.ctx.emit_event("pipeline.completed", output_count=len(self.spec.outputs))
+        else:
+            self.ctx.emit_event("pipeline.failed")
+
     def load_shared_metadata(self) -> None:
         """Step granularity: take over the `ctx.metadata` entries earlier ops of this run stored."""
         if self.metadata_file is not None and self.metadata_file.exists():

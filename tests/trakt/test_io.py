@@ -227,3 +227,29 @@ def test_failed_write_leaves_older_file_untouched(tmp_path: Path, instance) -> N
     assert not run.success
     assert run.output("final.csv") == before
     assert [p.name for p in run.output_dir.iterdir() if p.name.startswith(".")] == []
+
+
+def test_paths_resource_roots_and_run_config_precedence(tmp_path: Path, instance) -> None:
+    from trakt_dagster import build_definitions
+    from trakt_dagster.trakt.runtime import TraktPaths
+
+    write_files(
+        tmp_path,
+        {
+            "pipelines/rooted/pipeline.yaml": "inputs: {src: a.csv}\noutputs: {final: src}\n",
+            "pipelines/rooted/a.csv": "id\nbeside\n",
+            "data_in/rooted/a.csv": "id\nfrom_root\n",
+            "elsewhere/a.csv": "id\nfrom_run_config\n",
+        },
+    )
+    paths = TraktPaths(input_root=str(tmp_path / "data_in"), output_root=str(tmp_path / "data_out"))
+    defs = build_definitions(tmp_path, runs_dir=str(tmp_path / "runs"), resources={"trakt_paths": paths})
+    job = defs.resolve_job_def("rooted")
+    assert job.execute_in_process(instance=instance).success
+    assert (tmp_path / "data_out" / "rooted" / "final.csv").read_text() == "id\nfrom_root\n"
+    config = {"ops": {"rooted_pipeline": {"config": {"input_dir": str(tmp_path / "elsewhere"), "output_dir": str(tmp_path / "o")}}}}
+    assert job.execute_in_process(instance=instance, run_config=config).success
+    assert (tmp_path / "o" / "final.csv").read_text() == "id\nfrom_run_config\n"
+    default = build_definitions(tmp_path, runs_dir=str(tmp_path / "runs")).resolve_job_def("rooted")
+    assert default.execute_in_process(instance=instance).success
+    assert (tmp_path / "pipelines" / "rooted" / "outputs" / "final.csv").read_text() == "id\nbeside\n"

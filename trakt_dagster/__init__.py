@@ -10,6 +10,7 @@ Example:
     ```
 """
 
+from trakt_dagster.components import PipelinesFolderComponent, TraktPipelineComponent
 from trakt_dagster.core.definitions import build_definitions, load_graphs
 from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation
 from trakt_dagster.core.graph import Granularity, Task, TaskGraph, TaskResult
@@ -21,12 +22,14 @@ __all__ = [
     "Granularity",
     "LoadError",
     "PipelineLoadErrors",
+    "PipelinesFolderComponent",
     "RunStorage",
     "SourceLocation",
     "Task",
     "TaskGraph",
     "TaskResult",
     "TaskTranslatorData",
+    "TraktPipelineComponent",
     "build_definitions",
     "load_graphs",
 ]

@@ -10,7 +10,7 @@ DAGSTER_HOME_DIR := $(CURDIR)/.dagster
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: run test venv lint lock bench clean
+.PHONY: run test test-services venv lint lock bench clean
 
 # Bytecode is compiled at install time: machines that set PYTHONDONTWRITEBYTECODE would otherwise
 # recompile Dagster on every process start (seconds per run).
@@ -53,8 +53,19 @@ run: $(STAMP)
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) PATH=$(CURDIR)/$(BIN):$$PATH \
 	  $(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
 
-test: $(STAMP)
+test: $(STAMP) test-services
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Servers the tests start themselves need their programs: PostgreSQL (tests/e2e/test_postgres.py).
+test-services:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing PostgreSQL (Debian package) for the tests..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "error: the tests need PostgreSQL's server programs (initdb, pg_ctl): install the 'postgresql' package" >&2; \
+	    exit 1; \
+	  fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -36,12 +36,14 @@ def _print_errors(errors: list) -> None:  # noqa: ANN001 - LoadError list
 @click.argument("root", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
 def list_command(root: Path) -> None:
     """List pipelines with their tool, assets, job and schedules/sensors."""
-    from trakt_dagster.core.builder import bind_graph
+    from trakt_dagster.core.builder import bind_graph, build_graph_definitions
     from trakt_dagster.core.names import dagster_name
+    from trakt_dagster.core.resources import RunStorage
     from trakt_dagster.core.translator import DagsterTaskGraphTranslator
 
     graphs, errors = load_graphs(root)
     translator = DagsterTaskGraphTranslator()
+    run_storage = RunStorage(runs_dir=default_runs_dir(root))
     for graph in sorted(graphs, key=lambda g: g.name):
         binding = bind_graph(graph, translator)
         click.echo(f"{graph.name}  [{graph.tool}]  {graph.source_file}")
@@ -51,9 +53,12 @@ def list_command(root: Path) -> None:
                 click.echo(f"  asset: {binding.asset_keys[task.key].to_user_string()}  ({task.role} '{task.key_name}')")
         for dataset in graph.external:
             click.echo(f"  external: {dagster_name(graph.name)}/{dagster_name(dataset.key_name)}")
-        for trigger in graph.triggers:
-            tz = f" {trigger.timezone}" if trigger.timezone else ""
-            click.echo(f"  schedule: {trigger.cron}{tz} (overlap: {trigger.overlap})")
+        defs = build_graph_definitions(graph, run_storage=run_storage, resources=dict(graph.resources))
+        for schedule in defs.schedules or ():
+            tz = f" {schedule.execution_timezone}" if schedule.execution_timezone else ""
+            click.echo(f"  schedule: {schedule.name}  {schedule.cron_schedule}{tz}")
+        for sensor in defs.sensors or ():
+            click.echo(f"  sensor: {sensor.name}  (every {sensor.minimum_interval_seconds}s)")
     if errors:
         _print_errors(errors)
         sys.exit(1)
@@ -162,9 +167,11 @@ def run_command(
 
 
 def _register_tool_commands() -> None:
+    from trakt_dagster.flowrun.cli import flowrun_group
     from trakt_dagster.trakt.cli import trakt_group
 
     main.add_command(trakt_group)
+    main.add_command(flowrun_group)
 
 
 _register_tool_commands()

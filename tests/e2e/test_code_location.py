@@ -187,15 +187,28 @@ def test_cli_run_step_granularity_gives_same_outputs(example_root: Path) -> None
     assert [s["step_id"] for s in manifest["steps"]] == ["clean_orders", "total_per_customer"]
 
 
+EXAMPLE_RUN_TAGS = {"event_batches": {"trakt/batch_id": "2026-04-01T08"}}
+"""Run tags an example's runs get from their sensor (flowrun micro-batches carry the batch id)."""
+
+
 def test_every_bundled_example_runs(example_root: Path, tmp_path: Path) -> None:
     defs = build_definitions(example_root, runs_dir=str(tmp_path / "runs"))
     jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
-    assert {"sales_multi_file", "customer_enrichment", "web_events_stream", "inventory_quality", "returns_dsl"} <= set(jobs)
+    assert {"sales_multi_file", "customer_enrichment", "web_events_stream", "inventory_quality", "returns_dsl"} <= set(
+        jobs
+    )
+    assert {"api_ingest", "event_batches"} <= set(jobs)
     with dg.DagsterInstance.ephemeral() as instance:
         for name in jobs:
-            result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
+            tags = EXAMPLE_RUN_TAGS.get(name, {})
+            result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False, tags=tags)
             assert result.success, f"example job {name} failed"
     stock = pd.read_csv(example_root / "pipelines" / "inventory_quality" / "outputs" / "stock_published.csv")
     assert len(stock) == 7
     purchases = pd.read_csv(example_root / "pipelines" / "web_events_stream" / "outputs" / "purchases_eur.csv")
     assert set(purchases["kind"]) == {"purchase"} and len(purchases) > 100
+    orders = pd.read_csv(example_root / "pipelines" / "api_ingest" / "outputs" / "orders.csv")
+    quarantined = (example_root / "pipelines" / "api_ingest" / "outputs" / "quarantine.jsonl").read_text().splitlines()
+    assert len(orders) > 0 and len(quarantined) > 0 and orders["order_id"].is_unique
+    summary = json.loads((example_root / "pipelines" / "event_batches" / "outputs" / "2026-04-01T08.json").read_text())
+    assert summary["batch_id"] == "2026-04-01T08" and summary["sessions"] > 0

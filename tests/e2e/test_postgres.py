@@ -35,13 +35,28 @@ def postgres_url() -> str:
     port = _free_port()
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
-    subprocess.run(_as_postgres([_pg_bin("initdb"), "-D", str(data), "-U", "dagster", "--auth=trust"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres([_pg_bin("initdb"), "-D", str(data), "-U", "dagster", "--auth=trust"]),
+        check=True,
+        capture_output=True,
+    )
     log = data / "server.log"
     subprocess.run(
-        _as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o",
-                      f"-p {port} -h 127.0.0.1 -k {data}", "start"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-o",
+                f"-p {port} -h 127.0.0.1 -k {data}",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -68,7 +83,9 @@ def test_runs_recorded_in_postgres(postgres_url: str, example_root: Path, tmp_pa
     home.mkdir()
     shutil.copy(REPO / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
     env = {"DAGSTER_HOME": str(home), "DAGSTER_PG_URL": postgres_url}
-    ran = run_cli(["trakt-dagster", "run", "customer_enrichment", "--root", str(example_root), "-q"], example_root, env=env)
+    ran = run_cli(
+        ["trakt-dagster", "run", "customer_enrichment", "--root", str(example_root), "-q"], example_root, env=env
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     run_id = ran.stdout.split("run id: ", 1)[1].split()[0]
     os.environ["DAGSTER_PG_URL"] = postgres_url
@@ -77,7 +94,9 @@ def test_runs_recorded_in_postgres(postgres_url: str, example_root: Path, tmp_pa
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             run = instance.get_run_by_id(run_id)
             assert run.status == dg.DagsterRunStatus.SUCCESS and run.job_name == "customer_enrichment"
-            materialized = instance.get_latest_materialization_event(dg.AssetKey(["customer_enrichment", "orders_enriched"]))
+            materialized = instance.get_latest_materialization_event(
+                dg.AssetKey(["customer_enrichment", "orders_enriched"])
+            )
             assert materialized is not None and materialized.run_id == run_id
     finally:
         del os.environ["DAGSTER_PG_URL"]

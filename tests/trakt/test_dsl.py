@@ -62,7 +62,9 @@ def test_yaml_and_dsl_give_identical_assets_and_outputs(tmp_path: Path, instance
     defs = build_definitions(tmp_path, runs_dir=str(tmp_path / "runs"))
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    by_pipeline = {p: sorted(k.split("/", 1)[1] for k in keys if k.startswith(p + "/")) for p in ("twin_yaml", "twin_dsl")}
+    by_pipeline = {
+        p: sorted(k.split("/", 1)[1] for k in keys if k.startswith(p + "/")) for p in ("twin_yaml", "twin_dsl")
+    }
     assert by_pipeline["twin_yaml"] == by_pipeline["twin_dsl"] == ["final", "records", "scale"]
     for name in ("twin_yaml", "twin_dsl"):
         assert defs.resolve_job_def(name).execute_in_process(instance=instance).success

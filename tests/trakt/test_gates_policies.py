@@ -102,7 +102,9 @@ def test_per_gate_modes_and_row_bounds() -> None:
     frame = pd.DataFrame({"id": [1, 2]})
     with pytest.raises(ValueError, match="Row count 2 is below the minimum 5."):
         evaluate_quality_gates(frame, {"mode": "warn", "row_count": {"min": 5}, "gate_modes": {"row_count": "fail"}})
-    _, metrics = evaluate_quality_gates(frame, {"mode": "fail", "row_count": {"max": 1}, "gate_modes": {"row_count": "warn"}})
+    _, metrics = evaluate_quality_gates(
+        frame, {"mode": "fail", "row_count": {"max": 1}, "gate_modes": {"row_count": "warn"}}
+    )
     assert metrics == {"quality_checks": 1, "quality_violations": 1, "quality_warnings": 1}
     with pytest.raises(ValueError, match="row_count.min must be an integer"):
         evaluate_quality_gates(frame, {"row_count": {"min": True}})

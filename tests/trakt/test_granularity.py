@@ -113,7 +113,11 @@ def test_multiprocess_executor_and_reexecution_from_failure(tmp_path: Path) -> N
     home = tmp_path / "home"
     failed = subprocess.run(
         [str(BIN / "dagster"), "job", "execute", "-f", "definitions.py", "-j", "flaky"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={"DAGSTER_HOME": str(home), "PATH": str(BIN)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"DAGSTER_HOME": str(home), "PATH": str(BIN)},
     )
     assert failed.returncode != 0
     assert "multiprocess" in failed.stdout + failed.stderr

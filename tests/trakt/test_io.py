@@ -247,7 +247,11 @@ def test_paths_resource_roots_and_run_config_precedence(tmp_path: Path, instance
     job = defs.resolve_job_def("rooted")
     assert job.execute_in_process(instance=instance).success
     assert (tmp_path / "data_out" / "rooted" / "final.csv").read_text() == "id\nfrom_root\n"
-    config = {"ops": {"rooted_pipeline": {"config": {"input_dir": str(tmp_path / "elsewhere"), "output_dir": str(tmp_path / "o")}}}}
+    config = {
+        "ops": {
+            "rooted_pipeline": {"config": {"input_dir": str(tmp_path / "elsewhere"), "output_dir": str(tmp_path / "o")}}
+        }
+    }
     assert job.execute_in_process(instance=instance, run_config=config).success
     assert (tmp_path / "o" / "final.csv").read_text() == "id\nfrom_run_config\n"
     default = build_definitions(tmp_path, runs_dir=str(tmp_path / "runs")).resolve_job_def("rooted")

@@ -89,7 +89,7 @@ def test_chunks_restart_at_every_file_row31(tmp_path: Path, instance) -> None:
         config={"stream_chunk_size": 2},
     )
     assert run.success, run.failure_message()
-    assert run.output("final.csv") == "n,chunks\n5,\"2,1,2\"\n"
+    assert run.output("final.csv") == 'n,chunks\n5,"2,1,2"\n'
     manifest = run.manifest
     assert manifest["steps"][0]["rows_in"] is None  # a stream counts nothing
     assert manifest["steps"][0]["rows_out"] == 1  # a list of frames counts its rows, as in trakt
@@ -192,7 +192,9 @@ def test_single_dataframe_rejected_row34(tmp_path: Path, instance) -> None:
         instance,
     )
     assert not run.success
-    assert run.manifest["error"]["message"] == "CSV stream writing expects an iterable of chunks, not a single DataFrame."
+    assert (
+        run.manifest["error"]["message"] == "CSV stream writing expects an iterable of chunks, not a single DataFrame."
+    )
 
 
 def test_gate_and_batch_steps_rejected_in_stream_mode_row35(tmp_path: Path) -> None:
@@ -328,10 +330,27 @@ def test_stream_memory_stays_bounded(tmp_path: Path) -> None:
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
         )
         done = subprocess.run(
-            [sys.executable, "-c", script, str(BIN / "trakt-dagster"), "trakt", "run", "--pipeline-file",
-             str(tmp_path / "p" / "pipeline.yaml"), "--input-dir", str(input_dir), "--output-dir",
-             str(tmp_path / "out"), "--stream-chunk-size", "20000", "-q"],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            [
+                sys.executable,
+                "-c",
+                script,
+                str(BIN / "trakt-dagster"),
+                "trakt",
+                "run",
+                "--pipeline-file",
+                str(tmp_path / "p" / "pipeline.yaml"),
+                "--input-dir",
+                str(input_dir),
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--stream-chunk-size",
+                "20000",
+                "-q",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
         )
         assert done.returncode == 0, done.stderr[-3000:]
         return float(done.stdout.strip().splitlines()[-1])

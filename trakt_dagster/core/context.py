@@ -36,6 +36,10 @@ class RunInfo:
     partition_key: str | None = None
     parent_run_id: str | None = None
     """The run this one re-executes (Dagster re-execution), if any."""
+    root_run_id: str | None = None
+    """The first run of a chain of re-executions, if this run is one."""
+    reexecution: str | None = None
+    """None, `from_failure` or `all_steps` (see `core.reuse.reexecution_kind`)."""
 
     @property
     def data_dir(self) -> Path:

@@ -14,7 +14,7 @@ from trakt_dagster.core.errors import LoadError, SourceLocation
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.names import dagster_name
 
-FRONT_ENDS: tuple[str, ...] = ("trakt_dagster.trakt.frontend",)
+FRONT_ENDS: tuple[str, ...] = ("trakt_dagster.trakt.frontend", "trakt_dagster.flowrun.frontend")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from trakt_dagster.core.graph import CheckOutcome, Granularity, TaskGraph
 from trakt_dagster.core.manifest import RunManifest
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.redact import Redactor
+from trakt_dagster.core.reuse import ReuseRequest, reexecution_kind
 from trakt_dagster.core.run_folder import RunFolder
 from trakt_dagster.core.runner import TaskRunner, plan_tasks
 from trakt_dagster.core.session import PipelineSession, SessionRequest
@@ -66,7 +67,7 @@ def execute_graph(
     provided: Mapping[str, Any] | None = None,
     granularity: Granularity = Granularity.PIPELINE,
     run_plan: list[str] | None = None,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult | dg.Output]:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckResult | dg.Output]:
     """Run `selected` tasks of a graph (plus the ancestors they need) and report them to Dagster.
 
     Pipeline granularity yields one `MaterializeResult` per selected asset task. Step granularity
@@ -88,10 +89,30 @@ def execute_graph(
         granularity=str(granularity),
         partition_key=context.partition_key if context.has_partition_key else None,
         parent_run_id=context.run.parent_run_id,
+        root_run_id=context.run.root_run_id,
+        reexecution=_reexecution(context),
     )
     store = ValueStore(run_dir.parent) if graph.persist_values and not step_mode else None
     provided = dict(provided or {})
-    if store is not None and selected is not None:
+    session_error: BaseException | None = None
+    plan = None
+    if store is not None and graph.reuse_values is not None:
+        try:
+            plan = graph.reuse_values(
+                ReuseRequest(
+                    run=run_info,
+                    selected=frozenset(selected) if selected is not None else None,
+                    store=store,
+                    config=config,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - reported in the manifest and as the op failure
+            session_error = exc
+        else:
+            if plan is not None:
+                selected = set(plan.selected)
+                provided.update(plan.provided)
+    if store is not None and selected is not None and plan is None:
         provided.update(_stored_upstream(graph, selected, store, run_info))
     planned = plan_tasks(graph, selected, provided)
 
@@ -99,10 +120,9 @@ def execute_graph(
         getattr(context.log, level if level in _LEVELS else "info")(redactor.text(message))
 
     redactor = Redactor()
-    session_error: BaseException | None = None
     session: PipelineSession | None = None
     try:
-        if graph.session_factory is not None:
+        if session_error is None and graph.session_factory is not None:
             session = graph.session_factory(
                 SessionRequest(
                     run=run_info,
@@ -154,24 +174,29 @@ def execute_graph(
             allow_retries=False,
         )
 
-    runner = TaskRunner(graph, run_info=run_info, session=session)
+    runner = TaskRunner(
+        graph,
+        run_info=run_info,
+        session=session,
+        manual_ack=True,
+        on_value=(lambda key, value: store.save(run_id, key, value)) if store is not None else None,
+    )
     success = False
+    finished = False
     failures: list[TaskFailed] = []
     deferred: list[tuple[str, dg.MaterializeResult]] = []
     try:
         for event in runner.execute(selected, provided):
-            if isinstance(event, TaskSucceeded) and store is not None:
-                _persist(store, run_id, event, dagster_log)
             if isinstance(event, TaskLogged):
                 manifest.task_logged(event)
                 text = _with_fields(event.message, event.fields)
                 folder.log(event.key, event.level, text)
                 dagster_log(event.level, f"[{event.key}] {text}")
+                _checkpoint(runner, folder)
                 continue
             if isinstance(event, TaskStarted):
                 manifest.task_started(event)
                 folder.log(event.key, "info", "started")
-                dagster_log("info", f"Task '{event.key}' started")
             elif isinstance(event, TaskRetrying):
                 manifest.task_retrying(event)
                 line = (
@@ -194,6 +219,13 @@ def execute_graph(
                         break
                     yield dg.Output(
                         event.result.value,
+                        metadata=_clean_metadata(event.result.metadata, redactor),
+                    )
+                    for outcome in event.result.checks:
+                        yield _check_result(binding, event.key, outcome, redactor)
+                elif materialize and graph.materialization_events and not graph.defer_materializations:
+                    yield dg.AssetMaterialization(
+                        asset_key=binding.asset_keys[event.key],
                         metadata=_clean_metadata(event.result.metadata, redactor),
                     )
                     for outcome in event.result.checks:
@@ -226,9 +258,13 @@ def execute_graph(
                 dagster_log("warning", f"Task '{event.key}' skipped: {event.reason}")
             elif isinstance(event, RunFinished):
                 success = event.success
-            folder.write_manifest()
+                finished = True
+            folder.dirty = True
             _notify(session, event, dagster_log)
+            _checkpoint(runner, folder)
     finally:
+        if not finished:
+            manifest.interrupt("the run stopped before all its tasks finished (terminated or interrupted)")
         manifest.finish(success=success)
         try:
             session.close(success)
@@ -252,6 +288,29 @@ def execute_graph(
             },
             allow_retries=True,
         )
+
+
+def _reexecution(context: dg.OpExecutionContext) -> str | None:
+    """`from_failure` / `all_steps` for a re-execution (see `core.reuse.reexecution_kind`), else None."""
+    run = context.run
+    known = None
+    if run.parent_run_id and run.execution_plan_snapshot_id:
+        try:
+            snapshot = context.instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+            known = getattr(snapshot.initial_known_state, "parent_state", None)
+        except Exception:  # noqa: BLE001 - no snapshot: treat as a re-execution of all steps
+            known = None
+    return reexecution_kind(run.parent_run_id, run.tags, known)
+
+
+def _checkpoint(runner: TaskRunner, folder: RunFolder) -> None:
+    """Once no further event is waiting: rewrite the manifest (if it changed), then let announced tasks
+    start. Bursts of events cost one write; a task never starts before the manifest shows it running."""
+    if runner.pending():
+        return
+    if folder.dirty:
+        folder.write_manifest()
+    runner.acknowledge()
 
 
 def _stored_upstream(graph: TaskGraph, selected: set[str], store: ValueStore, run: RunInfo) -> dict[str, Any]:
@@ -293,13 +352,6 @@ def _store_step_value(run_dir: Path, run_id: str, event: TaskSucceeded, manifest
         manifest.task_failed(failed)
         return failed
     return None
-
-
-def _persist(store: ValueStore, run_id: str, event: TaskSucceeded, log: Any) -> None:
-    try:
-        store.save(run_id, event.key, event.result.value)
-    except Exception as exc:  # noqa: BLE001 - the run goes on; only reloading this value later is lost
-        log("warning", f"Task '{event.key}': value not stored for later runs ({exc})")
 
 
 def _notify(session: PipelineSession, event: Any, log: Any) -> None:

@@ -229,11 +229,20 @@ class TaskGraph:
     persist_values: bool = False
     """Store every task value in the run folder (pipeline granularity too), so runs that select only
     downstream tasks, and re-executions, reload upstream results instead of recomputing them."""
+    reuse_values: Callable[..., Any] | None = None
+    """With `persist_values`: `reuse_values(ReuseRequest) -> ReusePlan | None` decides, when a run starts,
+    which tasks it takes over from earlier runs instead of running them (e.g. flowrun's `resume` on a
+    re-execution). See `core.reuse`."""
     pool: str | None = None
     """Dagster concurrency pool of the pipeline's op (pipeline granularity)."""
     defer_materializations: bool = False
     """Report assets only when the whole run is done, and only those whose task still counts as
     succeeded (lazy tools such as trakt stream mode run a step's code while later tasks consume it)."""
+    materialization_events: bool = False
+    """Pipeline granularity: report each task's asset as an `AssetMaterialization` event instead of a
+    `MaterializeResult` output. Dagster then skips the per-output bookkeeping (step output events,
+    data-version provenance), which costs several ms per asset in pipelines of many small tasks; the
+    assets still show as materialized by the run, with the same metadata and check results."""
     extra_definitions: Callable[..., Any] | None = None
     """`extra_definitions(build_context) -> dagster.Definitions`: sensors, schedules or checks a front end
     adds beyond what the core builds (see `core.builder.BuildContext`)."""

@@ -88,6 +88,8 @@ class RunManifest:
         self.duration_ms: float | None = None
         self.error: dict[str, Any] | None = None
         self.states: dict[str, dict[str, Any]] = {}
+        self.private: dict[str, dict[str, Any]] = {}
+        """Per task: whether it was materialized and its rendered inputs/steps/outputs entry."""
         self.extra: Callable[[], Mapping[str, Any]] = dict
         """Called at every render for tool-specific top-level keys (`PipelineSession.manifest_extra`)."""
         for key in planned:
@@ -137,9 +139,11 @@ class RunManifest:
             attempts=event.attempts,
             finished_at=iso(event.finished_at),
             duration_ms=event.duration_ms,
-            materialized=materialized,
-            record=dict(event.result.record),
         )
+        self.private[event.key] = {
+            "materialized": materialized,
+            "entry": _entry(event.key, state["role"], event.duration_ms, event.result.record),
+        }
         if event.result.checks:
             state["checks"] = [_check_record(c) for c in event.result.checks]
 
@@ -163,7 +167,7 @@ class RunManifest:
             state["checks"] = [_check_record(c) for c in checks]
         origin = self.states.get(step_id) if step_id and step_id != event.key else None
         if origin is not None and origin["status"] == "success":
-            origin.update(status="failed", error=record, materialized=False)
+            origin.update(status="failed", error=record)
         if self.error is None:
             self.error = record
 
@@ -179,6 +183,17 @@ class RunManifest:
         if self.error is None:
             self.error = error_record(error, step_id)
 
+    def interrupt(self, reason: str) -> None:
+        """The run stopped before the runner finished (Dagster termination, a crash in the bridge): tasks
+        still running count as failed and tasks not started as skipped, both with `reason`."""
+        for key, state in self.states.items():
+            if state["status"] == "running":
+                state.update(status="failed", error={"type": "RunInterrupted", "message": reason, "step_id": key})
+            elif state["status"] == "pending":
+                state.update(status="skipped", reason=f"not started: {reason}")
+        if self.error is None:
+            self.error = {"type": "RunInterrupted", "message": reason, "step_id": None}
+
     def finish(self, *, success: bool) -> None:
         self.status = "success" if success and self.error is None else "failed"
         self.finished = datetime.now(UTC)
@@ -189,6 +204,7 @@ class RunManifest:
         """This op's part of the run: its task states, error and timing."""
         return {
             "states": self.states,
+            "private": self.private,
             "error": self.error,
             "started_at": iso(self.started),
             "finished_at": iso(self.finished) if self.finished else None,
@@ -197,6 +213,7 @@ class RunManifest:
     def merged(self, fragments: Iterable[Mapping[str, Any]], planned: Iterable[str]) -> dict[str, Any]:
         """The manifest of the whole run from every op's fragment (this op's included)."""
         states: dict[str, dict[str, Any]] = {}
+        private: dict[str, dict[str, Any]] = {}
         errors: list[dict[str, Any]] = []
         starts: list[str] = []
         ends: list[str] = []
@@ -204,6 +221,8 @@ class RunManifest:
             for key, state in fragment["states"].items():
                 if key not in states or _rank(state) > _rank(states[key]):
                     states[key] = state
+                    if key in fragment.get("private", {}):
+                        private[key] = fragment["private"][key]
             if fragment.get("error"):
                 errors.append(fragment["error"])
             starts.append(fragment["started_at"])
@@ -224,12 +243,13 @@ class RunManifest:
         if finished:
             delta = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
             duration = round(delta.total_seconds() * 1000, 3)
-        return self._render(states, status, started, finished, duration, errors[0] if errors else None)
+        return self._render(states, private, status, started, finished, duration, errors[0] if errors else None)
 
     # -- rendering ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return self._render(
             self.states,
+            self.private,
             self.status,
             iso(self.started),
             iso(self.finished) if self.finished else None,
@@ -240,6 +260,7 @@ class RunManifest:
     def _render(
         self,
         states: Mapping[str, dict[str, Any]],
+        private: Mapping[str, dict[str, Any]],
         status: str,
         started: str,
         finished: str | None,
@@ -251,21 +272,19 @@ class RunManifest:
         steps: list[dict[str, Any]] = []
         asset_keys: list[str] = []
         tasks: dict[str, Any] = {}
+        sections = {"inputs": inputs, "outputs": outputs}
         for key in sorted(states, key=lambda k: self.order.get(k, len(self.order))):
             state = states[key]
-            tasks[key] = {k: v for k, v in state.items() if k not in ("record", "materialized")}
-            if state["status"] != "success":
+            tasks[key] = state
+            if state["status"] != "success" or key not in private:
                 continue
-            if state.get("materialized") and state.get("asset_key"):
+            if private[key]["materialized"] and state.get("asset_key"):
                 asset_keys.append(state["asset_key"])
-            record = dict(state.get("record") or {})
-            role = state["role"]
-            if role == TaskRole.INPUT:
-                inputs[record.pop("name", key)] = record
-            elif role == TaskRole.OUTPUT:
-                outputs[record.pop("name", key)] = record
+            section, name, entry = private[key]["entry"]
+            if section == "steps":
+                steps.append(entry)
             else:
-                steps.append(step_entry(key, state.get("duration_ms"), record))
+                sections[section][name] = entry
         return {
             **self.extra(),
             **self.header,
@@ -282,8 +301,14 @@ class RunManifest:
         }
 
 
-def to_json(data: Mapping[str, Any]) -> str:
-    """The manifest text: indent 2, sorted keys, trailing newline (trakt's format)."""
+def to_json(data: Mapping[str, Any], *, compact: bool = False) -> str:
+    """The manifest text: indent 2, sorted keys, trailing newline (trakt's format).
+
+    `compact` (while a run is going on, rewritten after every event): one line, same keys, written with
+    the C encoder so large runs stay cheap; the finished manifest is always written in trakt's format.
+    """
+    if compact:
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), default=_json_default) + "\n"
     return json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
 
 
@@ -302,6 +327,16 @@ def _check_record(outcome: Any) -> dict[str, Any]:
 
 def _rank(state: Mapping[str, Any]) -> int:
     return _RANKS.get(state.get("status", "pending"), 0)
+
+
+def _entry(key: str, role: str, duration_ms: float | None, record: Mapping[str, Any]) -> tuple[str, str, Any]:
+    """(section, name, entry) of a succeeded task: `inputs`/`outputs` by the recorded name, else `steps`."""
+    data = dict(record)
+    if role == TaskRole.INPUT:
+        return "inputs", data.pop("name", key), data
+    if role == TaskRole.OUTPUT:
+        return "outputs", data.pop("name", key), data
+    return "steps", key, step_entry(key, duration_ms, data)
 
 
 def step_entry(step_id: str, duration_ms: float | None, record: Mapping[str, Any]) -> dict[str, Any]:

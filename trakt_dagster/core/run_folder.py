@@ -9,9 +9,11 @@ import os
 import re
 import shutil
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from trakt_dagster.core.atomic import atomic_write_text
 from trakt_dagster.core.graph import SnapshotSpec
@@ -19,6 +21,8 @@ from trakt_dagster.core.manifest import RunManifest, to_json
 from trakt_dagster.core.redact import Redactor
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+MAX_OPEN_LOGS = 64
+"""Task log files a run keeps open at once (opening a file per line is slow with many small tasks)."""
 SKIPPED_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules", ".ipynb_checkpoints", ".pytest_cache"})
 
 
@@ -52,7 +56,10 @@ class RunFolder:
         self.fragment = fragment
         """Step granularity: this op's name; the manifest then merges every op's fragment."""
         self.run_plan = list(run_plan)
+        self.dirty = False
+        """Whether the manifest changed since it was last written."""
         self._lock = threading.Lock()
+        self._logs: OrderedDict[str, TextIO] = OrderedDict()
 
     @property
     def manifest_path(self) -> Path:
@@ -73,6 +80,7 @@ class RunFolder:
     def write_manifest(self) -> None:
         """Rewrite manifest.json (and its copies) atomically with the run's current state."""
         with self._lock:
+            self.dirty = False
             if self.fragment is None:
                 data = self.manifest.to_dict()
             else:
@@ -82,10 +90,12 @@ class RunFolder:
                     atomic_write_text(fragments_dir / f"{log_file_name(self.fragment)[:-4]}.json", own)
                     fragments = [json.loads(p.read_text()) for p in sorted(fragments_dir.glob("*.json"))]
                     data = self.manifest.merged(fragments, self.run_plan)
-            text = self.redactor.text(to_json(data))
+            text = self.redactor.text(to_json(data, compact=data["status"] == "running"))
             atomic_write_text(self.manifest_path, text)
             for copy in self.copies:
                 atomic_write_text(copy, text)
+        if data["status"] != "running":
+            self.close_logs()
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
@@ -98,10 +108,25 @@ class RunFolder:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def log(self, task_key: str, level: str, message: str) -> None:
+        """Append a line to `logs/<task>.log` (written through at once; recent files are kept open)."""
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         line = self.redactor.text(f"{stamp} {level.upper():<7} {message}\n")
-        with self._lock, open(self.logs_dir / log_file_name(task_key), "a", encoding="utf-8") as fh:
-            fh.write(line)
+        with self._lock:
+            handle = self._logs.pop(task_key, None)
+            if handle is None:
+                handle = open(self.logs_dir / log_file_name(task_key), "a", encoding="utf-8")  # noqa: SIM115
+                if len(self._logs) >= MAX_OPEN_LOGS:
+                    self._logs.popitem(last=False)[1].close()
+            self._logs[task_key] = handle
+            handle.write(line)
+            handle.flush()
+
+    def close_logs(self) -> None:
+        """Close the task log files kept open (done when the finished manifest is written)."""
+        with self._lock:
+            for handle in self._logs.values():
+                handle.close()
+            self._logs.clear()
 
     def snapshot(self, spec: SnapshotSpec, exclude: Iterable[Path] = ()) -> Path:
         """Copy the pipeline's source files into `project/` (what ran, for later inspection)."""

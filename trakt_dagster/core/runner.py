@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,8 +90,18 @@ class TaskRunner:
         max_parallel: int | None = None,
         failure_policy: FailurePolicy | None = None,
         run_timeout: float | None = None,
+        manual_ack: bool = False,
+        on_value: Callable[[str, Any], None] | None = None,
     ) -> None:
         self.graph = graph
+        self.on_value = on_value
+        """Called in a task's worker thread with `(key, value)` once it succeeded, before its downstream
+        tasks can start (e.g. store the value, in parallel with other tasks); an exception becomes a
+        warning in the task's log."""
+        self.manual_ack = manual_ack
+        """When True, tasks announced by `TaskStarted` wait until `acknowledge()` (the consumer recorded
+        their start, possibly for several events at once); else they start when the event is consumed."""
+        self._unacked: list[TaskStarted] = []
         self.run_info = run_info
         self.session = session
         self.max_parallel = max(1, max_parallel or graph.max_parallel)
@@ -141,8 +151,12 @@ class TaskRunner:
                     stopped_by = stopped_by or "run timeout"
                     continue
                 if not isinstance(item, _Finished):
+                    started = isinstance(item, TaskStarted)
+                    if started and self.manual_ack:
+                        # registered before the consumer sees the event, so its `acknowledge()` releases it
+                        self._unacked.append(item)
                     yield item
-                    if isinstance(item, TaskStarted):
+                    if started and not self.manual_ack:
                         item.handled.set()
                     continue
                 event = item.event
@@ -179,6 +193,7 @@ class TaskRunner:
             )
         finally:
             # Interrupted (Dagster termination) or finished: cancel whatever still runs.
+            self.acknowledge()
             if running:
                 self._aborted.set()
             with self._lock:
@@ -186,6 +201,16 @@ class TaskRunner:
                     ctx = self._contexts.get(key)
                     if ctx is not None:
                         ctx.cancel()
+
+    def pending(self) -> bool:
+        """Whether more events are already waiting (a consumer may batch its work until there are none)."""
+        return not self._events.empty()
+
+    def acknowledge(self) -> None:
+        """Let every announced task start (with `manual_ack`)."""
+        unacked, self._unacked = self._unacked, []
+        for event in unacked:
+            event.handled.set()
 
     # -- internals ----------------------------------------------------------------------------
     def _expire_run(self, running: set[str], state: dict[str, str], failed: list[str]) -> Iterator[RunnerEvent]:
@@ -255,6 +280,12 @@ class TaskRunner:
                 )
                 return
             finished_at = datetime.now(UTC)
+            duration_ms = round((time.perf_counter() - t0) * 1000, 3)
+            if self.on_value is not None:
+                try:
+                    self.on_value(task.key, result.value)
+                except Exception as exc:  # noqa: BLE001 - the task succeeded; only the value's copy is lost
+                    self._sink(task.key, "warning", f"value not stored for later runs ({exc})", {})
             self._events.put(
                 _Finished(
                     TaskSucceeded(
@@ -263,7 +294,7 @@ class TaskRunner:
                         attempts=attempt,
                         started_at=started_at,
                         finished_at=finished_at,
-                        duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+                        duration_ms=duration_ms,
                     )
                 )
             )

@@ -1,0 +1,97 @@
+"""Helpers for flowrun tests: write pipeline modules, run a DAG through Dagster, read its report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import dagster as dg
+
+from trakt_dagster import build_definitions
+from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.pymodules import import_pipeline_module
+
+
+@dataclass
+class FlowrunRun:
+    """One run of a flowrun DAG through Dagster (`execute_in_process`)."""
+
+    result: dg.ExecuteInProcessResult
+    root: Path
+    dag: str
+    instance: dg.DagsterInstance
+
+    @property
+    def success(self) -> bool:
+        return self.result.success
+
+    @property
+    def run_id(self) -> str:
+        return self.result.run_id
+
+    @property
+    def folder(self) -> Path:
+        return self.root / "runs" / dagster_name(self.dag) / self.run_id
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.folder / "manifest.json").read_text())
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.manifest["flowrun_report"]
+
+    def task(self, name: str) -> dict[str, Any]:
+        return self.report["tasks"][name]
+
+    def materialized(self) -> list[str]:
+        return [
+            e.event_specific_data.materialization.asset_key.to_user_string()
+            for e in self.result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+        ]
+
+    def metadata_of(self, task: str) -> dict[str, Any]:
+        key = f"{dagster_name(self.dag)}/{dagster_name(task)}"
+        for event in self.result.all_events:
+            if event.event_type_value == "ASSET_MATERIALIZATION":
+                mat = event.event_specific_data.materialization
+                if mat.asset_key.to_user_string() == key:
+                    return {k: v.value for k, v in mat.metadata.items()}
+        raise KeyError(key)
+
+    def log_messages(self) -> list[str]:
+        return [record.user_message for record in self.instance.all_logs(self.run_id)]
+
+
+def module_of(root: Path, rel: str) -> ModuleType:
+    """The imported pipeline module (the same object the front end loaded)."""
+    found = import_pipeline_module(root / rel)
+    assert found.error is None, found.error.render()
+    return found.module
+
+
+def run_dag(
+    root: Path,
+    dag: str,
+    instance: dg.DagsterInstance,
+    *,
+    tags: Mapping[str, str] | None = None,
+    select: Sequence[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> FlowrunRun:
+    """Build the root's definitions and execute the DAG's job in this process."""
+    defs = build_definitions(root, runs_dir=str(root / "runs"))
+    job = defs.resolve_job_def(dagster_name(dag))
+    selection = [dg.AssetKey([dagster_name(dag), dagster_name(t)]) for t in select] if select else None
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    if config:
+        run_config["ops"] = {f"{dagster_name(dag)}_pipeline": {"config": dict(config)}}
+    result = job.execute_in_process(
+        instance=instance, raise_on_error=False, tags=dict(tags or {}), asset_selection=selection, run_config=run_config
+    )
+    return FlowrunRun(result, root, dag, instance)

@@ -1,0 +1,374 @@
+"""Find the flowrun DAGs in an imported pipeline module and read them into `FlowrunDag`s.
+
+Recognised module-level objects: flowrun-dag 1.0.0 `Engine`s and `DagScope`s (every DAG of the engine;
+an engine with only unscoped tasks is one DAG under a deterministic name, N9), and README-style
+pipelines — trakt-dagster's `Pipeline` or any object offering the same API (`name`, `tasks`,
+`dependencies`, `task`, `run_once`; detected by feature). Every problem becomes a `LoadError` with the
+module, the line of the object or task, the DAG / task as key, and a fix.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import flowrun
+
+from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.pymodules import PipelineModule
+from trakt_dagster.flowrun.model import ENGINE, PIPELINE, FlowrunDag, FlowrunTask, ModuleSettings, per_key
+from trakt_dagster.flowrun.pipeline import Pipeline
+from trakt_dagster.flowrun.signature import call_shape
+
+TOOL = "flowrun"
+_PIPELINE_FEATURES = ("name", "tasks", "dependencies", "task", "run_once")
+_TASK_IN_MESSAGE = re.compile(r"^Task '?([^' ]+)'? ")
+_HINTS: tuple[tuple[str, str], ...] = (
+    (
+        "is synchronous and cannot use timeout_s",
+        "make the task `async def` (flowrun enforces timeout_s on async tasks only), or drop timeout_s and "
+        "set a timeout on the client the task calls",
+    ),
+    (
+        "cannot provide",
+        "name the parameter after a task registered before this one, list it in deps=[...], annotate it "
+        "RunContext, name it 'upstream', or give it a default",
+    ),
+    (
+        "Duplicate task name",
+        "flowrun 1.0.0 requires task names unique per engine, across DAGs: rename one task, or give each DAG "
+        "its own README-style Pipeline (names are scoped per pipeline there)",
+    ),
+    (
+        "which is outside DAG",
+        "a task can only depend on tasks of its own DAG: register the dependency with the same DAG scope, or "
+        "pass explicit deps=[...]",
+    ),
+    (
+        "which is not registered",
+        "register the dependency (before this task when deps are inferred), or fix the name in deps=[...]",
+    ),
+    ("Cyclic dependency", "remove one of the deps that close the cycle"),
+    ("has no registered tasks", "register tasks on it (@<dag>.task()) or remove it from the module"),
+    ("is not registered", "use the name of a DAG that has tasks"),
+)
+
+
+def hint_for(message: str, module_text: str = "") -> str | None:
+    """A fix hint for one of flowrun's registration / build errors (None when the error is not flowrun's).
+
+    Example:
+        >>> hint_for("Cyclic dependency detected at a")
+        'remove one of the deps that close the cycle'
+    """
+    for marker, hint in _HINTS:
+        if marker in message:
+            if marker == "cannot provide" and "from __future__ import annotations" in module_text:
+                return (
+                    "flowrun 1.0.0 compares annotation objects, so `from __future__ import annotations` hides "
+                    "RunContext parameters: remove that import, or use trakt_dagster.flowrun.Pipeline (README API), "
+                    "which resolves postponed annotations"
+                )
+            return hint
+    return None
+
+
+def improve_import_error(error: LoadError, path: Path) -> LoadError:
+    """An import failure caused by a flowrun registration error, with a flowrun-specific fix."""
+    hint = hint_for(error.message, _source(path))
+    if hint is None:
+        return error
+    return LoadError(error.message, error.location, hint, TOOL)
+
+
+def looks_like_pipeline(value: Any) -> bool:
+    """Whether `value` offers the README `Pipeline` API (feature detection, not a type check)."""
+    if isinstance(value, Pipeline):
+        return True
+    if isinstance(value, type) or inspect.ismodule(value) or inspect.isroutine(value):
+        return False
+    try:
+        return all(hasattr(value, feature) for feature in _PIPELINE_FEATURES) and isinstance(value.name, str)
+    except Exception:  # noqa: BLE001 - a property that raises is not our API
+        return False
+
+
+def load_module_dags(found: PipelineModule, seen: set[int]) -> tuple[list[FlowrunDag], list[LoadError]]:
+    """Every flowrun DAG of one imported module (objects already in `seen`, e.g. an engine imported from a
+    sibling module, are skipped)."""
+    module = found.module
+    path = found.path
+    text = _source(path)
+    settings = ModuleSettings.of(module)
+    dags: list[FlowrunDag] = []
+    errors: list[LoadError] = []
+    engines: dict[int, tuple[str, Any]] = {}
+    scopes: dict[int, list[tuple[str, str]]] = {}
+    pipelines: list[tuple[str, Any]] = []
+    for attribute, value in list(vars(module).items()):
+        if attribute.startswith("__") or id(value) in seen:
+            continue
+        if isinstance(value, flowrun.Engine):
+            engines.setdefault(id(value), (attribute, value))
+        elif isinstance(value, flowrun.DagScope):
+            engine = value._engine
+            engines.setdefault(id(engine), (attribute, engine))
+            scopes.setdefault(id(engine), []).append((attribute, value.name))
+        elif looks_like_pipeline(value):
+            pipelines.append((attribute, value))
+    reader = _Reader(found, settings, text, errors)
+    for key, (attribute, engine) in engines.items():
+        if key in seen:
+            continue
+        seen.add(key)
+        dags.extend(reader.engine_dags(attribute, engine, scopes.get(key, [])))
+    members = {id(value) for _, value in pipelines}
+    for attribute, value in pipelines:
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        parent = getattr(value, "snapshot_of", None)
+        if parent is not None and id(parent) in members | seen:
+            continue  # an override_tasks / subgraph snapshot of a pipeline that is exposed itself
+        dag = reader.pipeline_dag(attribute, value)
+        if dag is not None:
+            dags.append(dag)
+    return dags, errors
+
+
+class _Reader:
+    def __init__(self, found: PipelineModule, settings: ModuleSettings, text: str, errors: list[LoadError]) -> None:
+        self.found = found
+        self.path = found.path
+        self.settings = settings
+        self.text = text
+        self.errors = errors
+
+    # -- errors -------------------------------------------------------------------------------
+    def error(self, message: str, line: int | None, key: str, hint: str | None = None) -> None:
+        hint = hint or hint_for(message, self.text) or "fix the DAG in this module"
+        self.errors.append(LoadError(message, SourceLocation(self.path, line, key), hint, TOOL))
+
+    def task_line(self, funcs: dict[str, Callable[..., Any]], message: str, fallback: int | None) -> int | None:
+        match = _TASK_IN_MESSAGE.match(message)
+        if match and match.group(1) in funcs:
+            return _function_line(funcs[match.group(1)], self.path) or fallback
+        cycle = re.search(r"Cyclic dependency detected at (\S+)", message)
+        if cycle and cycle.group(1) in funcs:
+            return _function_line(funcs[cycle.group(1)], self.path) or fallback
+        return fallback
+
+    # -- 1.0.0 engines ------------------------------------------------------------------------
+    def engine_dags(self, attribute: str, engine: Any, scopes: list[tuple[str, str]]) -> Iterable[FlowrunDag]:
+        line = _assignment_line(self.text, attribute)
+        explicit = list(engine.list_dags())
+        specs = dict(engine.registry.task_specs)
+        funcs = {name: spec.func for name, spec in specs.items()}
+        for scope_attribute, scope_name in scopes:
+            if scope_name not in explicit:
+                self.error(
+                    f"DAG '{scope_name}' has no registered tasks.",
+                    _assignment_line(self.text, scope_attribute),
+                    f"dag '{scope_name}'",
+                )
+        if explicit:
+            names = explicit
+        else:
+            configured = per_key(self.settings.dag_name, attribute)
+            legacy = configured if isinstance(configured, str) else _legacy_name(self.path, attribute)
+            if not specs:
+                self.error(f"DAG '{legacy}' has no registered tasks.", line, f"engine '{attribute}'")
+                return
+            names = [legacy]
+        for name in names:
+            try:
+                order = engine.list_tasks(name)
+            except (ValueError, KeyError, TypeError) as exc:
+                self.error(str(exc), self.task_line(funcs, str(exc), line), f"dag '{name}'")
+                continue
+            tasks = []
+            for task_name in order:
+                spec = engine.registry.get(task_name)
+                shape = call_shape(
+                    spec.func, spec.deps, named_deps=spec.named_deps, accepts_upstream=spec.accepts_upstream
+                )
+                tasks.append(self.task(task_name, spec.func, spec.deps, shape, spec.timeout_s, spec.retries))
+            yield self.dag(name, ENGINE, attribute, line, tasks, engine, **_engine_settings(engine))
+
+    # -- README pipelines ---------------------------------------------------------------------
+    def pipeline_dag(self, attribute: str, pipeline: Any) -> FlowrunDag | None:
+        line = _pipeline_line(pipeline, self.path) or _assignment_line(self.text, attribute)
+        key = f"pipeline '{attribute}'"
+        try:
+            name = pipeline.name
+            order = list(pipeline.tasks)
+            edges = {task: tuple(deps) for task, deps in dict(pipeline.dependencies).items()}
+        except (ValueError, KeyError, TypeError) as exc:
+            funcs = _pipeline_funcs(pipeline)
+            self.error(str(exc), self.task_line(funcs, str(exc), line), key)
+            return None
+        tasks = []
+        for task_name in order:
+            spec = _pipeline_spec(pipeline, task_name)
+            if spec is None:
+                self.error(
+                    f"Cannot read task '{task_name}' of pipeline '{name}': the object offers the Pipeline API but "
+                    "no task specs (task_spec(name) or a registry).",
+                    line,
+                    key,
+                    "use trakt_dagster.flowrun.Pipeline, or a flowrun version whose Pipeline keeps a task registry",
+                )
+                return None
+            deps = edges.get(task_name, tuple(spec.deps))
+            shape = getattr(spec, "shape", None) or call_shape(spec.func, deps)
+            tasks.append(self.task(task_name, spec.func, deps, shape, spec.timeout_s, spec.retries))
+        return self.dag(name, PIPELINE, attribute, line, tasks, pipeline, **_pipeline_settings(pipeline))
+
+    # -- shared -------------------------------------------------------------------------------
+    def task(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        deps: Iterable[str],
+        shape: Any,
+        timeout_s: float | None,
+        retries: int,
+    ) -> FlowrunTask:
+        doc = inspect.getdoc(func)
+        return FlowrunTask(
+            name=name,
+            func=func,
+            deps=tuple(deps),
+            shape=shape,
+            timeout_s=timeout_s,
+            retries=int(retries or 0),
+            retry_delay_s=float(per_key(self.settings.retry_delay_s, name, 0.0) or 0.0),
+            retry_backoff=float(per_key(self.settings.retry_backoff, name, 1.0) or 1.0),
+            line=_function_line(func, self.path),
+            description=doc.strip() if doc else None,
+        )
+
+    def dag(
+        self,
+        name: str,
+        style: str,
+        attribute: str,
+        line: int | None,
+        tasks: list[FlowrunTask],
+        source: Any,
+        *,
+        max_parallel: int,
+        max_workers: int | None,
+        hooks: tuple[Any, ...],
+    ) -> FlowrunDag:
+        settings = self.settings
+        factory = per_key(settings.context, name) if isinstance(settings.context, dict) else settings.context
+        batches = per_key(settings.batches, name) if isinstance(settings.batches, dict) else settings.batches
+        doc = inspect.getdoc(self.found.module)
+        return FlowrunDag(
+            name=name,
+            style=style,
+            module_path=self.path,
+            attribute=attribute,
+            line=line,
+            tasks=tuple(tasks),
+            max_parallel=max_parallel,
+            max_workers=max_workers,
+            hooks=hooks,
+            context_factory=factory if callable(factory) else None,
+            batches=batches if callable(batches) else None,
+            batch_interval_s=settings.batch_interval_s,
+            persist_values=settings.persist_values,
+            namespace=self.found.namespace,
+            description=doc.split("\n\n")[0].replace("\n", " ") if doc else None,
+            source=source,
+        )
+
+
+def _legacy_name(path: Path, attribute: str) -> str:
+    """`<folder>_<attribute>` for `pipelines/<folder>/x.py`, `<module>_<attribute>` for `pipelines/x.py`."""
+    stem = path.stem if path.parent.name == "pipelines" else path.parent.name
+    return f"{stem}_{attribute}"
+
+
+def _engine_settings(engine: Any) -> dict[str, Any]:
+    scheduler = getattr(engine, "scheduler", None)
+    config = getattr(scheduler, "_cfg", None)
+    dispatcher = getattr(scheduler, "_hooks", None)
+    pool = getattr(getattr(engine, "task_executor", None), "executor", None)
+    return {
+        "max_parallel": int(getattr(config, "max_parallel", 4)),
+        "max_workers": getattr(pool, "_max_workers", None),
+        "hooks": tuple(getattr(dispatcher, "hooks", ()) or ()),
+    }
+
+
+def _pipeline_settings(pipeline: Any) -> dict[str, Any]:
+    if isinstance(pipeline, Pipeline):
+        return {"max_parallel": pipeline.max_parallel, "max_workers": pipeline.max_workers, "hooks": pipeline.hooks}
+    engine = getattr(pipeline, "_engine", None)
+    found = _engine_settings(engine) if engine is not None else {}
+    return {
+        "max_parallel": int(getattr(pipeline, "max_parallel", found.get("max_parallel", 4))),
+        "max_workers": getattr(pipeline, "max_workers", found.get("max_workers")),
+        "hooks": tuple(getattr(pipeline, "hooks", found.get("hooks", ())) or ()),
+    }
+
+
+def _pipeline_spec(pipeline: Any, name: str) -> Any:
+    """The task spec of a README-style pipeline: `task_spec(name)`, else its registry (feature detection)."""
+    getter = getattr(pipeline, "task_spec", None)
+    if callable(getter):
+        return getter(name)
+    for attribute in ("_registry", "registry"):
+        registry = getattr(pipeline, attribute, None)
+        if registry is None:
+            continue
+        for call in (lambda r: r.get(name, pipeline.name), lambda r: r.get(name), lambda r: r.task_specs[name]):
+            try:
+                spec = call(registry)
+            except (TypeError, KeyError, AttributeError):
+                continue
+            if hasattr(spec, "func"):
+                return spec
+    return None
+
+
+def _pipeline_funcs(pipeline: Any) -> dict[str, Callable[..., Any]]:
+    registry = getattr(pipeline, "_registry", None)
+    specs = getattr(registry, "task_specs", {}) if registry is not None else {}
+    return {name: spec.func for name, spec in dict(specs).items()}
+
+
+def _pipeline_line(pipeline: Any, path: Path) -> int | None:
+    where = getattr(pipeline, "defined_at", None)
+    if where and Path(where[0]).resolve() == path:
+        return where[1]
+    return None
+
+
+def _function_line(func: Callable[..., Any], path: Path) -> int | None:
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    if code is None:
+        return None
+    try:
+        same = Path(code.co_filename).resolve() == path
+    except OSError:
+        same = False
+    return code.co_firstlineno if same else None
+
+
+def _assignment_line(text: str, attribute: str) -> int | None:
+    pattern = re.compile(rf"^{re.escape(attribute)}\s*(?::[^=]*)?=", re.M)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _source(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""

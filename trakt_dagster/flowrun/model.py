@@ -1,0 +1,132 @@
+"""A flowrun DAG as found in a pipeline module: plain data read from flowrun's own objects.
+
+Both API generations end up here: a 1.0.0 `Engine` (or `DagScope`) DAG and a README `Pipeline`. The
+edges are the DAG's own (`TaskSpec.deps` in registration order, explicit, inferred and ordering-only),
+never re-derived from signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trakt_dagster.core.modules import ModuleNamespace
+from trakt_dagster.flowrun.signature import CallShape
+
+ENGINE = "engine"
+PIPELINE = "pipeline"
+
+
+@dataclass(frozen=True)
+class FlowrunTask:
+    """One flowrun task.
+
+    Example:
+        >>> # FlowrunTask("clean", func=clean, deps=("fetch",), shape=call_shape(clean, ["fetch"]))
+    """
+
+    name: str
+    func: Callable[..., Any]
+    deps: tuple[str, ...]
+    shape: CallShape
+    timeout_s: float | None = None
+    retries: int = 0
+    retry_delay_s: float = 0.0
+    retry_backoff: float = 1.0
+    line: int | None = None
+    """First line of the task function in its module."""
+    description: str | None = None
+
+    @property
+    def ordering_only_deps(self) -> tuple[str, ...]:
+        """Deps whose results the task does not receive (no parameter names them, no `upstream`)."""
+        if self.shape.accepts_upstream:
+            return ()
+        return tuple(dep for dep in self.deps if dep not in self.shape.named_deps)
+
+
+@dataclass(frozen=True)
+class ModuleSettings:
+    """What a pipeline module tells trakt-dagster besides its DAGs (module-level names, all optional).
+
+    * `flowrun_context`: the context factory (callable, or `{dag name: callable}`), called once per run;
+    * `flowrun_batches`: the micro-batch source (callable, or `{dag name: callable}`) behind a sensor;
+    * `flowrun_batch_interval_s`: how often that sensor looks for new batches (default 30);
+    * `flowrun_dag_name`: the DAG name of an engine's unscoped tasks (str, or `{attribute: name}`);
+    * `flowrun_retry_delay_s` / `flowrun_retry_backoff`: a delay between retries (number, or
+      `{task name: number}`); default 0 = immediate, as flowrun;
+    * `flowrun_persist_values`: store task results in the run folder so re-executions (resume) reuse them
+      (default True).
+    """
+
+    context: Any = None
+    batches: Any = None
+    batch_interval_s: int = 30
+    dag_name: Any = None
+    retry_delay_s: Any = 0.0
+    retry_backoff: Any = 1.0
+    persist_values: bool = True
+
+    @classmethod
+    def of(cls, module: Any) -> ModuleSettings:
+        values = vars(module)
+        return cls(
+            context=values.get("flowrun_context"),
+            batches=values.get("flowrun_batches"),
+            batch_interval_s=int(values.get("flowrun_batch_interval_s", 30)),
+            dag_name=values.get("flowrun_dag_name"),
+            retry_delay_s=values.get("flowrun_retry_delay_s", 0.0),
+            retry_backoff=values.get("flowrun_retry_backoff", 1.0),
+            persist_values=bool(values.get("flowrun_persist_values", True)),
+        )
+
+
+def per_key(setting: Any, key: str, default: Any = None) -> Any:
+    """A module setting that is either one value for all, or a mapping keyed by DAG / task name.
+
+    Example:
+        >>> per_key({"fetch": 2.0}, "fetch"), per_key({"fetch": 2.0}, "load", 0.0), per_key(1.5, "load")
+        (2.0, 0.0, 1.5)
+    """
+    if isinstance(setting, Mapping):
+        return setting.get(key, default)
+    return default if setting is None else setting
+
+
+@dataclass(frozen=True)
+class FlowrunDag:
+    """One flowrun DAG of a pipeline module.
+
+    Example:
+        >>> # dag = FlowrunDag("orders", ENGINE, Path("pipelines/orders/dag.py"), "engine", 3, tasks=(...))
+    """
+
+    name: str
+    style: str
+    """`engine` (flowrun-dag 1.0.0 `Engine` / `DagScope`) or `pipeline` (README `Pipeline`)."""
+    module_path: Path
+    attribute: str
+    line: int | None
+    tasks: tuple[FlowrunTask, ...]
+    """In flowrun's topological order."""
+    max_parallel: int = 4
+    max_workers: int | None = 8
+    hooks: tuple[Any, ...] = ()
+    context_factory: Callable[..., Any] | None = None
+    batches: Callable[..., Any] | None = None
+    batch_interval_s: int = 30
+    persist_values: bool = True
+    namespace: ModuleNamespace | None = None
+    description: str | None = None
+    source: Any = field(default=None, compare=False, repr=False)
+    """The flowrun object the DAG was read from (engine or pipeline)."""
+
+    @property
+    def by_name(self) -> dict[str, FlowrunTask]:
+        return {task.name: task for task in self.tasks}
+
+    @property
+    def edges(self) -> dict[str, tuple[str, ...]]:
+        return {task.name: task.deps for task in self.tasks}

@@ -1,0 +1,202 @@
+"""How flowrun reads a task function's signature and calls it: one invoker for every execution mode.
+
+The rules are those of the README `Pipeline` API (spec §2.8, decision N1): the `RunContext` parameter
+is found by its *resolved* annotation (`typing.get_type_hints`, so postponed annotations work), keyword-only
+context parameters count, the context is passed **by name** (positionally only to a positional-only
+parameter), dependencies named by parameters are passed as keywords (positionally to positional-only
+parameters, N4), and an `upstream` parameter receives every parent's result instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, get_args, get_origin
+
+from flowrun import RunContext
+
+_KINDS_NAMED = (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.KEYWORD_ONLY,
+)
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+_STRING_CONTEXT = re.compile(r"^\s*(?:Annotated\[\s*)?(?:[A-Za-z_][\w]*\.)*RunContext\b")
+
+
+class ContextRequiredError(RuntimeError):
+    """A task requires a `RunContext` and the run has none (a task failure, retried like any other)."""
+
+
+@dataclass(frozen=True)
+class CallShape:
+    """What a task function accepts, computed once per task.
+
+    Example:
+        >>> def second(first, context: RunContext[dict]): ...
+        >>> shape = call_shape(second, ["first"])
+        >>> shape.context_param, shape.named_deps, shape.accepts_upstream
+        ('context', ('first',), False)
+    """
+
+    context_param: str | None
+    context_positional_only: bool
+    context_required: bool
+    accepts_upstream: bool
+    named_deps: tuple[str, ...]
+    is_async: bool
+    parameters: tuple[inspect.Parameter, ...]
+
+    @property
+    def accepts_context(self) -> bool:
+        return self.context_param is not None
+
+
+def is_run_context(annotation: Any) -> bool:
+    """Whether an annotation means `RunContext` (bare, generic, `Annotated`, or such a string).
+
+    Example:
+        >>> is_run_context(RunContext[dict]), is_run_context("RunContext[Deps]"), is_run_context(dict)
+        (True, True, False)
+    """
+    if annotation is inspect.Parameter.empty or annotation is None:
+        return False
+    if isinstance(annotation, str):
+        return bool(_STRING_CONTEXT.match(annotation))
+    if annotation is RunContext:
+        return True
+    origin = get_origin(annotation)
+    if origin is RunContext:
+        return True
+    if origin is Annotated:
+        args = get_args(annotation)
+        return bool(args) and is_run_context(args[0])
+    return False
+
+
+def resolved_annotations(func: Callable[..., Any]) -> dict[str, Any]:
+    """Parameter annotations with postponed (string) annotations evaluated where possible."""
+    try:
+        return typing.get_type_hints(func, include_extras=True)
+    except Exception:  # noqa: BLE001 - unresolvable names: fall back to the raw annotations (strings)
+        try:
+            return dict(inspect.get_annotations(func))
+        except Exception:  # noqa: BLE001 - objects without annotations
+            return {}
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(func)
+
+
+def _context_parameter(func: Callable[..., Any]) -> inspect.Parameter | None:
+    hints = resolved_annotations(func)
+    for param in _signature(func).parameters.values():
+        if param.kind not in _KINDS_NAMED or param.name in ("self", "cls"):
+            continue
+        if is_run_context(hints.get(param.name, param.annotation)):
+            return param
+    return None
+
+
+def _is_injectable_required(param: inspect.Parameter, context: inspect.Parameter | None) -> bool:
+    """A required parameter flowrun must fill: not variadic, not self/cls, not the context, not `upstream`."""
+    if param.kind in _VARIADIC or param.name in ("self", "cls"):
+        return False
+    if param.default is not inspect.Parameter.empty:
+        return False
+    return not (context is not None and param.name == context.name) and param.name != "upstream"
+
+
+def inferred_deps(func: Callable[..., Any], known: Sequence[str] | Mapping[str, Any]) -> list[str]:
+    """Deps inferred from required parameters named after already registered tasks (decoration time).
+
+    Example:
+        >>> def transform(extract, base=5): ...
+        >>> inferred_deps(transform, ["extract", "base"])
+        ['extract']
+    """
+    context = _context_parameter(func)
+    return [
+        p.name for p in _signature(func).parameters.values() if _is_injectable_required(p, context) and p.name in known
+    ]
+
+
+def unsatisfied_parameters(func: Callable[..., Any], deps: Sequence[str]) -> list[str]:
+    """Required parameters that are neither a dep, the context, nor `upstream` (a registration error)."""
+    context = _context_parameter(func)
+    return [
+        p.name
+        for p in _signature(func).parameters.values()
+        if _is_injectable_required(p, context) and p.name not in deps
+    ]
+
+
+def call_shape(
+    func: Callable[..., Any],
+    deps: Sequence[str],
+    *,
+    named_deps: Sequence[str] | None = None,
+    accepts_upstream: bool | None = None,
+) -> CallShape:
+    """The call shape of `func` for a task with `deps` (`named_deps` / `accepts_upstream` as flowrun recorded
+    them in its `TaskSpec`, when known; else computed with flowrun's rules)."""
+    params = tuple(_signature(func).parameters.values())
+    context = _context_parameter(func)
+    if accepts_upstream is None:
+        accepts_upstream = any(p.name == "upstream" and p.kind in _KINDS_NAMED for p in params)
+    if named_deps is None:
+        named_deps = [] if accepts_upstream else [p.name for p in params if p.kind in _KINDS_NAMED and p.name in deps]
+    return CallShape(
+        context_param=context.name if context is not None else None,
+        context_positional_only=context is not None and context.kind is inspect.Parameter.POSITIONAL_ONLY,
+        context_required=context is not None and context.default is inspect.Parameter.empty,
+        accepts_upstream=bool(accepts_upstream),
+        named_deps=tuple(named_deps),
+        is_async=inspect.iscoroutinefunction(func),
+        parameters=params,
+    )
+
+
+def bind_call(
+    shape: CallShape, task_name: str, context: Any, upstream: Mapping[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """The positional and keyword arguments of one call.
+
+    Example:
+        >>> def pos_only(base, /): ...
+        >>> bind_call(call_shape(pos_only, ["base"]), "pos_only", None, {"base": 7})
+        ([7], {})
+    """
+    values: dict[str, Any] = {}
+    if shape.context_param is not None:
+        if context is not None:
+            values[shape.context_param] = context
+        elif shape.context_required:
+            raise ContextRequiredError(f"Task '{task_name}' requires a RunContext but none was provided.")
+    if shape.accepts_upstream:
+        values["upstream"] = dict(upstream)
+    else:
+        for name in shape.named_deps:
+            if name not in upstream:
+                raise RuntimeError(f"Task '{task_name}' expects upstream result '{name}', but it was not provided.")
+            values[name] = upstream[name]
+    positional = [p for p in shape.parameters if p.kind is inspect.Parameter.POSITIONAL_ONLY]
+    last = max((i for i, p in enumerate(positional) if p.name in values), default=-1)
+    args: list[Any] = []
+    for param in positional[: last + 1]:
+        if param.name in values:
+            args.append(values[param.name])
+        elif param.default is not inspect.Parameter.empty:
+            args.append(param.default)
+        else:
+            break  # Python reports the missing argument itself
+    kwargs = {
+        p.name: values[p.name]
+        for p in shape.parameters
+        if p.kind is not inspect.Parameter.POSITIONAL_ONLY and p.name in values
+    }
+    return args, kwargs

@@ -1,0 +1,95 @@
+"""A flowrun DAG → the neutral `TaskGraph`: one asset per task, the DAG's own edges, flowrun's run rules.
+
+Asset keys are `[<dag>, <task>]` (names Dagster rejects are sanitised with a hash suffix; the flowrun
+names stay in metadata, hooks, reports and `upstream` keys), the task's docstring is its description,
+kinds `flowrun`. The graph runs in one op (values by reference, one event loop, one context, hooks per
+run), `max_parallel` tasks at a time, `retries + 1` immediate attempts, and a failure skips only the
+failed task's descendants (`continue` policy).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from trakt_dagster.core.errors import SourceLocation
+from trakt_dagster.core.graph import FailurePolicy, Granularity, SnapshotSpec, Task, TaskGraph
+from trakt_dagster.flowrun.batches import batch_definitions
+from trakt_dagster.flowrun.model import FlowrunDag, FlowrunTask
+from trakt_dagster.flowrun.resume import make_reuse_policy
+from trakt_dagster.flowrun.runtime import FlowrunRunConfig, make_session_factory
+from trakt_dagster.flowrun.tasks import RunFlowrunTask
+
+TOOL = "flowrun"
+SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".toml", ".sql", ".md", ".cfg", ".ini", ".txt")
+
+
+def task_metadata(dag: FlowrunDag, task: FlowrunTask) -> dict[str, object]:
+    """Asset metadata of a task: its flowrun name, DAG, deps (ordering-only ones listed), retries, timeout."""
+    meta: dict[str, object] = {
+        "flowrun/task": task.name,
+        "flowrun/dag": dag.name,
+        "flowrun/style": dag.style,
+        "flowrun/deps": list(task.deps),
+        "flowrun/async": task.shape.is_async,
+        "flowrun/retries": task.retries,
+    }
+    if task.ordering_only_deps:
+        meta["flowrun/ordering_only_deps"] = list(task.ordering_only_deps)
+    if task.timeout_s is not None:
+        meta["trakt/timeout_s"] = task.timeout_s
+    if task.retry_delay_s:
+        meta["flowrun/retry_delay_s"] = task.retry_delay_s
+    return meta
+
+
+def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
+    """The task graph of one flowrun DAG.
+
+    Example:
+        >>> # dags, errors = load_module_dags(found, set()); graph = build_flowrun_graph(dags[0])
+    """
+    tasks = tuple(
+        Task(
+            key=task.name,
+            run=RunFlowrunTask(dag, task),
+            deps=task.deps,
+            description=task.description,
+            source=SourceLocation(dag.module_path, task.line, f"task '{task.name}'"),
+            metadata=task_metadata(dag, task),
+            retries=task.retries,
+            retry_delay=task.retry_delay_s,
+            retry_backoff=task.retry_backoff,
+        )
+        for task in dag.tasks
+    )
+    folder = dag.module_path.parent
+    top_level = folder.name == "pipelines"
+    snapshot = SnapshotSpec(
+        root=folder,
+        suffixes=SOURCE_SUFFIXES,
+        exclude_dirs=(folder / "outputs",),
+        files=(dag.module_path,) if top_level else (),
+    )
+    return TaskGraph(
+        name=dag.name,
+        tool=TOOL,
+        source_file=dag.module_path,
+        tasks=tasks,
+        description=dag.description or f"flowrun DAG '{dag.name}' ({dag.module_path.name}: {dag.attribute})",
+        max_parallel=dag.max_parallel,
+        failure_policy=FailurePolicy.CONTINUE,
+        granularity=Granularity.PIPELINE,
+        allowed_granularities=frozenset({Granularity.PIPELINE}),
+        session_factory=make_session_factory(dag),
+        config_class=FlowrunRunConfig,
+        persist_values=dag.persist_values,
+        materialization_events=True,
+        reuse_values=make_reuse_policy(dag) if dag.persist_values else None,
+        extra_definitions=partial(batch_definitions, dag) if dag.batches is not None else None,
+        snapshot=snapshot,
+        metadata={
+            "flowrun/style": dag.style,
+            "flowrun/module": str(dag.module_path),
+            "flowrun/attribute": dag.attribute,
+        },
+    )

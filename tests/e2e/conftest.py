@@ -19,12 +19,14 @@ BIN = Path(sys.executable).parent
 def example_root(tmp_path_factory) -> Path:
     """definitions.py, workspace.yaml and the bundled examples, copied so runs do not touch the repo."""
     root = tmp_path_factory.mktemp("example")
-    for name in ("definitions.py", "workspace.yaml"):
+    for name in ("definitions.py", "workspace.yaml", "pit_config.toml"):
         shutil.copy(REPO / name, root / name)
     for folder in ("pipelines", "projects"):
         if (REPO / folder).exists():
             shutil.copytree(
-                REPO / folder, root / folder, ignore=shutil.ignore_patterns("outputs", "__pycache__", "runs")
+                REPO / folder,
+                root / folder,
+                ignore=shutil.ignore_patterns("outputs", "__pycache__", "runs", ".venv", "target", "logs"),
             )
     return root
 

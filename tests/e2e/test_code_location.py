@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 
 from tests.conftest import write_files
@@ -198,6 +200,7 @@ def test_every_bundled_example_runs(example_root: Path, tmp_path: Path) -> None:
         jobs
     )
     assert {"api_ingest", "event_batches"} <= set(jobs)
+    assert {"orders_sdk", "sqlite_reports", "dbt_shop"} <= set(jobs)
     with dg.DagsterInstance.ephemeral() as instance:
         for name in jobs:
             tags = EXAMPLE_RUN_TAGS.get(name, {})
@@ -212,3 +215,12 @@ def test_every_bundled_example_runs(example_root: Path, tmp_path: Path) -> None:
     assert len(orders) > 0 and len(quarantined) > 0 and orders["order_id"].is_unique
     summary = json.loads((example_root / "pipelines" / "event_batches" / "outputs" / "2026-04-01T08.json").read_text())
     assert summary["batch_id"] == "2026-04-01T08" and summary["sessions"] > 0
+    warehouse = duckdb.connect(str(example_root / "warehouse" / "examples.duckdb"), read_only=True)
+    totals = warehouse.execute(
+        "select customer, amount_eur from reporting.customer_totals order by customer"
+    ).fetchall()
+    assert [c for c, _ in totals] == ["acme", "globex", "initech"]
+    shop = duckdb.connect(str(example_root / "warehouse" / "shop.duckdb"), read_only=True)
+    assert shop.execute("select count(*) from customer_revenue").fetchone() == (4,)
+    reports = sqlite3.connect(example_root / "warehouse" / "reports.sqlite")
+    assert reports.execute("select count(*) from daily_report").fetchone()[0] > 0

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e.conftest import BIN
+from trakt_dagster.core.names import dagster_name
 
 ASSETS_QUERY = "{ assetNodes { assetKey { path } groupName } }"
 LOCATION_QUERY = """
@@ -88,8 +89,13 @@ def test_ui_serves_example_assets(dagster_dev: int) -> None:
         "sales_multi_file/customer_totals",
         "customer_enrichment/orders_enriched",
         "customer_enrichment/customers",
+        "api_ingest/fetch_orders",
+        "event_batches/write_summary",
+        "orders_sdk/summarize",
+        "sqlite_reports/" + dagster_name("export-report"),
+        "dbt_shop/customer_revenue",
     } <= keys
     groups = {n["groupName"] for n in nodes}
-    assert {"sales_multi_file", "customer_enrichment"} <= groups
+    assert {"sales_multi_file", "customer_enrichment", "api_ingest", "orders_sdk", "dbt_shop"} <= groups
     with urllib.request.urlopen(f"http://127.0.0.1:{dagster_dev}/assets", timeout=10) as page:
         assert page.status == 200 and b"<html" in page.read().lower()

@@ -11,7 +11,7 @@ import dagster as dg
 
 from trakt_dagster.core.errors import LoadError, SourceLocation
 from trakt_dagster.core.execution import GraphBinding, execute_graph
-from trakt_dagster.core.graph import CronTrigger, Granularity, TaskGraph
+from trakt_dagster.core.graph import Granularity, TaskGraph
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
 from trakt_dagster.core.translator import (
@@ -19,6 +19,7 @@ from trakt_dagster.core.translator import (
     ExternalTranslatorData,
     TaskTranslatorData,
 )
+from trakt_dagster.core.triggers import trigger_definitions
 
 
 @dataclass(frozen=True)
@@ -132,32 +133,18 @@ def build_graph_definitions(
         tags={"trakt/tool": graph.tool, "trakt/pipeline": pipeline},
         partitions_def=graph.partitions_def,
     )
-    schedules = [_schedule(graph, trigger, job, pipeline, i) for i, trigger in enumerate(graph.triggers)]
-    defs = dg.Definitions(
-        assets=[*externals, *assets],
-        jobs=[job],
-        schedules=schedules,
-        resources=all_resources if include_resources else None,
+    defs = dg.Definitions.merge(
+        dg.Definitions(
+            assets=[*externals, *assets],
+            jobs=[job],
+            resources=all_resources if include_resources else None,
+        ),
+        trigger_definitions(graph, job, pipeline),
     )
     if graph.extra_definitions is not None:
         extra = graph.extra_definitions(BuildContext(graph, binding, job, pipeline, translator))
         defs = dg.Definitions.merge(defs, extra)
     return defs
-
-
-CRON_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@midnight": "0 0 * * *"}
-
-
-def _schedule(graph: TaskGraph, trigger: CronTrigger, job: Any, pipeline: str, index: int) -> dg.ScheduleDefinition:
-    name = dagster_name(trigger.name) if trigger.name else f"{pipeline}_schedule" + (f"_{index}" if index else "")
-    return dg.ScheduleDefinition(
-        name=name,
-        cron_schedule=CRON_MACROS.get(trigger.cron.strip(), trigger.cron.strip()),
-        job=job,
-        execution_timezone=trigger.timezone,
-        description=f"{graph.tool} schedule '{trigger.cron}' of '{graph.name}'",
-        tags={"trakt/pipeline": pipeline},
-    )
 
 
 def _pipeline_asset(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,8 @@ from trakt_dagster.core.resources import RunStorage
 from trakt_dagster.core.translator import DagsterTaskGraphTranslator
 
 RUNS_DIR_ENV = "TRAKT_DAGSTER_RUNS_DIR"
+LOAD_LOG = logging.getLogger("trakt_dagster.load")
+"""Load warnings (unknown keys a tool ignores, settings that have no effect) are logged here."""
 
 
 def default_runs_dir(root: Path) -> str:
@@ -35,6 +38,8 @@ def load_graphs(
     translator = translator or DagsterTaskGraphTranslator()
     found = discover(Path(root), LoadOptions(strict=strict))
     errors = list(found.errors)
+    for warning in found.warnings:
+        LOAD_LOG.warning("warning: %s", warning.render())
     graphs: list[TaskGraph] = []
     wanted = Granularity(granularity) if granularity else None
     for graph in found.graphs:

@@ -14,7 +14,11 @@ from trakt_dagster.core.errors import LoadError, SourceLocation
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.names import dagster_name
 
-FRONT_ENDS: tuple[str, ...] = ("trakt_dagster.trakt.frontend", "trakt_dagster.flowrun.frontend")
+FRONT_ENDS: tuple[str, ...] = (
+    "trakt_dagster.trakt.frontend",
+    "trakt_dagster.flowrun.frontend",
+    "trakt_dagster.pit.frontend",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class FrontEndResult:
 
     graphs: list[TaskGraph] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
+    warnings: list[LoadError] = field(default_factory=list)
+    """Problems that do not stop loading (e.g. unknown keys a tool ignores), logged by `load_graphs`."""
 
 
 def discover(
@@ -52,6 +58,7 @@ def discover(
         result = module.load(Path(root), options)
         found.graphs.extend(result.graphs)
         found.errors.extend(e for e in result.errors if e not in found.errors)  # shared modules: once
+        found.warnings.extend(w for w in getattr(result, "warnings", ()) if w not in found.warnings)
     by_name: dict[str, TaskGraph] = {}
     unique: list[TaskGraph] = []
     for graph in found.graphs:

@@ -33,6 +33,7 @@ from trakt_dagster.core.reuse import ReuseRequest, reexecution_kind
 from trakt_dagster.core.run_folder import RunFolder
 from trakt_dagster.core.runner import TaskRunner, plan_tasks
 from trakt_dagster.core.session import PipelineSession, SessionRequest
+from trakt_dagster.core.triggers import OVERLAP_TAG, wait_for_earlier_runs
 from trakt_dagster.core.values import ValueStore
 
 _LEVELS = {"debug", "info", "warning", "error", "critical"}
@@ -77,6 +78,8 @@ def execute_graph(
     step_mode = granularity is Granularity.STEP
     graph = binding.graph
     run_id = context.run_id
+    if context.run.tags.get(OVERLAP_TAG) == "wait":
+        wait_for_earlier_runs(context.instance, context.job_name, run_id, context.log.info)
     started = datetime.now(UTC)
     run_dir = run_folder_path(runs_dir, graph, run_id)
     run_info = RunInfo(
@@ -114,6 +117,8 @@ def execute_graph(
                 provided.update(plan.provided)
     if store is not None and selected is not None and plan is None:
         provided.update(_stored_upstream(graph, selected, store, run_info))
+    if selected is not None and not graph.subset_runs_ancestors:
+        provided.update(_selection_only(graph, selected))
     planned = plan_tasks(graph, selected, provided)
 
     def dagster_log(level: str, message: str) -> None:
@@ -201,14 +206,16 @@ def execute_graph(
                 manifest.task_retrying(event)
                 line = (
                     f"--- retry attempt {event.attempt}/{event.max_attempts} --- after "
-                    f"{type(event.error).__name__}: {event.error}"
+                    f"{type(event.error).__name__}: {_first_line(event.error)}"
                 )
                 folder.log(event.key, "warning", line)
                 dagster_log("warning", f"[{event.key}] {line}")
             elif isinstance(event, TaskSucceeded):
                 is_selected = selected is None or event.key in selected
                 task = graph.by_key[event.key]
-                materialize = task.is_asset and is_selected and event.key in binding.asset_keys
+                materialize = (
+                    task.is_asset and is_selected and event.key in binding.asset_keys and event.result.materialize
+                )
                 manifest.task_succeeded(event, materialized=materialize)
                 folder.log(event.key, "info", f"succeeded in {event.duration_ms:.1f} ms")
                 if materialize and step_mode:
@@ -290,6 +297,24 @@ def execute_graph(
         )
 
 
+def _selection_only(graph: TaskGraph, selected: set[str]) -> dict[str, None]:
+    """For graphs whose selections run only the selected tasks (pit's `run dag/task`): the unselected asset
+    tasks they depend on count as done; helper tasks (not assets) they need still run."""
+    done: dict[str, None] = {}
+    seen: set[str] = set()
+    stack = list(selected)
+    while stack:
+        for dep in graph.by_key[stack.pop()].deps:
+            if dep in selected or dep in seen:
+                continue
+            seen.add(dep)
+            if graph.by_key[dep].is_asset:
+                done[dep] = None
+            else:
+                stack.append(dep)
+    return done
+
+
 def _reexecution(context: dg.OpExecutionContext) -> str | None:
     """`from_failure` / `all_steps` for a re-execution (see `core.reuse.reexecution_kind`), else None."""
     run = context.run
@@ -359,6 +384,12 @@ def _notify(session: PipelineSession, event: Any, log: Any) -> None:
         session.on_event(event)
     except Exception as exc:  # noqa: BLE001 - tool hooks never fail a run
         log("warning", f"{type(session).__name__}.on_event failed on {type(event).__name__}: {exc!r}")
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message (retry lines stay one line; the last failure keeps all)."""
+    text = str(error)
+    return text.splitlines()[0] if text else ""
 
 
 def _with_fields(message: str, fields: Mapping[str, Any]) -> str:

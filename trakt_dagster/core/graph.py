@@ -51,7 +51,7 @@ class TaskResult:
 
     Example:
         >>> TaskResult(value={"records": [1, 2]}, metadata={"rows": 2}, record={"rows_out": 2})
-        TaskResult(value={'records': [1, 2]}, metadata={'rows': 2}, record={'rows_out': 2}, checks=[])
+        TaskResult(value={'records': [1, 2]}, metadata={'rows': 2}, record={'rows_out': 2}, checks=[], materialize=True)
     """
 
     value: Any = None
@@ -62,6 +62,9 @@ class TaskResult:
     """Fields for this task's manifest entry (e.g. rows_in, rows_out, metrics, path)."""
     checks: list[CheckOutcome] = field(default_factory=list)
     """Asset check results measured while the task ran."""
+    materialize: bool = True
+    """False: the task succeeded without producing its asset this run (e.g. a dbt model the command did not
+    select); no materialization is reported."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,24 @@ class CronTrigger:
     cron: str
     timezone: str | None = None
     overlap: str = "allow"
+    """`allow` (start another run), `skip` (no run while one is active) or `wait` (queue: one at a time)."""
     name: str | None = None
+
+
+@dataclass(frozen=True)
+class IntervalTrigger:
+    """Run the pipeline every `seconds` (a sensor; pit's `@every 1h30m`).
+
+    Example:
+        >>> IntervalTrigger(5400, source="@every 1h30m").seconds
+        5400
+    """
+
+    seconds: float
+    overlap: str = "allow"
+    name: str | None = None
+    source: str | None = None
+    """The schedule as the tool wrote it."""
 
 
 @dataclass(frozen=True)
@@ -214,12 +234,17 @@ class TaskGraph:
     external: tuple[ExternalDataset, ...] = ()
     description: str | None = None
     version: str | None = None
-    triggers: tuple[CronTrigger, ...] = ()
+    triggers: tuple[CronTrigger | IntervalTrigger, ...] = ()
     max_parallel: int = 4
     failure_policy: FailurePolicy = FailurePolicy.CONTINUE
     granularity: Granularity = Granularity.PIPELINE
     allowed_granularities: frozenset[Granularity] = frozenset(Granularity)
     run_timeout: float | None = None
+    deadline_fails_pending: bool = False
+    """When `run_timeout` expires, tasks that never started count as failed (pit) instead of skipped."""
+    subset_runs_ancestors: bool = True
+    """Selecting some tasks also runs the upstream tasks they need (trakt, flowrun's `run_subgraph`); when
+    False only the selected tasks run and their dependencies count as done (pit's `run dag/task`)."""
     session_factory: Callable[..., Any] | None = None
     config_class: type | None = None
     resources: Mapping[str, Any] = field(default_factory=dict)

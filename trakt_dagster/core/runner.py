@@ -177,7 +177,13 @@ class TaskRunner:
                 if self.failure_policy is FailurePolicy.STOP:
                     stopped_by = stopped_by or event.key
             for key in order:
-                if state[key] == "pending":
+                if state[key] == "pending" and stopped_by == "run timeout" and self.graph.deadline_fails_pending:
+                    state[key] = "failed"
+                    failed.append(key)
+                    now = datetime.now(UTC)
+                    error = RunTimeoutError(f"Run of '{self.graph.name}' timed out after {self.run_timeout:g}s")
+                    yield TaskFailed(key, error, 0, now, now, 0.0, traceback_text="")
+                elif state[key] == "pending":
                     state[key] = "skipped"
                     reason = (
                         f"not started: the run stopped after '{stopped_by}' failed"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,6 @@ class PipelineSession:
     """Extra places the manifest is written to (trakt: `<output_dir>/manifest.json`)."""
     secrets: list[str] = field(default_factory=list)
     """Values to mask in every log line, manifest and error message."""
-    run_tags: Mapping[str, str] = field(default_factory=dict)
     snapshot_exclude: list[Path] = field(default_factory=list)
     """Folders inside the project that hold data, not source (left out of the run's snapshot)."""
 

@@ -1,0 +1,107 @@
+"""Helpers for pit tests: write a workspace of projects, run a DAG through Dagster, read its run folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from tests.conftest import write_files
+from trakt_dagster import build_definitions
+from trakt_dagster.core.definitions import load_graphs
+from trakt_dagster.core.names import dagster_name
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[dg.DagsterInstance]:
+    """One ephemeral Dagster instance shared by the tests of a module."""
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def workspace(root: Path, files: Mapping[str, str]) -> Path:
+    """Write a pit workspace (`projects/<name>/pit.toml`, scripts, pit_config.toml, secrets) under `root`."""
+    return write_files(root, files)
+
+
+@dataclass
+class PitRun:
+    """One run of a pit DAG through Dagster (`execute_in_process`)."""
+
+    result: dg.ExecuteInProcessResult
+    root: Path
+    dag: str
+    instance: dg.DagsterInstance
+
+    @property
+    def success(self) -> bool:
+        return self.result.success
+
+    @property
+    def folder(self) -> Path:
+        return self.root / "runs" / dagster_name(self.dag) / self.result.run_id
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.folder / "manifest.json").read_text())
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.manifest["pit"]
+
+    def status(self, task: str) -> str:
+        return self.report["tasks"][task]["status"]
+
+    def log(self, task: str) -> str:
+        return Path(self.report["tasks"][task]["log"]).read_text()
+
+    def materialized(self) -> list[str]:
+        return [
+            e.event_specific_data.materialization.asset_key.to_user_string()
+            for e in self.result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+        ]
+
+    def metadata_of(self, task: str) -> dict[str, Any]:
+        for event in self.result.all_events:
+            if event.event_type_value == "ASSET_MATERIALIZATION":
+                mat = event.event_specific_data.materialization
+                if mat.metadata.get("pit/run_id") is not None and mat.asset_key.path[-1] == dagster_name(task):
+                    return {k: v.value for k, v in mat.metadata.items()}
+        raise KeyError(task)
+
+    def dagster_log_text(self) -> str:
+        return "\n".join(record.user_message for record in self.instance.all_logs(self.result.run_id))
+
+
+def run_pit(
+    root: Path,
+    dag: str,
+    instance: dg.DagsterInstance,
+    *,
+    select: Sequence[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> PitRun:
+    """Build the workspace's definitions and execute the DAG's job in this process."""
+    defs = build_definitions(root, runs_dir=str(root / "runs"))
+    job = defs.resolve_job_def(dagster_name(dag))
+    selection = [dg.AssetKey([dagster_name(dag), dagster_name(t)]) for t in select] if select else None
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    if config:
+        run_config["ops"] = {f"{dagster_name(dag)}_pipeline": {"config": dict(config)}}
+    result = job.execute_in_process(
+        instance=instance, raise_on_error=False, asset_selection=selection, run_config=run_config, tags=dict(tags or {})
+    )
+    return PitRun(result, root, dag, instance)
+
+
+def load_errors(root: Path) -> str:
+    """Every load error of a workspace, rendered."""
+    _, errors = load_graphs(root)
+    return "\n".join(e.render() for e in errors)

@@ -1,0 +1,192 @@
+"""Triggers of a task graph as Dagster schedules and sensors, with the overlap policies every tool shares.
+
+* `CronTrigger` → a schedule (5-field cron or `@daily`-style macro, in the trigger's time zone);
+* `IntervalTrigger` → a sensor ticking every N seconds (pit's `@every 1h30m`);
+* overlap `allow`: every tick launches a run; `skip`: no run while one of the job is queued or running
+  (a `SkipReason` says which); `wait`: the run is launched with the tag `trakt/overlap=wait` and, when it
+  starts, waits until every earlier run of the same job has finished, so runs execute one at a time in
+  trigger order and none is dropped (`wait_for_earlier_runs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+import dagster as dg
+
+from trakt_dagster.core.graph import CronTrigger, IntervalTrigger, TaskGraph
+from trakt_dagster.core.names import dagster_name
+
+OVERLAP_TAG = "trakt/overlap"
+ACTIVE_STATUSES = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+CRON_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@midnight": "0 0 * * *"}
+"""Descriptors Dagster does not take, as the cron expressions they stand for (`@daily` etc. it takes)."""
+
+
+def host_timezone() -> str:
+    """The IANA name of this machine's local time zone (`$TZ`, `/etc/timezone`, `/etc/localtime`), else UTC.
+
+    Example:
+        >>> isinstance(host_timezone(), str)
+        True
+    """
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
+    target = os.path.realpath("/etc/localtime")
+    if "zoneinfo/" in target:
+        candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        if name and is_timezone(name):
+            return name
+    return "UTC"
+
+
+def is_timezone(name: str) -> bool:
+    """Whether `name` is a time zone Dagster can schedule in.
+
+    Example:
+        >>> is_timezone("Europe/Paris"), is_timezone("Mars/Olympus")
+        (True, False)
+    """
+    if name in ("UTC", "Etc/UTC"):
+        return True
+    if name not in available_timezones():
+        return False
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+def active_run_ids(instance: dg.DagsterInstance, job_name: str, *, before: float | None = None) -> list[str]:
+    """Ids of the job's runs that are queued or in progress (created before `before`, a timestamp, if given).
+
+    Example:
+        >>> # active_run_ids(context.instance, "sales") -> ["9f3c..."]
+    """
+    filters = dg.RunsFilter(job_name=job_name, statuses=list(ACTIVE_STATUSES))
+    records = instance.get_run_records(filters=filters)
+    return [
+        record.dagster_run.run_id
+        for record in records
+        if before is None or record.create_timestamp.timestamp() < before
+    ]
+
+
+def wait_for_earlier_runs(
+    instance: dg.DagsterInstance,
+    job_name: str,
+    run_id: str,
+    log: Callable[[str], None],
+    *,
+    poll_s: float = 0.5,
+) -> None:
+    """Block until every run of `job_name` created before `run_id` has finished (overlap `wait`).
+
+    Example:
+        >>> # wait_for_earlier_runs(context.instance, context.job_name, context.run_id, context.log.info)
+    """
+    record = instance.get_run_record_by_id(run_id)
+    if record is None:
+        return
+    created = record.create_timestamp.timestamp()
+    announced: set[str] = set()
+    while True:
+        earlier = [rid for rid in active_run_ids(instance, job_name, before=created) if rid != run_id]
+        if not earlier:
+            return
+        if set(earlier) - announced:
+            waiting = ", ".join(earlier)
+            log(f"overlap = wait: waiting for {len(earlier)} earlier run(s) of {job_name} to finish: {waiting}")
+            announced.update(earlier)
+        time.sleep(poll_s)
+
+
+def _request(context: Any, job_name: str, overlap: str, tags: dict[str, str]) -> dg.RunRequest | dg.SkipReason:
+    if overlap == "skip":
+        running = active_run_ids(context.instance, job_name)
+        if running:
+            return dg.SkipReason(f"overlap = skip: a run of {job_name} is still active ({', '.join(running)})")
+    run_tags = dict(tags)
+    if overlap == "wait":
+        run_tags[OVERLAP_TAG] = "wait"
+    return dg.RunRequest(tags=run_tags)
+
+
+def build_schedule(graph: TaskGraph, trigger: CronTrigger, job: Any, name: str) -> dg.ScheduleDefinition:
+    """A Dagster schedule for a cron trigger, honouring its overlap policy.
+
+    Example:
+        >>> # build_schedule(graph, CronTrigger("0 6 * * *", "Europe/Paris", overlap="skip"), job, "sales_schedule")
+    """
+    cron = CRON_MACROS.get(trigger.cron.strip(), trigger.cron.strip())
+    tags = {"trakt/pipeline": dagster_name(graph.name), "trakt/trigger": "schedule"}
+    overlap = trigger.overlap
+
+    @dg.schedule(
+        name=name,
+        cron_schedule=cron,
+        job=job,
+        execution_timezone=trigger.timezone,
+        description=f"{graph.tool} schedule '{trigger.cron}' of '{graph.name}' (overlap: {overlap})",
+        tags={"trakt/pipeline": dagster_name(graph.name)},
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext):  # noqa: ANN202 - a schedule body
+        return _request(context, job.name, overlap, tags)
+
+    return _schedule
+
+
+def build_interval_sensor(graph: TaskGraph, trigger: IntervalTrigger, job: Any, name: str) -> dg.SensorDefinition:
+    """A sensor that requests a run every `trigger.seconds` (pit's `@every <duration>`).
+
+    Example:
+        >>> # build_interval_sensor(graph, IntervalTrigger(5400), job, "sales_every")
+    """
+    tags = {"trakt/pipeline": dagster_name(graph.name), "trakt/trigger": "interval"}
+    overlap = trigger.overlap
+    seconds = max(1, round(trigger.seconds))
+
+    @dg.sensor(
+        name=name,
+        job=job,
+        minimum_interval_seconds=seconds,
+        description=f"{graph.tool} schedule '{trigger.source or f'every {seconds}s'}' of '{graph.name}'",
+    )
+    def _sensor(context: dg.SensorEvaluationContext):  # noqa: ANN202 - a sensor body
+        request = _request(context, job.name, overlap, tags)
+        if isinstance(request, dg.SkipReason):
+            return request
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        return dg.RunRequest(run_key=f"{name}:{stamp}", tags=request.tags)
+
+    return _sensor
+
+
+def trigger_definitions(graph: TaskGraph, job: Any, pipeline: str) -> dg.Definitions:
+    """Schedules and sensors for every trigger of a graph (names `<pipeline>_schedule[_N]`)."""
+    schedules = []
+    sensors = []
+    for index, trigger in enumerate(graph.triggers):
+        default = f"{pipeline}_schedule" + (f"_{index}" if index else "")
+        name = dagster_name(trigger.name) if trigger.name else default
+        if isinstance(trigger, IntervalTrigger):
+            sensors.append(build_interval_sensor(graph, trigger, job, name))
+        else:
+            schedules.append(build_schedule(graph, trigger, job, name))
+    return dg.Definitions(schedules=schedules, sensors=sensors)

@@ -1,0 +1,207 @@
+"""A pit workspace and its projects as plain, immutable data (what `pit.toml` and `pit_config.toml` say).
+
+Durations are already seconds (None = no limit), schedules are kept as written (see `pit.schedule`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RUNNER_KINDS = ("python", "bash", "sql", "dbt")
+LOAD_MODES = ("append", "truncate_and_load", "create_or_replace")
+ARTIFACT_FOLDERS = ("logs", "project", "data")
+OVERLAPS = ("", "skip", "wait", "allow")
+
+
+@dataclass(frozen=True)
+class PitTask:
+    """One `[[tasks]]` entry.
+
+    `kind` is what runs it: `python`, `bash`, `sql`, `dbt`, `custom` (a `"$ cmd args"` runner, whose words
+    are `command`), `load` or `save`.
+
+    Example:
+        >>> PitTask("extract", kind="python", script="tasks/extract.py").attempts
+        1
+    """
+
+    name: str
+    kind: str
+    script: str | None = None
+    runner: str | None = None
+    command: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    timeout: float | None = None
+    retries: int = 0
+    retry_delay: float = 0.0
+    type: str = ""
+    source: str | None = None
+    output: str | None = None
+    table: str | None = None
+    mode: str | None = None
+    connection: str | None = None
+    line: int | None = None
+    index: int = 0
+    """Position in the file's `[[tasks]]` list."""
+    key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+    """The line of each key of the entry (for error locations)."""
+
+    @property
+    def attempts(self) -> int:
+        """pit: `retries + 1` attempts, except `load`/`save` tasks, which run once."""
+        return 1 if self.kind in ("load", "save") else self.retries + 1
+
+
+@dataclass(frozen=True)
+class PitOutput:
+    """One `[[outputs]]` entry (metadata recorded when a run of the DAG succeeds).
+
+    Example:
+        >>> PitOutput("daily report", type="email", recipients=("ops@example.com",)).recipients
+        ('ops@example.com',)
+    """
+
+    name: str
+    type: str = ""
+    location: str = ""
+    recipients: tuple[str, ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class DbtSettings:
+    """`[dag.dbt]`.
+
+    Example:
+        >>> DbtSettings(version="1.11.0", adapter="dbt-duckdb", project_dir="dbt").target
+        'prod'
+    """
+
+    version: str = ""
+    adapter: str = ""
+    extra_deps: tuple[str, ...] = ()
+    project_dir: str = ""
+    profile: str = ""
+    target: str = "prod"
+    threads: str = ""
+    connection: str = ""
+
+
+@dataclass(frozen=True)
+class FtpWatchSettings:
+    """`[dag.ftp_watch]` with pit's defaults filled in (the watcher itself is a sensor, see docs/pit.md).
+
+    Example:
+        >>> FtpWatchSettings(secret="ftp", directory="/in", pattern="*.csv").port
+        21
+    """
+
+    secret: str = ""
+    host: str = ""
+    user: str = ""
+    password_secret: str = ""
+    port: int = 21
+    tls: bool = False
+    directory: str = ""
+    pattern: str = ""
+    archive_dir: str = ""
+    poll_interval: float = 30.0
+    stable_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class PitProject:
+    """One `projects/<folder>/pit.toml`: its DAG settings, tasks and outputs.
+
+    Example:
+        >>> p = PitProject("sales", Path("projects/sales"), Path("projects/sales/pit.toml"))
+        >>> p.overlap_policy, p.is_git
+        ('allow', False)
+    """
+
+    name: str
+    folder: Path
+    pit_toml: Path
+    schedule: str = ""
+    overlap: str = ""
+    timeout: float | None = None
+    requires: tuple[str, ...] = ()
+    keep_artifacts: tuple[str, ...] = ()
+    git_url: str = ""
+    git_ref: str = ""
+    sql_connection: str = ""
+    transform: bool = False
+    """Whether `[dag.transform]` is present (pit's SQL transform engine)."""
+    transform_dialect: str = ""
+    ftp_watch: FtpWatchSettings | None = None
+    webhook_token_secret: str | None = None
+    dbt: DbtSettings | None = None
+    tasks: tuple[PitTask, ...] = ()
+    outputs: tuple[PitOutput, ...] = ()
+    max_parallel: int | None = None
+    """`[dag.dagster] max_parallel`: tasks of one run at a time (pit has no limit; default: all)."""
+    pool: str | None = None
+    """`[dag.dagster] pool`: the Dagster concurrency pool of the DAG's op."""
+    name_line: int | None = None
+
+    @property
+    def overlap_policy(self) -> str:
+        """`allow`, `skip` or `wait` (pit's empty default is `allow`)."""
+        return self.overlap or "allow"
+
+    @property
+    def is_git(self) -> bool:
+        return bool(self.git_url)
+
+    @property
+    def by_name(self) -> dict[str, PitTask]:
+        return {task.name: task for task in self.tasks}
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """`pit_config.toml` at the workspace root (every field optional).
+
+    Example:
+        >>> WorkspaceConfig(Path(".")).dbt_driver
+        'ODBC Driver 17 for SQL Server'
+    """
+
+    root: Path
+    path: Path | None = None
+    secrets_path: Path | None = None
+    secrets_recipients: tuple[str, ...] = ()
+    age_identity: str | None = None
+    runs_dir: Path | None = None
+    repo_cache_dir: Path | None = None
+    metadata_db: Path | None = None
+    api_token: str | None = None
+    dbt_driver: str = "ODBC Driver 17 for SQL Server"
+    keep_artifacts: tuple[str, ...] | None = None
+    """None when unset; `()` when set to an empty list (then nothing is removed, as pit)."""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def repo_cache(self) -> Path:
+        return self.repo_cache_dir or self.root / "repo_cache"
+
+
+def kept_artifacts(project: PitProject, workspace: WorkspaceConfig) -> tuple[str, ...]:
+    """Which run sub-folders survive a run: the project's list (non-empty), else the workspace's, else all.
+
+    A workspace `keep_artifacts = []` keeps everything (pit does no cleanup then).
+
+    Example:
+        >>> ws = WorkspaceConfig(Path("."), keep_artifacts=("data",))
+        >>> kept_artifacts(PitProject("p", Path("p"), Path("p/pit.toml"), keep_artifacts=("logs",)), ws)
+        ('logs',)
+        >>> kept_artifacts(PitProject("p", Path("p"), Path("p/pit.toml")), ws)
+        ('data',)
+    """
+    if project.keep_artifacts:
+        return project.keep_artifacts
+    if workspace.keep_artifacts is not None:
+        return workspace.keep_artifacts or ARTIFACT_FOLDERS
+    return ARTIFACT_FOLDERS

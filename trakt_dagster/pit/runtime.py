@@ -1,0 +1,308 @@
+"""Per-run state of a pit DAG on Dagster: run id, snapshot paths, secrets, pit's report, retention.
+
+A run's folder is `<runs_dir>/<dag>/<dagster run id>/` with pit's layout inside (`project/` snapshot,
+`logs/<task>.log`, `data/`); `PIT_RUN_ID` keeps pit's format `YYYYMMDD_HHMMSS.mmm_<dag>`. When the run
+ends, the sub-folders not in `keep_artifacts` are removed (also after a failure or termination).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from trakt_dagster.core.events import RunFinished, TaskFailed, TaskSkipped, TaskStarted, TaskSucceeded
+from trakt_dagster.core.session import PipelineSession, SessionRequest
+from trakt_dagster.pit.model import ARTIFACT_FOLDERS, PitProject, WorkspaceConfig, kept_artifacts
+from trakt_dagster.pit.secrets import AuditRecord, ProjectSecrets, SecretsError, load_secrets
+
+SECRETS_RESOURCE_KEY = "pit_secrets"
+SECRETS_ENV = "PIT_SECRETS_FILE"
+REPORT_KEY = "pit"
+DBT_HELPER_SUFFIX = "::dbt"
+SDK_PATH = Path(__file__).resolve().parent / "sdk"
+"""Folder holding the compatible `pit_sdk` package (put on task processes' PYTHONPATH)."""
+
+
+class PitSecrets(dg.ConfigurableResource):
+    """Where pit tasks' secrets come from: `path` (run config), else `$PIT_SECRETS_FILE`, else the workspace's
+    `pit_config.toml` `secrets_dir`. A `.age` file is decrypted with `$PIT_AGE_KEY`, `$PIT_AGE_KEY_FILE`,
+    `age_identity` or `~/.config/pit/age-key.txt`.
+
+    Example:
+        ```yaml
+        resources:
+          pit_secrets:
+            config:
+              path: /etc/pit/secrets.toml
+        ```
+    """
+
+    path: str = Field(
+        default="", description="Secrets TOML (.toml or .toml.age); empty: $PIT_SECRETS_FILE or pit_config.toml."
+    )
+    age_identity: str = Field(default="", description="age identity file for .age secrets (optional).")
+    workspace_secrets: str = Field(default="", description="The workspace's secrets_dir (set by trakt-dagster).")
+
+    def secrets_file(self) -> Path | None:
+        """The secrets file to use, or None when there is none."""
+        chosen = self.path or os.environ.get(SECRETS_ENV, "") or self.workspace_secrets
+        return Path(chosen) if chosen else None
+
+
+class PitRunConfig(dg.Config):
+    """Run config of a pit DAG (launchpad); every field is optional.
+
+    Example:
+        ```yaml
+        ops:
+          sales_pipeline:
+            config:
+              sql_stub: error
+        ```
+    """
+
+    sql_stub: str = Field(
+        default="allow",
+        description="'allow': sql tasks without secrets or connection log their SQL and succeed (pit); "
+        "'error': they fail.",
+    )
+
+
+def pit_run_id(dag: str, at: datetime | None = None) -> str:
+    """pit's run id: local time `YYYYMMDD_HHMMSS.mmm_<dag>`.
+
+    Example:
+        >>> pit_run_id("sales", datetime(2026, 3, 17, 6, 0, 1, 250000))
+        '20260317_060001.250_sales'
+    """
+    at = at or datetime.now()
+    return f"{at:%Y%m%d_%H%M%S}.{at.microsecond // 1000:03d}_{dag}"
+
+
+def pit_status(core_status: str, skipped_by_upstream: bool) -> str:
+    """A task's status as pit reports it.
+
+    Example:
+        >>> pit_status("skipped", True), pit_status("success", False)
+        ('upstream_failed', 'success')
+    """
+    if core_status == "skipped":
+        return "upstream_failed" if skipped_by_upstream else "skipped"
+    return {"pending": "pending", "running": "running", "success": "success"}.get(core_status, "failed")
+
+
+@dataclass
+class PitSession(PipelineSession):
+    """What the tasks of one pit run share."""
+
+    project: PitProject | None = None
+    workspace: WorkspaceConfig | None = None
+    run_dir: Path = Path(".")
+    secrets_store: ProjectSecrets | None = None
+    sql_stub: str = "allow"
+    single_task: bool = False
+    planned: frozenset[str] = frozenset()
+    """Keys of the graph tasks this run executes."""
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    outputs_recorded: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "running"
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.run_dir / "project"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.run_dir / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    def task_env(self, task_name: str, socket: str) -> dict[str, str]:
+        """pit's task environment: the parent's plus PIT_RUN_ID, PIT_TASK_NAME, PIT_DAG_NAME, PIT_SOCKET and
+        PIT_DATA_DIR."""
+        assert self.project is not None
+        env = dict(os.environ)
+        env.update(
+            PIT_RUN_ID=self.run_id,
+            PIT_TASK_NAME=task_name,
+            PIT_DAG_NAME=self.project.name,
+            PIT_SOCKET=socket,
+            PIT_DATA_DIR=str(self.data_dir.resolve()),
+        )
+        if self.workspace is not None:  # trakt-dagster's addition: where relative database paths resolve
+            env["PIT_WORKSPACE_ROOT"] = str(self.workspace.root)
+        return env
+
+    def record_access(self, record: AuditRecord) -> None:
+        """The secret audit (N16: with the task name); keys only, never values."""
+        with self._lock:
+            self.audit.append(
+                {"key": record.key, "field": record.field, "task": record.task, "found": record.found, "at": record.at}
+            )
+
+    def on_event(self, event: Any) -> None:
+        if isinstance(event, RunFinished):
+            self.status = "success" if event.success else "failed"
+            return
+        key = getattr(event, "key", "")
+        helper = key.endswith(DBT_HELPER_SUFFIX)  # a dbt task's run of dbt counts as the pit task's
+        name = key[: -len(DBT_HELPER_SUFFIX)] if helper else key
+        if "::" in name:
+            return  # a dbt node, not a pit task
+        with self._lock:
+            state = self.tasks.setdefault(name, {})
+            if isinstance(event, TaskStarted):
+                state.update(status="running", started_at=event.started_at.isoformat())
+            elif isinstance(event, TaskSucceeded | TaskFailed):
+                state["finished_at"] = event.finished_at.isoformat()
+                if helper or "attempts" not in state:
+                    state["attempts"] = event.attempts
+                if isinstance(event, TaskFailed):
+                    state.update(status="failed", error=f"{type(event.error).__name__}: {event.error}")
+                elif not helper:
+                    state["status"] = "success"
+            elif isinstance(event, TaskSkipped) and state.get("status") != "failed":
+                state.update(status=pit_status("skipped", event.upstream is not None), reason=event.reason)
+
+    def manifest_extra(self) -> dict[str, Any]:
+        project = self.project
+        if project is None:
+            return {}
+        with self._lock:
+            tasks = {}
+            for task in project.tasks:
+                state = dict(self.tasks.get(task.name) or {"status": "skipped" if self.single_task else "pending"})
+                state["log"] = str(self.logs_dir / log_name(task.name))
+                tasks[task.name] = state
+            return {
+                REPORT_KEY: {
+                    "run_id": self.run_id,
+                    "dag_name": project.name,
+                    "status": self.status,
+                    "snapshot": str(self.run_dir),
+                    "data_dir": str(self.data_dir),
+                    "tasks": tasks,
+                    "outputs": list(self.outputs_recorded),
+                    "secret_audit": list(self.audit),
+                    "keep_artifacts": list(kept_artifacts(project, self.workspace or WorkspaceConfig(project.folder))),
+                }
+            }
+
+    def close(self, success: bool) -> None:
+        """Record `[[outputs]]` (on success only, as pit), then remove the sub-folders not kept."""
+        project = self.project
+        if project is None:
+            return
+        if success and self.status == "success" and not self.single_task:
+            now = time.time()
+            self.outputs_recorded[:] = [
+                {"name": o.name, "type": o.type, "location": o.location, "recipients": list(o.recipients), "at": now}
+                for o in project.outputs
+            ]
+        keep = kept_artifacts(project, self.workspace or WorkspaceConfig(project.folder))
+        for folder in ARTIFACT_FOLDERS:
+            if folder not in keep:
+                shutil.rmtree(self.run_dir / folder, ignore_errors=True)
+
+
+def log_name(task_name: str) -> str:
+    """The task's log file name, as the run folder writes it (`logs/<task>.log`)."""
+    from trakt_dagster.core.run_folder import log_file_name
+
+    return log_file_name(task_name)
+
+
+def sync_git_source(project: PitProject, cache: Path, log: Any) -> Path:
+    """pit's git-backed projects: clone into `<repo_cache>/<dag>` (or fetch), check out `git_ref`, then a
+    best-effort `git reset --hard origin/<ref>`. Returns the folder holding the project's source."""
+    target = cache / project.name
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"git {args[0]} failed for {project.name}: {done.stderr.strip() or done.stdout.strip()}")
+        return done
+
+    if (target / ".git").is_dir():
+        git("fetch", "origin", cwd=target)
+    else:
+        git("clone", project.git_url, str(target))
+    git("checkout", project.git_ref, cwd=target)
+    if git("reset", "--hard", f"origin/{project.git_ref}", cwd=target, check=False).returncode != 0:
+        log("info", f"git reset --hard origin/{project.git_ref} skipped (not a branch)")
+    return target
+
+
+def load_project_secrets(
+    resource: PitSecrets | None, project: PitProject, workspace: WorkspaceConfig
+) -> ProjectSecrets | None:
+    """The project's view of the secrets file, or None when there is no secrets file."""
+    if resource is None:
+        resource = PitSecrets(workspace_secrets=str(workspace.secrets_path or ""))
+    path = resource.secrets_file()
+    if path is None:
+        return None
+    identity = resource.age_identity or workspace.age_identity
+    try:
+        return load_secrets(path, age_identity=identity).for_project(project.name)
+    except SecretsError:
+        raise
+    except OSError as exc:
+        raise SecretsError(f"cannot read the secrets file {path}: {exc.strerror or exc}") from None
+
+
+def make_session_factory(project: PitProject, workspace: WorkspaceConfig):  # noqa: ANN201 - the factory closure
+    """The `session_factory` of a pit graph."""
+
+    def factory(request: SessionRequest) -> PitSession:
+        config: PitRunConfig = request.config or PitRunConfig()
+        if config.sql_stub not in ("allow", "error"):
+            raise ValueError(f"sql_stub must be 'allow' or 'error', not {config.sql_stub!r}")
+        resource = getattr(request.resources, SECRETS_RESOURCE_KEY, None) if request.resources else None
+        secrets = load_project_secrets(resource, project, workspace)
+        names = {t.name for t in project.tasks}
+        selected_tasks = {key for key in request.selected if key in names}
+        session = PitSession(
+            run_id=pit_run_id(project.name, request.run.started_at.astimezone()),
+            project=project,
+            workspace=workspace,
+            run_dir=request.run.run_dir,
+            secrets_store=secrets,
+            sql_stub=config.sql_stub,
+            single_task=selected_tasks != names and bool(selected_tasks),
+            planned=frozenset(request.selected),
+        )
+        if secrets is not None:
+            session.secrets_store = secrets.with_audit(session.record_access)
+            session.secrets.extend(secrets.values())
+        if session.single_task:
+            skipped = sorted(
+                {dep for name in selected_tasks for dep in project.by_name[name].depends_on} - selected_tasks
+            )
+            if skipped:
+                request.log(
+                    "warning",
+                    f"single-task run of {', '.join(sorted(selected_tasks))}: "
+                    f"dependencies not run: {', '.join(skipped)}",
+                )
+        session.snapshot_exclude.extend([project.folder / "runs"])
+        if project.is_git:
+            sync_git_source(project, workspace.repo_cache, request.log)
+        return session
+
+    return factory

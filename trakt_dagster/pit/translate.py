@@ -1,0 +1,201 @@
+"""A validated pit project → the neutral `TaskGraph`.
+
+One asset per task (`[<dag>, <task>]`, names sanitised with a hash suffix where Dagster rejects them; the
+original stays in `PIT_TASK_NAME`, the log file name and metadata), kinds `pit` + the runner (`python`,
+`shell`, `sql`, `dbt`, or the custom command), deps from `depends_on`. `[[outputs]]` become assets that
+depend on every leaf task, so they are materialized only when the whole run succeeded (pit records
+outputs only then). The run: every task may run at once (pit has no limit; `[dag.dagster] max_parallel`
+sets one), a task starts when its own dependencies succeeded (N3), failures skip only dependants,
+`timeout` bounds the run and marks tasks not started as failed, a selection runs only the selected
+tasks (pit's `run dag/task`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trakt_dagster.core.errors import SourceLocation
+from trakt_dagster.core.graph import (
+    FailurePolicy,
+    Granularity,
+    SnapshotSpec,
+    Task,
+    TaskGraph,
+    TaskResult,
+    TaskRole,
+)
+from trakt_dagster.pit.model import PitOutput, PitProject, PitTask, WorkspaceConfig
+from trakt_dagster.pit.runtime import SECRETS_RESOURCE_KEY, PitRunConfig, PitSecrets, make_session_factory
+from trakt_dagster.pit.schedule import parse_schedule
+from trakt_dagster.pit.tasks import RunPitTask, source_folder
+
+TOOL = "pit"
+KIND_TAGS = {"python": "python", "bash": "shell", "sql": "sql", "load": "sql", "save": "parquet", "dbt": "dbt"}
+NO_SIZE_LIMIT = 1 << 40
+
+
+def kind_tag(task: PitTask) -> str:
+    """The Dagster kind of a task: its runner, or the custom runner's command.
+
+    Example:
+        >>> kind_tag(PitTask("e", kind="custom", command=("python3", "-u"))), kind_tag(PitTask("b", kind="bash"))
+        ('python3', 'shell')
+    """
+    if task.kind == "custom":
+        return Path(task.command[0]).name if task.command else "custom"
+    return KIND_TAGS.get(task.kind, task.kind)
+
+
+def task_metadata(project: PitProject, task: PitTask) -> dict[str, Any]:
+    """Asset metadata of a task: its pit name, runner, script and run settings."""
+    meta: dict[str, Any] = {
+        "pit/task": task.name,
+        "pit/dag": project.name,
+        "pit/kind": task.kind,
+        "pit/depends_on": list(task.depends_on),
+    }
+    for key, value in (
+        ("pit/script", task.script),
+        ("pit/runner", task.runner),
+        ("pit/type", task.type or None),
+        ("pit/table", task.table),
+        ("pit/source", task.source),
+        ("pit/output", task.output),
+        ("pit/mode", task.mode),
+        ("pit/connection", task.connection),
+    ):
+        if value:
+            meta[key] = value
+    if task.kind not in ("load", "save"):
+        meta["pit/retries"] = task.retries
+        if task.timeout is not None:
+            meta["pit/timeout_s"] = task.timeout
+        if task.retry_delay:
+            meta["pit/retry_delay_s"] = task.retry_delay
+    return meta
+
+
+def topological(tasks: tuple[PitTask, ...]) -> list[PitTask]:
+    """Tasks with every dependency first, otherwise in file order (pit's files may list them in any order)."""
+    by_name = {task.name: task for task in tasks}
+    done: set[str] = set()
+    ordered: list[PitTask] = []
+
+    def visit(task: PitTask) -> None:
+        if task.name in done:
+            return
+        done.add(task.name)
+        for dep in task.depends_on:
+            if dep in by_name:
+                visit(by_name[dep])
+        ordered.append(task)
+
+    for task in tasks:
+        visit(task)
+    return ordered
+
+
+class RecordOutput:
+    """The callable of an `[[outputs]]` asset: reports the output's type, location and recipients."""
+
+    def __init__(self, output: PitOutput) -> None:
+        self.output = output
+
+    def __call__(self, ctx: Any, upstream: Any) -> TaskResult:
+        o = self.output
+        return TaskResult(
+            metadata={"pit/type": o.type, "pit/location": o.location, "pit/recipients": list(o.recipients)},
+            record={"name": o.name, "type": o.type, "location": o.location, "recipients": list(o.recipients)},
+        )
+
+
+def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGraph:
+    """The task graph of one validated pit project.
+
+    Example:
+        >>> # project, errors, warnings = validate_project(read_project(path)[0], workspace)
+        >>> # graph = build_pit_graph(project, workspace)
+    """
+    tasks: list[Task] = []
+    for task in topological(project.tasks):
+        if task.kind == "dbt":
+            from trakt_dagster.pit.dbt_tasks import dbt_graph_tasks
+
+            tasks.extend(dbt_graph_tasks(project, task, workspace))
+            continue
+        once = task.kind in ("load", "save")
+        tasks.append(
+            Task(
+                key=task.name,
+                run=RunPitTask(project, task, workspace),
+                deps=task.depends_on,
+                description=f"pit {task.kind} task '{task.name}'" + (f": {task.script}" if task.script else ""),
+                source=SourceLocation(project.pit_toml, task.line, f"tasks[{task.index}]"),
+                kinds=frozenset({TOOL, kind_tag(task)}),
+                metadata=task_metadata(project, task),
+                retries=0 if once else task.retries,
+                retry_delay=task.retry_delay,
+                timeout=None if once else task.timeout,
+            )
+        )
+    tasks.extend(_output_tasks(project, tasks))
+    triggers = (parse_schedule(project.schedule, overlap=project.overlap_policy),) if project.schedule else ()
+    return TaskGraph(
+        name=project.name,
+        tool=TOOL,
+        source_file=project.pit_toml,
+        tasks=tuple(tasks),
+        description=f"pit DAG '{project.name}' ({project.pit_toml.parent.name}/pit.toml)",
+        triggers=triggers,
+        max_parallel=project.max_parallel or max(1, len(tasks)),
+        failure_policy=FailurePolicy.CONTINUE,
+        granularity=Granularity.PIPELINE,
+        allowed_granularities=frozenset({Granularity.PIPELINE}),
+        run_timeout=project.timeout,
+        deadline_fails_pending=True,
+        subset_runs_ancestors=False,
+        session_factory=make_session_factory(project, workspace),
+        config_class=PitRunConfig,
+        resources={SECRETS_RESOURCE_KEY: PitSecrets(workspace_secrets=str(workspace.secrets_path or ""))},
+        snapshot=SnapshotSpec(root=source_folder(project, workspace), max_file_bytes=NO_SIZE_LIMIT),
+        pool=project.pool,
+        kinds=frozenset({TOOL}),
+        metadata={
+            "pit/pit_toml": str(project.pit_toml),
+            "pit/schedule": project.schedule,
+            "pit/overlap": project.overlap_policy,
+        },
+    )
+
+
+def _output_tasks(project: PitProject, tasks: list[Task]) -> list[Task]:
+    keys = {task.key for task in tasks}
+    names = {task.key_name for task in tasks}
+    parents = {dep for task in tasks for dep in task.deps}
+    leaves = tuple(task.key for task in tasks if task.key not in parents)
+    found = []
+    for index, output in enumerate(project.outputs):
+        name = output.name if output.name not in names else f"{output.name}_output"
+        key = f"output:{output.name}"
+        while key in keys:
+            key += "_"
+        found.append(
+            Task(
+                key=key,
+                asset_name=name,
+                run=RecordOutput(output),
+                deps=leaves,
+                role=TaskRole.OUTPUT,
+                description=f"pit output '{output.name}' ({output.type or 'untyped'}) at {output.location or '?'}",
+                source=SourceLocation(project.pit_toml, output.line, f"outputs[{index}]"),
+                kinds=frozenset({TOOL}),
+                metadata={
+                    "pit/output": output.name,
+                    "pit/type": output.type,
+                    "pit/location": output.location,
+                    "pit/recipients": list(output.recipients),
+                },
+            )
+        )
+    return found

@@ -1,0 +1,358 @@
+"""pit's validation rules (spec §2.4 with the §5 decisions), plus runner dispatch.
+
+`validate_project` returns the project with each task's `kind` decided (`python`, `bash`, `sql`, `dbt`,
+`custom`, `load`, `save`) and every problem as a `LoadError` with file, line, key and a fix. Differences
+from pit: a dangling `depends_on` is reported once, with a suggestion, not also as a cycle (N4); the FTP
+watch accepts `secret` alone (N5); `retries` must be ≥ 0 (N7).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.pit.model import LOAD_MODES, OVERLAPS, PitProject, PitTask, WorkspaceConfig
+from trakt_dagster.pit.schedule import ScheduleError, parse_schedule
+
+TOOL = "pit"
+EXTENSIONS = {".py": "python", ".sh": "bash", ".sql": "sql"}
+
+
+class _Checker:
+    def __init__(self, project: PitProject) -> None:
+        self.project = project
+        self.errors: list[LoadError] = []
+        self.warnings: list[LoadError] = []
+
+    def where(self, key: str, line: int | None) -> SourceLocation:
+        return SourceLocation(self.project.pit_toml, line, key)
+
+    def task_where(self, task: PitTask, key: str | None = None) -> SourceLocation:
+        line = task.key_lines.get(key, task.line) if key else task.line
+        return self.where(f"tasks[{task.index}]" + (f".{key}" if key else ""), line)
+
+    def error(self, message: str, where: SourceLocation, hint: str) -> None:
+        self.errors.append(LoadError(message, where, hint, TOOL))
+
+    def warn(self, message: str, where: SourceLocation, hint: str) -> None:
+        self.warnings.append(LoadError(message, where, hint, TOOL))
+
+
+def dispatch(task: PitTask) -> tuple[str, tuple[str, ...], str | None]:
+    """(kind, custom command words, error message or None) for a task, by pit's runner rules.
+
+    Example:
+        >>> dispatch(PitTask("a", kind="", script="a.py"))[0]
+        'python'
+        >>> dispatch(PitTask("e", kind="", script="e.txt", runner="$ python3 -u"))[:2]
+        ('custom', ('python3', '-u'))
+    """
+    if task.type in ("load", "save"):
+        return task.type, (), None
+    runner = task.runner
+    if runner:
+        if runner in ("python", "bash", "sql", "dbt"):
+            return runner, (), None
+        if runner.startswith("$ ") and runner[2:].split():
+            return "custom", tuple(runner[2:].split()), None
+        if runner.startswith("$"):
+            return "", (), f'unknown runner "{runner}" for task "{task.name}": a custom runner is "$ <command> [args]"'
+        return "", (), f'unknown runner "{runner}" for task "{task.name}": use python, bash, sql, dbt or "$ <command>"'
+    suffix = PurePosixPath(task.script or "").suffix
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix], (), None
+    return (
+        "",
+        (),
+        (
+            f'cannot pick a runner for task "{task.name}": unknown script extension "{suffix or task.script or ""}"'
+            " (.py, .sh and .sql are known)"
+        ),
+    )
+
+
+def escapes_project(script: str) -> bool:
+    """Whether a script path leaves the project folder (absolute, or `..` past the top).
+
+    Example:
+        >>> escapes_project("../outside.py"), escapes_project("tasks/../run.sh"), escapes_project("/etc/x.sh")
+        (True, False, True)
+    """
+    path = PurePosixPath(script.replace("\\", "/"))
+    if path.is_absolute():
+        return True
+    depth = 0
+    for part in path.parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            return True
+    return False
+
+
+def validate_project(
+    project: PitProject, workspace: WorkspaceConfig
+) -> tuple[PitProject, list[LoadError], list[LoadError]]:
+    """(project with task kinds, errors, warnings)."""
+    check = _Checker(project)
+    tasks = [_check_task(check, project, task) for task in project.tasks]
+    project = replace(project, tasks=tuple(tasks))
+    _check_names_and_deps(check, project)
+    _check_dag(check, project)
+    return project, check.errors, check.warnings
+
+
+def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
+    if not task.name:
+        check.error("task name must not be empty", check.task_where(task, "name"), 'give the task a name = "..."')
+    if task.retries < 0:
+        check.error(
+            f'task "{task.name}": retries must be >= 0 (got {task.retries})',
+            check.task_where(task, "retries"),
+            "retries = 0 runs the task once; pit would silently run it zero times",
+        )
+    if task.type not in ("", "load", "save"):
+        check.error(
+            f'task "{task.name}": invalid type "{task.type}"', check.task_where(task, "type"), 'use "load" or "save"'
+        )
+        return task
+    if task.mode is not None and task.type != "load":
+        check.error(
+            f'task "{task.name}": mode is only valid for load tasks', check.task_where(task, "mode"), "remove mode"
+        )
+    if task.type == "load":
+        _check_load(check, task)
+    elif task.type == "save":
+        _check_save(check, task)
+    if task.type in ("load", "save") and (task.retries > 0 or task.timeout is not None):
+        check.warn(
+            f'task "{task.name}": retries and timeout are ignored for {task.type} tasks (they run once)',
+            check.task_where(task, "retries" if task.retries else "timeout"),
+            "remove retries/timeout from this task",
+        )
+    kind, command, problem = dispatch(task)
+    if problem:
+        check.error(problem, check.task_where(task, "runner" if task.runner else "script"), "set runner explicitly")
+        return task
+    task = replace(task, kind=kind, command=command)
+    if kind == "dbt":
+        if not (task.script or "").strip():
+            check.error(
+                f'task "{task.name}": a dbt task needs the dbt command in script (e.g. script = "build")',
+                check.task_where(task, "script"),
+                'script = "build" or "run --select my_model"',
+            )
+        if project.dbt is None:
+            check.error(
+                f'task "{task.name}": dbt tasks need a [dag.dbt] table (version, adapter, project_dir)',
+                check.task_where(task),
+                'add [dag.dbt] with adapter = "dbt-duckdb" and project_dir = "dbt"',
+            )
+        return task
+    if kind == "load":
+        return task
+    script = task.script or ""
+    if not script:
+        check.error(f'task "{task.name}": script is required', check.task_where(task, "script"), 'script = "..."')
+    elif escapes_project(script):
+        check.error(
+            f'task "{task.name}": script "{script}" is outside the project',
+            check.task_where(task, "script"),
+            "scripts must live inside the project folder (no '..' or absolute paths)",
+        )
+    elif not project.is_git and not (project.folder / script).is_file():
+        check.error(
+            f'task "{task.name}": script "{script}" not found',
+            check.task_where(task, "script"),
+            f"create {project.folder / script} or fix the path (relative to the project folder)",
+        )
+    return task
+
+
+def _check_load(check: _Checker, task: PitTask) -> None:
+    if not task.source or not task.table:
+        check.error(
+            f'task "{task.name}": load tasks need source and table',
+            check.task_where(task),
+            'source = "orders.parquet" (in the run\'s data/) and table = "schema.table"',
+        )
+    if task.script:
+        check.error(f'task "{task.name}": load tasks take no script', check.task_where(task, "script"), "remove script")
+    if task.mode is not None and task.mode not in LOAD_MODES:
+        check.error(
+            f'task "{task.name}": invalid load mode "{task.mode}"',
+            check.task_where(task, "mode"),
+            f"use one of {', '.join(LOAD_MODES)}",
+        )
+
+
+def _check_save(check: _Checker, task: PitTask) -> None:
+    if not task.script or not task.output:
+        check.error(
+            f'task "{task.name}": save tasks need script and output',
+            check.task_where(task),
+            'script = "query.sql" and output = "result.parquet"',
+        )
+    if task.source or task.table:
+        check.error(
+            f'task "{task.name}": save tasks take no source or table',
+            check.task_where(task, "source" if task.source else "table"),
+            "remove source/table",
+        )
+
+
+def _check_names_and_deps(check: _Checker, project: PitProject) -> None:
+    seen: dict[str, PitTask] = {}
+    for task in project.tasks:
+        if task.name and task.name in seen:
+            check.error(
+                f'duplicate task name "{task.name}"', check.task_where(task, "name"), "task names must be unique"
+            )
+        seen.setdefault(task.name, task)
+    names = list(seen)
+    for task in project.tasks:
+        for dep in task.depends_on:
+            if dep not in seen:
+                close = difflib.get_close_matches(dep, names, n=1)
+                hint = f'did you mean "{close[0]}"?' if close else f"known tasks: {', '.join(names) or '(none)'}"
+                check.error(
+                    f'task "{task.name}" depends on unknown task "{dep}"', check.task_where(task, "depends_on"), hint
+                )
+    cycle = find_cycle({t.name: tuple(d for d in t.depends_on if d in seen) for t in project.tasks})
+    if cycle:
+        first = seen[cycle[0]]
+        check.error(
+            f"cycle detected: {' -> '.join(cycle)}",
+            check.task_where(first, "depends_on"),
+            "remove one of the depends_on entries that close the cycle",
+        )
+
+
+def find_cycle(edges: dict[str, tuple[str, ...]]) -> list[str] | None:
+    """A dependency cycle as a path that starts and ends at the same task, or None.
+
+    Example:
+        >>> find_cycle({"a": ("b",), "b": ("a",)})
+        ['a', 'b', 'a']
+    """
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in edges.get(node, ()):
+            if state.get(dep) == 1:
+                return stack[stack.index(dep) :] + [dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in edges:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _check_dag(check: _Checker, project: PitProject) -> None:
+    dag_line = project.name_line
+    if bool(project.git_url) != bool(project.git_ref):
+        check.error(
+            "dag.git_url and dag.git_ref must both be set or both be empty",
+            check.where("dag.git_url" if project.git_url else "dag.git_ref", dag_line),
+            'set both, e.g. git_ref = "main"',
+        )
+    if project.overlap not in OVERLAPS:
+        check.error(
+            f'invalid overlap "{project.overlap}"',
+            check.where("dag.overlap", dag_line),
+            'use "skip", "wait" or "allow"',
+        )
+    if project.schedule:
+        try:
+            parse_schedule(project.schedule, default_timezone="UTC")
+        except ScheduleError as exc:
+            check.error(
+                str(exc),
+                check.where("dag.schedule", dag_line),
+                'e.g. "0 6 * * *", "TZ=Europe/Paris 0 6 * * 1-5", "@daily" or "@every 1h30m"',
+            )
+    ftp = project.ftp_watch
+    if ftp is not None:
+        if not ftp.secret and not (ftp.host and ftp.user and ftp.password_secret):
+            check.error(
+                "ftp_watch needs either secret (a structured secret with host, user, password) or all of host, "
+                "user and password_secret",
+                check.where("dag.ftp_watch", dag_line),
+                'add secret = "my_ftp" to [dag.ftp_watch]',
+            )
+        for key in ("directory", "pattern"):
+            if not getattr(ftp, key):
+                check.error(
+                    f"ftp_watch.{key} is required", check.where(f"dag.ftp_watch.{key}", dag_line), f"set {key} = ..."
+                )
+    if project.webhook_token_secret is not None and not project.webhook_token_secret:
+        check.error(
+            "webhook.token_secret is required",
+            check.where("dag.webhook.token_secret", dag_line),
+            'name the secret that holds the bearer token: token_secret = "sales_webhook"',
+        )
+    if project.transform:
+        _check_transform(check, project, dag_line)
+    if project.dbt is not None:
+        _check_dbt(check, project, dag_line)
+
+
+def _check_transform(check: _Checker, project: PitProject, line: int | None) -> None:
+    if not project.sql_connection:
+        check.error("transform requires [dag.sql] connection", check.where("dag.sql.connection", line), "set it")
+    if not project.transform_dialect:
+        check.error("transform requires a dialect", check.where("dag.transform.dialect", line), 'dialect = "mssql"')
+    if not (project.folder / "models").is_dir():
+        check.error("transform requires a models/ directory", check.where("dag.transform", line), "create models/")
+    check.error(
+        "pit's SQL transform engine ([dag.transform]) is not supported by trakt-dagster",
+        check.where("dag.transform", line),
+        "compile the models with `pit compile` and list them as sql tasks, or use a dbt project ([dag.dbt])",
+    )
+
+
+def _check_dbt(check: _Checker, project: PitProject, line: int | None) -> None:
+    dbt = project.dbt
+    assert dbt is not None
+    for key in ("version", "adapter"):
+        if not getattr(dbt, key):
+            check.error(f"dbt.{key} is required", check.where(f"dag.dbt.{key}", line), f"set {key} in [dag.dbt]")
+    folder = project.folder / (dbt.project_dir or ".")
+    if not project.is_git and not (folder / "dbt_project.yml").is_file():
+        check.error(
+            f'dbt project_dir "{dbt.project_dir}" has no dbt_project.yml',
+            check.where("dag.dbt.project_dir", line),
+            "point project_dir at the folder holding dbt_project.yml (relative to the project)",
+        )
+
+
+def duplicate_dag_names(projects: list[PitProject]) -> list[LoadError]:
+    """Two projects with the same DAG name are an error (pit's discovery error)."""
+    errors = []
+    seen: dict[str, Path] = {}
+    for project in projects:
+        if project.name in seen:
+            errors.append(
+                LoadError(
+                    f'duplicate DAG name "{project.name}": also used by {seen[project.name]}',
+                    SourceLocation(project.pit_toml, project.name_line, "dag.name"),
+                    "give each project its own [dag] name",
+                    TOOL,
+                )
+            )
+        else:
+            seen[project.name] = project.pit_toml
+    return errors

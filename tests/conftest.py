@@ -75,6 +75,42 @@ class TraktRun:
         return "\n".join((f.step_failure_data.error.message if f.step_failure_data.error else "") for f in failures)
 
 
+@dataclass
+class DagRun:
+    """One `execute_in_process` run of a pipeline's job, with its run folder (`runs/<pipeline>/<run id>`)."""
+
+    result: dg.ExecuteInProcessResult
+    root: Path
+    dag: str
+    instance: dg.DagsterInstance
+
+    @property
+    def success(self) -> bool:
+        return self.result.success
+
+    @property
+    def run_id(self) -> str:
+        return self.result.run_id
+
+    @property
+    def folder(self) -> Path:
+        return self.root / "runs" / dagster_name(self.dag) / self.run_id
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.folder / "manifest.json").read_text())
+
+    def materialized(self) -> list[str]:
+        return [
+            e.event_specific_data.materialization.asset_key.to_user_string()
+            for e in self.result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+        ]
+
+    def log_messages(self) -> list[str]:
+        return [record.user_message for record in self.instance.all_logs(self.run_id)]
+
+
 def load_trakt_graph(pipeline_file: Path, *, strict: bool = True) -> TaskGraph:
     spec, errors = load_pipeline_spec(pipeline_file, strict=strict)
     assert not errors, "\n".join(e.render() for e in errors)

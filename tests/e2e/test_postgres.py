@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -15,67 +12,13 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e.conftest import run_cli
-
-
-def _pg_bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
-    if found is None:
-        raise AssertionError(f"PostgreSQL's {name} is not installed (make test installs the 'postgresql' package)")
-    return str(found)
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+from tests.servers import postgres_server
 
 
 @pytest.fixture(scope="module")
-def postgres_url() -> str:
-    # Not under pytest's tmp folder: that one is private to root and the server runs as 'postgres'.
-    data = Path(tempfile.mkdtemp(prefix="trakt-dagster-pg-"))
-    port = _free_port()
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    subprocess.run(
-        _as_postgres([_pg_bin("initdb"), "-D", str(data), "-U", "dagster", "--auth=trust"]),
-        check=True,
-        capture_output=True,
-    )
-    log = data / "server.log"
-    subprocess.run(
-        _as_postgres(
-            [
-                _pg_bin("pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(log),
-                "-w",
-                "-o",
-                f"-p {port} -h 127.0.0.1 -k {data}",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while subprocess.run([_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)]).returncode != 0:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.5)
-        subprocess.run(
-            [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "dagster", "dagster"], check=True
-        )
+def postgres_url() -> Iterator[str]:
+    with postgres_server("dagster", "dagster") as port:
         yield f"postgresql+psycopg2://dagster@127.0.0.1:{port}/dagster"
-    finally:
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_runs_recorded_in_postgres(postgres_url: str, example_root: Path, tmp_path: Path) -> None:

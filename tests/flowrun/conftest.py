@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,35 +10,15 @@ from typing import Any
 
 import dagster as dg
 
+from tests.conftest import DagRun
 from trakt_dagster import build_definitions
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.pymodules import import_pipeline_module
 
 
 @dataclass
-class FlowrunRun:
+class FlowrunRun(DagRun):
     """One run of a flowrun DAG through Dagster (`execute_in_process`)."""
-
-    result: dg.ExecuteInProcessResult
-    root: Path
-    dag: str
-    instance: dg.DagsterInstance
-
-    @property
-    def success(self) -> bool:
-        return self.result.success
-
-    @property
-    def run_id(self) -> str:
-        return self.result.run_id
-
-    @property
-    def folder(self) -> Path:
-        return self.root / "runs" / dagster_name(self.dag) / self.run_id
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return json.loads((self.folder / "manifest.json").read_text())
 
     @property
     def report(self) -> dict[str, Any]:
@@ -47,13 +26,6 @@ class FlowrunRun:
 
     def task(self, name: str) -> dict[str, Any]:
         return self.report["tasks"][name]
-
-    def materialized(self) -> list[str]:
-        return [
-            e.event_specific_data.materialization.asset_key.to_user_string()
-            for e in self.result.all_events
-            if e.event_type_value == "ASSET_MATERIALIZATION"
-        ]
 
     def metadata_of(self, task: str) -> dict[str, Any]:
         key = f"{dagster_name(self.dag)}/{dagster_name(task)}"
@@ -63,9 +35,6 @@ class FlowrunRun:
                 if mat.asset_key.to_user_string() == key:
                     return {k: v.value for k, v in mat.metadata.items()}
         raise KeyError(key)
-
-    def log_messages(self) -> list[str]:
-        return [record.user_message for record in self.instance.all_logs(self.run_id)]
 
 
 def module_of(root: Path, rel: str) -> ModuleType:

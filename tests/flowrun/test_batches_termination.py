@@ -71,12 +71,6 @@ def root(tmp_path_factory) -> Path:
     )
 
 
-@pytest.fixture(scope="module")
-def instance():
-    with dg.DagsterInstance.ephemeral() as inst:
-        yield inst
-
-
 def _requests(root: Path, instance: dg.DagsterInstance, sensor_name: str) -> list[dg.RunRequest]:
     defs = build_definitions(root, runs_dir=str(root / "runs"))
     sensor = defs.resolve_sensor_def(sensor_name)

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pytest
 
-from tests.conftest import write_files
+from tests.conftest import DagRun, write_files
 from trakt_dagster import build_definitions
 from trakt_dagster.core.definitions import load_graphs
 from trakt_dagster.core.names import dagster_name
-
-
-@pytest.fixture(scope="module")
-def instance() -> Iterator[dg.DagsterInstance]:
-    """One ephemeral Dagster instance shared by the tests of a module."""
-    with dg.DagsterInstance.ephemeral() as inst:
-        yield inst
 
 
 def workspace(root: Path, files: Mapping[str, str]) -> Path:
@@ -30,25 +21,8 @@ def workspace(root: Path, files: Mapping[str, str]) -> Path:
 
 
 @dataclass
-class PitRun:
+class PitRun(DagRun):
     """One run of a pit DAG through Dagster (`execute_in_process`)."""
-
-    result: dg.ExecuteInProcessResult
-    root: Path
-    dag: str
-    instance: dg.DagsterInstance
-
-    @property
-    def success(self) -> bool:
-        return self.result.success
-
-    @property
-    def folder(self) -> Path:
-        return self.root / "runs" / dagster_name(self.dag) / self.result.run_id
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return json.loads((self.folder / "manifest.json").read_text())
 
     @property
     def report(self) -> dict[str, Any]:
@@ -60,13 +34,6 @@ class PitRun:
     def log(self, task: str) -> str:
         return Path(self.report["tasks"][task]["log"]).read_text()
 
-    def materialized(self) -> list[str]:
-        return [
-            e.event_specific_data.materialization.asset_key.to_user_string()
-            for e in self.result.all_events
-            if e.event_type_value == "ASSET_MATERIALIZATION"
-        ]
-
     def metadata_of(self, task: str) -> dict[str, Any]:
         for event in self.result.all_events:
             if event.event_type_value == "ASSET_MATERIALIZATION":
@@ -76,7 +43,7 @@ class PitRun:
         raise KeyError(task)
 
     def dagster_log_text(self) -> str:
-        return "\n".join(record.user_message for record in self.instance.all_logs(self.result.run_id))
+        return "\n".join(self.log_messages())
 
 
 def run_pit(

@@ -467,3 +467,57 @@ def test_git_backed_project_runs_from_the_repo_cache_k18(tmp_path: Path, instanc
     run = run_pit(root, "g", instance)
     assert run.success and "from git v1" in run.log("t")
     assert (root / "repo_cache" / "g" / "t.sh").is_file()
+
+
+@pytest.fixture(scope="module")
+def postgres_port():
+    from tests.servers import postgres_server
+
+    with postgres_server("pit", "warehouse") as port:
+        yield port
+
+
+@pytest.mark.slow
+def test_sql_load_and_save_on_postgresql(tmp_path: Path, instance, postgres_port: int) -> None:
+    import psycopg2
+
+    url = f"postgresql://pit@127.0.0.1:{postgres_port}/warehouse"
+    root = workspace(
+        tmp_path,
+        {
+            "pit_config.toml": 'secrets_dir = "secrets.toml"\n',
+            "secrets.toml": f'[pg]\nwh = "{url}"\n',
+            "projects/pg/pit.toml": """
+                [dag.sql]
+                connection = "wh"
+                [[tasks]]
+                name = "ddl"
+                script = "ddl.sql"
+                [[tasks]]
+                name = "export"
+                type = "save"
+                script = "export.sql"
+                output = "rates.parquet"
+                connection = "wh"
+                depends_on = ["ddl"]
+                [[tasks]]
+                name = "reload"
+                type = "load"
+                source = "rates.parquet"
+                table = "mart.rates"
+                mode = "truncate_and_load"
+                connection = "wh"
+                depends_on = ["export"]
+            """,
+            "projects/pg/ddl.sql": "create table if not exists rates (code text primary key, eur numeric);\n"
+            "delete from rates;\ninsert into rates values ('USD', 0.92), ('GBP', 1.17);\n",
+            "projects/pg/export.sql": "select code, cast(eur as float) as eur from rates order by code\n",
+        },
+    )
+    for _ in range(2):  # truncate_and_load: the second run replaces the rows instead of doubling them
+        run = run_pit(root, "pg", instance)
+        assert run.success, run.report
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select code, eur from mart.rates order by code")
+        assert cur.fetchall() == [("GBP", 1.17), ("USD", 0.92)]
+    assert "[sql] ddl.sql executed in" in run.log("ddl")

@@ -29,6 +29,7 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
 import trakt_dagster.pit
+from tests.servers import postgres_server
 from trakt_dagster.pit.sdk_server import SdkServer, encode_response
 from trakt_dagster.pit.secrets import AuditRecord, ProjectSecrets, SecretsFile, load_secrets
 
@@ -531,11 +532,6 @@ def test_sdk_write_output_is_atomic_and_typed(pit_sdk: Any, task_env: SdkServer,
     with pytest.raises(TypeError, match="pyarrow Table, a pandas DataFrame or a polars DataFrame"):
         pit_sdk.write_output("bad", [1, 2, 3])
 
-    # polars is not installed here: an object with polars' LazyFrame type identity stands in for one
-    lazy_type = type("LazyFrame", (), {"__module__": "polars.lazyframe.frame"})
-    with pytest.raises(TypeError, match=r"LazyFrame: call \.collect\(\) first"):
-        pit_sdk.write_output("lazy", lazy_type())
-    assert not (data_dir / "lazy.parquet").exists()
     with pytest.raises(FileNotFoundError, match="no data named 'absent'"):
         pit_sdk.read_input("absent")
 
@@ -689,33 +685,11 @@ def test_bundled_sdk_imports_with_the_standard_library_only(server: SdkServer, d
 # --- read_sql on a real PostgreSQL server -------------------------------------------------------------------------
 
 
-def _as_postgres(args: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
 @pytest.fixture(scope="module")
 def postgres_port() -> Iterator[int]:
     """A throwaway PostgreSQL server on 127.0.0.1 (trust auth, user `pit`), started and stopped here."""
-    import shutil
-    import tempfile
-
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        pytest.fail("PostgreSQL (initdb, pg_ctl) is needed for this test: install the 'postgresql' package")
-    data = Path(tempfile.mkdtemp(prefix="pit-sdk-pg-"))  # not under pytest's root-only tmp folder
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    run = {"check": True, "capture_output": True}
-    subprocess.run(_as_postgres(["initdb", "-D", str(data), "-U", "pit", "--auth=trust"]), **run)
-    opts = f"-p {port} -h 127.0.0.1 -k {data} -F"
-    subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-l", str(data / "log"), "-w", "-o", opts, "start"]), **run)
-    try:
+    with postgres_server("pit") as port:
         yield port
-    finally:
-        subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from trakt_dagster.core.context import RunInfo
 from trakt_dagster.core.events import RunFinished, TaskFailed, TaskSkipped, TaskStarted, TaskSucceeded
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.pit.model import ARTIFACT_FOLDERS, PitProject, WorkspaceConfig, kept_artifacts
@@ -107,7 +108,7 @@ class PitSession(PipelineSession):
 
     project: PitProject | None = None
     workspace: WorkspaceConfig | None = None
-    run_dir: Path = Path(".")
+    run_info: RunInfo | None = None
     secrets_store: ProjectSecrets | None = None
     sql_stub: str = "allow"
     single_task: bool = False
@@ -120,16 +121,26 @@ class PitSession(PipelineSession):
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
+    def run(self) -> RunInfo:
+        assert self.run_info is not None, "a pit session belongs to a run"
+        return self.run_info
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.run_dir
+
+    @property
     def project_dir(self) -> Path:
-        return self.run_dir / "project"
+        """The run's snapshot of the project: every task's cwd."""
+        return self.run.project_dir
 
     @property
     def data_dir(self) -> Path:
-        return self.run_dir / "data"
+        return self.run.data_dir
 
     @property
     def logs_dir(self) -> Path:
-        return self.run_dir / "logs"
+        return self.run.logs_dir
 
     def task_env(self, task_name: str, socket: str) -> dict[str, str]:
         """pit's task environment: the parent's plus PIT_RUN_ID, PIT_TASK_NAME, PIT_DAG_NAME, PIT_SOCKET and
@@ -281,7 +292,7 @@ def make_session_factory(project: PitProject, workspace: WorkspaceConfig):  # no
             run_id=pit_run_id(project.name, request.run.started_at.astimezone()),
             project=project,
             workspace=workspace,
-            run_dir=request.run.run_dir,
+            run_info=request.run,
             secrets_store=secrets,
             sql_stub=config.sql_stub,
             single_task=selected_tasks != names and bool(selected_tasks),

@@ -207,16 +207,15 @@ class SdkServer:
         """
         self._closed = True
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=wait)
-            with self._busy:
-                self._busy.wait_for(lambda: self._in_flight == 0, timeout=wait)
-        if self._folder is not None:
+        if self._folder is not None:  # the socket file goes first: no new connection can arrive
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+        if server is not None:
+            with self._busy:
+                self._busy.wait_for(lambda: self._in_flight == 0, timeout=wait)
+            # `shutdown()` waits for the serving loop's next poll; a task must not pay that, so it happens
+            # in the background (the listening socket is already unreachable)
+            threading.Thread(target=_stop_server, args=(server,), name="pit-sdk-stop", daemon=True).start()
 
     def __enter__(self) -> SdkServer:
         return self.start()
@@ -520,3 +519,8 @@ def _matching_names(ftp: ftplib.FTP, directory: str, pattern: str) -> list[str]:
 
 def _remote_join(directory: str, name: str) -> str:
     return f"{directory.rstrip('/')}/{name}" if directory.rstrip("/") else f"/{name}"
+
+
+def _stop_server(server: socketserver.BaseServer) -> None:
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,64 @@
+"""Servers tests start for themselves and stop afterwards (loopback only)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pg_bin(name: str) -> str:
+    """A PostgreSQL server program (`initdb`, `pg_ctl`, ...): on PATH or in Debian's /usr/lib/postgresql."""
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if found is None:
+        raise AssertionError(f"PostgreSQL's {name} is not installed (make test installs the 'postgresql' package)")
+    return str(found)
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@contextmanager
+def postgres_server(user: str, database: str | None = None) -> Iterator[int]:
+    """A throwaway PostgreSQL server on 127.0.0.1 (trust auth for `user`, optional extra `database`);
+    yields its port and stops it (and removes its data) afterwards."""
+    # Not under pytest's tmp folder: that one is private to root and the server runs as 'postgres'.
+    data = Path(tempfile.mkdtemp(prefix="trakt-dagster-pg-"))
+    port = free_port()
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+    subprocess.run(
+        _as_postgres([pg_bin("initdb"), "-D", str(data), "-U", user, "--auth=trust"]), check=True, capture_output=True
+    )
+    log = data / "server.log"
+    options = f"-p {port} -h 127.0.0.1 -k {data} -F"
+    subprocess.run(
+        _as_postgres([pg_bin("pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"]),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run([pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)]).returncode != 0:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        if database:
+            subprocess.run([pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, database], check=True)
+        yield port
+    finally:
+        subprocess.run(_as_postgres([pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)

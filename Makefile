@@ -56,8 +56,11 @@ run: $(STAMP)
 test: $(STAMP) test-services
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Servers the tests start themselves need their programs: PostgreSQL (tests/e2e/test_postgres.py).
+# Programs the tests need: PostgreSQL's server (tests start their own), git (pit's git-backed projects).
 test-services:
+	@command -v git >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null; \
+	  else echo "error: the tests need git: install the 'git' package" >&2; exit 1; fi; }
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing PostgreSQL (Debian package) for the tests..."; \

@@ -136,9 +136,7 @@ def run_trakt(
     op_config: dict[str, Any] = {"output_dir": str(output_dir), "input_dir": str(input_dir or base)}
     op_config.update(config or {})
     gran = Granularity(granularity) if granularity else None
-    defs = build_graph_definitions(
-        graph, run_storage=RunStorage(runs_dir=str(runs_dir)), resources=dict(graph.resources), granularity=gran
-    )
+    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=str(runs_dir)), granularity=gran)
     job = defs.resolve_job_def(dagster_name(graph.name))
     if gran is Granularity.STEP:
         ops = [node.name for node in job.graph.nodes]

@@ -53,7 +53,7 @@ def list_command(root: Path) -> None:
                 click.echo(f"  asset: {binding.asset_keys[task.key].to_user_string()}  ({task.role} '{task.key_name}')")
         for dataset in graph.external:
             click.echo(f"  external: {dagster_name(graph.name)}/{dagster_name(dataset.key_name)}")
-        defs = build_graph_definitions(graph, run_storage=run_storage, resources=dict(graph.resources))
+        defs = build_graph_definitions(graph, run_storage=run_storage)
         for schedule in defs.schedules or ():
             tz = f" {schedule.execution_timezone}" if schedule.execution_timezone else ""
             click.echo(f"  schedule: {schedule.name}  {schedule.cron_schedule}{tz}")
@@ -141,7 +141,6 @@ def run_command(
     defs = build_graph_definitions(
         graph,
         run_storage=RunStorage(runs_dir=runs_dir),
-        resources=dict(graph.resources),
         granularity=Granularity(granularity) if granularity else None,
     )
     try:

@@ -65,6 +65,5 @@ class TraktPipelineComponent(dg.Component, dg.Model, dg.Resolvable):
         return build_graph_definitions(
             graph,
             run_storage=RunStorage(runs_dir=runs_dir),
-            resources=dict(graph.resources),
             granularity=Granularity(self.granularity) if self.granularity else None,
         )

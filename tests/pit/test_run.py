@@ -3,7 +3,6 @@ secrets and the SDK (spec §3; §6 rows 1, 3, 4, 6-10, 13, 30-33, 37-39, 43, 44)
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import threading
@@ -445,7 +444,6 @@ def test_python_tasks_run_with_uv_in_projects_with_a_pyproject_row_1(tmp_path: P
     assert plain.success and f"prefix {sys.prefix}" in plain.log("a")
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/git") and not os.path.exists("/usr/local/bin/git"), reason="git")
 def test_git_backed_project_runs_from_the_repo_cache_k18(tmp_path: Path, instance) -> None:
     import subprocess
 

@@ -50,7 +50,7 @@ def flowrun_job(root: str, dag_name: str, runs_dir: str) -> dg.JobDefinition:
     """The Dagster job of one flowrun DAG under `root` (the reconstructable target of re-executions)."""
     graphs, _ = load_graphs(root)
     graph = find_dag(graphs, dag_name)
-    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir), resources=dict(graph.resources))
+    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
     return defs.resolve_job_def(dagster_name(graph.name))
 
 
@@ -68,7 +68,7 @@ def run_dag(
     graphs, _ = load_graphs(root)
     graph = find_dag(graphs, dag_name)
     runs_dir = runs_dir or default_runs_dir(Path(root))
-    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir), resources=dict(graph.resources))
+    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
     return launch_job(
         defs,
         graph,

@@ -83,7 +83,7 @@ def run_command(target: str, root: Path, quiet: bool) -> None:
     if task and task not in graph.by_key:
         _fail(f'Error: DAG "{dag}" has no task "{task}". Tasks: {", ".join(t.key for t in graph.tasks)}')
     runs_dir = default_runs_dir(root)
-    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir), resources=dict(graph.resources))
+    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
     outcome = launch_job(
         defs, graph, runs_dir=runs_dir, select=[task] if task else (), log_level="WARNING" if quiet else "INFO"
     )

@@ -63,9 +63,7 @@ def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> li
     try:
         secrets = load_secrets(Path(chosen), age_identity=workspace.age_identity)
     except SecretsError as exc:
-        where = SourceLocation(
-            Path(getattr(exc, "path", None) or chosen), getattr(exc, "line", None), getattr(exc, "key", None)
-        )
+        where = SourceLocation(Path(exc.path or chosen), exc.line, exc.key)
         return [LoadError(str(exc), where, "fix the secrets file (values are strings or tables of strings)", TOOL)]
     except OSError as exc:
         return [

@@ -90,6 +90,14 @@ SCHEMA: dict[str, dict[str, str]] = {
     "outputs": {"name": STR, "type": STR, "location": STR, "recipients": STR_OR_LIST},
 }
 
+NO_EFFECT = {
+    "runs_dir": "run folders go to runs/ beside definitions.py, or $TRAKT_DAGSTER_RUNS_DIR",
+    "metadata_db": "Dagster's instance storage keeps the run history",
+    "api_token": "pit's REST API is replaced by the Dagster UI and its GraphQL API",
+    "secrets_recipients": "trakt-dagster only reads secrets files; encrypt them with age yourself",
+}
+"""pit_config.toml keys pit uses that trakt-dagster reads but does not act on (warned at load)."""
+
 WORKSPACE_SCHEMA: dict[str, str] = {
     "secrets_dir": STR,
     "secrets_recipients": STR_LIST,
@@ -221,6 +229,16 @@ def read_workspace(root: Path) -> tuple[WorkspaceConfig, Problems]:
         text = values.get(key)
         return (root / text).resolve() if text else None
 
+    for key, reason in NO_EFFECT.items():
+        if key in values:
+            problems.warnings.append(
+                LoadError(
+                    f"'{key}' has no effect in trakt-dagster: {reason}.",
+                    SourceLocation(path, doc.line_of("", key), key),
+                    "remove it, or keep it for pit itself",
+                    TOOL,
+                )
+            )
     keep = values.get("keep_artifacts")
     if keep is not None:
         _check_artifacts(keep, SourceLocation(path, doc.line_of("", "keep_artifacts"), "keep_artifacts"), problems)
@@ -228,12 +246,8 @@ def read_workspace(root: Path) -> tuple[WorkspaceConfig, Problems]:
         root=root,
         path=path,
         secrets_path=resolved("secrets_dir"),
-        secrets_recipients=tuple(values.get("secrets_recipients", ())),
         age_identity=values.get("age_identity"),
-        runs_dir=resolved("runs_dir"),
         repo_cache_dir=resolved("repo_cache_dir"),
-        metadata_db=resolved("metadata_db"),
-        api_token=values.get("api_token"),
         dbt_driver=values.get("dbt_driver") or "ODBC Driver 17 for SQL Server",
         keep_artifacts=tuple(keep) if keep is not None else None,
     )

@@ -172,16 +172,11 @@ class WorkspaceConfig:
     root: Path
     path: Path | None = None
     secrets_path: Path | None = None
-    secrets_recipients: tuple[str, ...] = ()
     age_identity: str | None = None
-    runs_dir: Path | None = None
     repo_cache_dir: Path | None = None
-    metadata_db: Path | None = None
-    api_token: str | None = None
     dbt_driver: str = "ODBC Driver 17 for SQL Server"
     keep_artifacts: tuple[str, ...] | None = None
     """None when unset; `()` when set to an empty list (then nothing is removed, as pit)."""
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def repo_cache(self) -> Path:

@@ -271,8 +271,6 @@ def load_project_secrets(
     identity = resource.age_identity or workspace.age_identity
     try:
         return load_secrets(path, age_identity=identity).for_project(project.name)
-    except SecretsError:
-        raise
     except OSError as exc:
         raise SecretsError(f"cannot read the secrets file {path}: {exc.strerror or exc}") from None
 

@@ -115,7 +115,7 @@ def run_command(
     spec = _load(path, lenient)
     graph = build_trakt_graph(spec)
     runs_dir = os.environ.get(RUNS_DIR_ENV) or str(Path(".trakt-dagster") / "runs")
-    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir), resources=dict(graph.resources))
+    defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
     trakt_manifest = manifest_path or str(Path(output_dir) / "manifest.json")
     op_config: dict[str, Any] = {
         "input_dir": input_dir,

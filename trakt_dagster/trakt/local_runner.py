@@ -85,9 +85,7 @@ class LocalRunner:
         }
         graph = build_trakt_graph(pipeline)
         runs_dir = os.environ.get(RUNS_DIR_ENV) or str(Path(".trakt-dagster") / "runs")
-        defs = build_graph_definitions(
-            graph, run_storage=RunStorage(runs_dir=runs_dir), resources=dict(graph.resources)
-        )
+        defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
         logging.getLogger("dagster").setLevel(logging.WARNING)
         outcome = launch_job(
             defs,

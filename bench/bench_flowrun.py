@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _results import write_section  # noqa: E402
+from _results import best, write_section  # noqa: E402
 
 MODULE = """
     from flowrun import build_default_engine
@@ -69,15 +69,6 @@ def write_root(root: Path, tasks: int) -> None:
         if count == 2:  # src → sink directly
             text = text.replace('deps=[f"t{i:03d}" for i in range(0)]', 'deps=["src"]')
         (folder / "dag.py").write_text(textwrap.dedent(text))
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def native_runner(root: Path, name: str):

@@ -18,12 +18,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _results import write_section  # noqa: E402
+from _results import best, write_section  # noqa: E402
 
 CHAIN = 50
 
@@ -44,15 +43,6 @@ def write_workspace(root: Path) -> None:
         dep = f'depends_on = ["t{i - 1:02d}"]\n' if i else ""
         lines.append(f'[[tasks]]\nname = "t{i:02d}"\nscript = "tasks/t{i:02d}.sh"\n{dep}')
     (chain / "pit.toml").write_text("".join(lines))
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

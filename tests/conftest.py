@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,30 @@ class DagRun:
 
     def log_messages(self) -> list[str]:
         return [record.user_message for record in self.instance.all_logs(self.run_id)]
+
+
+def execute_dag(
+    root: Path,
+    dag: str,
+    instance: dg.DagsterInstance,
+    *,
+    select: Sequence[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Build a root's definitions and execute one pipeline's job in this process (pipeline granularity):
+    `select` names tasks, `config` is the pipeline op's run config."""
+    from trakt_dagster import build_definitions
+
+    defs = build_definitions(root, runs_dir=str(root / "runs"))
+    job = defs.resolve_job_def(dagster_name(dag))
+    selection = [dg.AssetKey([dagster_name(dag), dagster_name(t)]) for t in select] if select else None
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    if config:
+        run_config["ops"] = {f"{dagster_name(dag)}_pipeline": {"config": dict(config)}}
+    return job.execute_in_process(
+        instance=instance, raise_on_error=False, tags=dict(tags or {}), asset_selection=selection, run_config=run_config
+    )
 
 
 def load_trakt_graph(pipeline_file: Path, *, strict: bool = True) -> TaskGraph:

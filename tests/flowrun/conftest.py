@@ -10,8 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from tests.conftest import DagRun
-from trakt_dagster import build_definitions
+from tests.conftest import DagRun, execute_dag
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.pymodules import import_pipeline_module
 
@@ -54,13 +53,5 @@ def run_dag(
     config: Mapping[str, Any] | None = None,
 ) -> FlowrunRun:
     """Build the root's definitions and execute the DAG's job in this process."""
-    defs = build_definitions(root, runs_dir=str(root / "runs"))
-    job = defs.resolve_job_def(dagster_name(dag))
-    selection = [dg.AssetKey([dagster_name(dag), dagster_name(t)]) for t in select] if select else None
-    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    if config:
-        run_config["ops"] = {f"{dagster_name(dag)}_pipeline": {"config": dict(config)}}
-    result = job.execute_in_process(
-        instance=instance, raise_on_error=False, tags=dict(tags or {}), asset_selection=selection, run_config=run_config
-    )
+    result = execute_dag(root, dag, instance, select=select, config=config, tags=tags)
     return FlowrunRun(result, root, dag, instance)

@@ -9,8 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from tests.conftest import DagRun, write_files
-from trakt_dagster import build_definitions
+from tests.conftest import DagRun, execute_dag, write_files
 from trakt_dagster.core.definitions import load_graphs
 from trakt_dagster.core.names import dagster_name
 
@@ -55,16 +54,8 @@ def run_pit(
     config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> PitRun:
-    """Build the workspace's definitions and execute the DAG's job in this process."""
-    defs = build_definitions(root, runs_dir=str(root / "runs"))
-    job = defs.resolve_job_def(dagster_name(dag))
-    selection = [dg.AssetKey([dagster_name(dag), dagster_name(t)]) for t in select] if select else None
-    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    if config:
-        run_config["ops"] = {f"{dagster_name(dag)}_pipeline": {"config": dict(config)}}
-    result = job.execute_in_process(
-        instance=instance, raise_on_error=False, asset_selection=selection, run_config=run_config, tags=dict(tags or {})
-    )
+    """Build the root's definitions and execute the DAG's job in this process."""
+    result = execute_dag(root, dag, instance, select=select, config=config, tags=tags)
     return PitRun(result, root, dag, instance)
 
 

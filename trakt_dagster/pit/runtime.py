@@ -22,6 +22,7 @@ from pydantic import Field
 
 from trakt_dagster.core.context import RunInfo
 from trakt_dagster.core.events import RunFinished, TaskFailed, TaskSkipped, TaskStarted, TaskSucceeded
+from trakt_dagster.core.run_folder import log_file_name
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.pit.model import ARTIFACT_FOLDERS, PitProject, WorkspaceConfig, kept_artifacts
 from trakt_dagster.pit.secrets import AuditRecord, ProjectSecrets, SecretsError, load_secrets
@@ -142,6 +143,10 @@ class PitSession(PipelineSession):
     def logs_dir(self) -> Path:
         return self.run.logs_dir
 
+    def log_path(self, task_name: str) -> Path:
+        """`logs/<task>.log` of this run, named as the run folder writes it."""
+        return self.logs_dir / log_file_name(task_name)
+
     def task_env(self, task_name: str, socket: str) -> dict[str, str]:
         """pit's task environment: the parent's plus PIT_RUN_ID, PIT_TASK_NAME, PIT_DAG_NAME, PIT_SOCKET and
         PIT_DATA_DIR."""
@@ -197,7 +202,7 @@ class PitSession(PipelineSession):
             tasks = {}
             for task in project.tasks:
                 state = dict(self.tasks.get(task.name) or {"status": "skipped" if self.single_task else "pending"})
-                state["log"] = str(self.logs_dir / log_name(task.name))
+                state["log"] = str(self.log_path(task.name))
                 tasks[task.name] = state
             return {
                 REPORT_KEY: {
@@ -228,13 +233,6 @@ class PitSession(PipelineSession):
         for folder in ARTIFACT_FOLDERS:
             if folder not in keep:
                 shutil.rmtree(self.run_dir / folder, ignore_errors=True)
-
-
-def log_name(task_name: str) -> str:
-    """The task's log file name, as the run folder writes it (`logs/<task>.log`)."""
-    from trakt_dagster.core.run_folder import log_file_name
-
-    return log_file_name(task_name)
 
 
 def sync_git_source(project: PitProject, cache: Path, log: Any) -> Path:

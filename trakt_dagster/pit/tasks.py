@@ -16,7 +16,7 @@ from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.graph import TaskResult
 from trakt_dagster.pit.model import PitProject, PitTask, WorkspaceConfig
 from trakt_dagster.pit.process import run_process
-from trakt_dagster.pit.runtime import SDK_PATH, PitSession, log_name
+from trakt_dagster.pit.runtime import SDK_PATH, PitSession
 from trakt_dagster.pit.sdk_server import SdkServer
 from trakt_dagster.pit.sql import execute_script, load_parquet, save_query
 
@@ -84,7 +84,7 @@ class RunPitTask:
         metadata: dict[str, Any] = {
             "pit/run_id": session.run_id,
             "pit/attempt": ctx.attempt,
-            "pit/log": str(session.logs_dir / log_name(self.task.name)),
+            "pit/log": str(session.log_path(self.task.name)),
         }
         if kind in ("python", "bash", "custom"):
             self._process(ctx, session)

@@ -62,3 +62,61 @@ def postgres_server(user: str, database: str | None = None) -> Iterator[int]:
     finally:
         subprocess.run(_as_postgres([pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
+
+
+class FtpServer:
+    """A pyftpdlib FTP server on 127.0.0.1 serving `home` to one user, in a thread; `stop()` and `start()`
+    again on the same port (to test a broken connection).
+
+    Example:
+        >>> # with FtpServer(home, "u", "pw") as server: ... server.port ...
+    """
+
+    def __init__(self, home: Path, user: str, password: str, port: int = 0) -> None:
+        import logging
+
+        logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+        self.home = home
+        self.user = user
+        self.password = password
+        self.port = port
+        self._server = None
+        self._thread = None
+        self._stop = None
+
+    def start(self) -> FtpServer:
+        import threading
+
+        from pyftpdlib.authorizers import DummyAuthorizer
+        from pyftpdlib.handlers import FTPHandler
+        from pyftpdlib.ioloop import IOLoop
+        from pyftpdlib.servers import FTPServer as _Server
+
+        authorizer = DummyAuthorizer()
+        authorizer.add_user(self.user, self.password, str(self.home), perm="elradfmwMT")
+        handler = type("TestFTPHandler", (FTPHandler,), {"authorizer": authorizer, "auth_failed_timeout": 0.01})
+        server = _Server(("127.0.0.1", self.port), handler, ioloop=IOLoop())  # its own loop: servers stop alone
+        self.port = server.socket.getsockname()[1]
+        stop = threading.Event()
+
+        def serve() -> None:
+            while not stop.is_set():
+                server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+            server.close_all()
+
+        self._server, self._stop = server, stop
+        self._thread = threading.Thread(target=serve, name="test-ftp", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join(timeout=30)
+            self._stop = None
+
+    def __enter__(self) -> FtpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

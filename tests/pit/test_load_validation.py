@@ -335,12 +335,18 @@ def test_ftp_watch_with_only_a_secret_loads_row_22_n5(tmp_path: Path) -> None:
     root = workspace(
         tmp_path,
         {
+            "pit_config.toml": 'secrets_dir = "secrets.toml"\n',
+            "secrets.toml": '[global.ftp]\nhost = "127.0.0.1"\nuser = "u"\npassword = "pw-9981"\n',
             "projects/f/pit.toml": '[dag.ftp_watch]\nsecret = "ftp"\ndirectory = "/in"\npattern = "*.csv"\n'
             '[[tasks]]\nname = "a"\nscript = "t.sh"\n',
             "projects/f/t.sh": "",
         },
     )
     assert load_errors(root) == ""
+    (root / "secrets.toml").write_text('[global.ftp]\nhost = "127.0.0.1"\nuser = "u"\n')
+    assert 'the FTP watch secret "ftp" has no password' in load_errors(root)
+    (root / "pit_config.toml").unlink()
+    assert "the FTP watch cannot log in: there is no secrets file" in load_errors(root)
     neither = workspace(
         tmp_path / "n",
         {

@@ -197,6 +197,7 @@ def execute_graph(
                 text = _with_fields(event.message, event.fields)
                 folder.log(event.key, event.level, text)
                 dagster_log(event.level, f"[{event.key}] {text}")
+                _notify(session, event, dagster_log)
                 _checkpoint(runner, folder)
                 continue
             if isinstance(event, TaskStarted):

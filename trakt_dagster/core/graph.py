@@ -176,6 +176,8 @@ class CronTrigger:
     overlap: str = "allow"
     """`allow` (start another run), `skip` (no run while one is active) or `wait` (queue: one at a time)."""
     name: str | None = None
+    default_running: bool = False
+    """Start the schedule running (Dagster's default is stopped until turned on)."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,8 @@ class IntervalTrigger:
     name: str | None = None
     source: str | None = None
     """The schedule as the tool wrote it."""
+    default_running: bool = False
+    """Start the sensor running (Dagster's default is stopped until turned on)."""
 
 
 @dataclass(frozen=True)

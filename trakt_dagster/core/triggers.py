@@ -117,15 +117,47 @@ def wait_for_earlier_runs(
         time.sleep(poll_s)
 
 
-def _request(context: Any, job_name: str, overlap: str, tags: dict[str, str]) -> dg.RunRequest | dg.SkipReason:
-    if overlap == "skip":
-        running = active_run_ids(context.instance, job_name)
-        if running:
-            return dg.SkipReason(f"overlap = skip: a run of {job_name} is still active ({', '.join(running)})")
+def overlap_skip_reason(instance: dg.DagsterInstance, job_name: str, overlap: str, *, requested: int = 0) -> str | None:
+    """Why a trigger must not start a run now (overlap `skip` while a run of the job is queued or running,
+    or already requested by this evaluation), else None.
+
+    Example:
+        >>> overlap_skip_reason(None, "sales", "allow") is None
+        True
+    """
+    if overlap != "skip":
+        return None
+    if requested:
+        return f"overlap = skip: this evaluation already requested a run of {job_name}"
+    running = active_run_ids(instance, job_name)
+    if running:
+        return f"overlap = skip: a run of {job_name} is still active ({', '.join(running)})"
+    return None
+
+
+def overlap_tags(overlap: str, tags: dict[str, str]) -> dict[str, str]:
+    """Run tags for a trigger's run: `tags` plus `trakt/overlap=wait` when the policy is `wait`.
+
+    Example:
+        >>> overlap_tags("wait", {"trakt/trigger": "webhook"})
+        {'trakt/trigger': 'webhook', 'trakt/overlap': 'wait'}
+    """
     run_tags = dict(tags)
     if overlap == "wait":
         run_tags[OVERLAP_TAG] = "wait"
-    return dg.RunRequest(tags=run_tags)
+    return run_tags
+
+
+def default_status(running: bool) -> dg.DefaultSensorStatus:
+    """`RUNNING` or `STOPPED` (Dagster's default) for a trigger's schedule or sensor."""
+    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+
+
+def _request(context: Any, job_name: str, overlap: str, tags: dict[str, str]) -> dg.RunRequest | dg.SkipReason:
+    reason = overlap_skip_reason(context.instance, job_name, overlap)
+    if reason:
+        return dg.SkipReason(reason)
+    return dg.RunRequest(tags=overlap_tags(overlap, tags))
 
 
 def build_schedule(graph: TaskGraph, trigger: CronTrigger, job: Any, name: str) -> dg.ScheduleDefinition:
@@ -143,6 +175,7 @@ def build_schedule(graph: TaskGraph, trigger: CronTrigger, job: Any, name: str) 
         cron_schedule=cron,
         job=job,
         execution_timezone=trigger.timezone,
+        default_status=dg.DefaultScheduleStatus(default_status(trigger.default_running).value),
         description=f"{graph.tool} schedule '{trigger.cron}' of '{graph.name}' (overlap: {overlap})",
         tags={"trakt/pipeline": dagster_name(graph.name)},
     )
@@ -166,6 +199,7 @@ def build_interval_sensor(graph: TaskGraph, trigger: IntervalTrigger, job: Any, 
         name=name,
         job=job,
         minimum_interval_seconds=seconds,
+        default_status=default_status(trigger.default_running),
         description=f"{graph.tool} schedule '{trigger.source or f'every {seconds}s'}' of '{graph.name}'",
     )
     def _sensor(context: dg.SensorEvaluationContext):  # noqa: ANN202 - a sensor body

@@ -15,7 +15,7 @@ from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocat
 from trakt_dagster.pit.loader import TOOL, find_project_files, read_project, read_workspace
 from trakt_dagster.pit.model import PitProject, WorkspaceConfig
 from trakt_dagster.pit.runtime import SECRETS_ENV
-from trakt_dagster.pit.secrets import SecretsError, load_secrets
+from trakt_dagster.pit.secrets import SecretsError, SecretsFile, load_secrets
 from trakt_dagster.pit.validate import duplicate_dag_names, validate_project
 
 
@@ -50,6 +50,7 @@ def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> li
     """A secrets file that cannot be read, and webhook tokens that cannot be resolved, are load errors."""
     chosen = os.environ.get(SECRETS_ENV) or (str(workspace.secrets_path) if workspace.secrets_path else "")
     needs_token = [p for p in projects if p.webhook_token_secret]
+    watches = [p for p in projects if p.ftp_watch is not None]
     if not chosen:
         return [
             LoadError(
@@ -59,6 +60,14 @@ def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> li
                 TOOL,
             )
             for p in needs_token
+        ] + [
+            LoadError(
+                "the FTP watch cannot log in: there is no secrets file",
+                SourceLocation(p.pit_toml, p.name_line, "dag.ftp_watch"),
+                f"set secrets_dir in pit_config.toml (or ${SECRETS_ENV}) to a secrets TOML holding the FTP login",
+                TOOL,
+            )
+            for p in watches
         ]
     try:
         secrets = load_secrets(Path(chosen), age_identity=workspace.age_identity)
@@ -81,7 +90,36 @@ def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> li
                     TOOL,
                 )
             )
+    for project in watches:
+        problem = _ftp_secret_problem(project, secrets)
+        if problem:
+            errors.append(
+                LoadError(
+                    f"{problem} (in [{project.name}] or [global] of {chosen})",
+                    SourceLocation(project.pit_toml, project.name_line, "dag.ftp_watch"),
+                    "add the FTP login to the secrets file: [global.my_ftp] host, user and password",
+                    TOOL,
+                )
+            )
     return errors
+
+
+def _ftp_secret_problem(project: PitProject, secrets: SecretsFile) -> str | None:
+    """What is missing for the FTP watch's login (structured `secret`, else the legacy `password_secret`)."""
+    ftp = project.ftp_watch
+    assert ftp is not None
+    scoped = secrets.for_project(project.name)
+    name = ftp.secret or ftp.password_secret
+    if not scoped.has(name):
+        return f'the FTP watch secret "{name}" is not defined'
+    if not ftp.secret:
+        return None
+    try:
+        fields = scoped.structured(name)
+    except SecretsError:
+        return f'the FTP watch secret "{name}" must be a table with host, user and password'
+    missing = [key for key in ("host", "user", "password") if not fields.get(key)]
+    return f'the FTP watch secret "{name}" has no {", ".join(missing)}' if missing else None
 
 
 def load(root: Path, options: LoadOptions) -> FrontEndResult:

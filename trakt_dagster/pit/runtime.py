@@ -21,7 +21,15 @@ import dagster as dg
 from pydantic import Field
 
 from trakt_dagster.core.context import RunInfo
-from trakt_dagster.core.events import RunFinished, TaskFailed, TaskSkipped, TaskStarted, TaskSucceeded
+from trakt_dagster.core.events import (
+    RunFinished,
+    TaskFailed,
+    TaskLogged,
+    TaskRetrying,
+    TaskSkipped,
+    TaskStarted,
+    TaskSucceeded,
+)
 from trakt_dagster.core.run_folder import log_file_name
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.pit.model import ARTIFACT_FOLDERS, PitProject, WorkspaceConfig, kept_artifacts
@@ -119,7 +127,17 @@ class PitSession(PipelineSession):
     audit: list[dict[str, Any]] = field(default_factory=list)
     outputs_recorded: list[dict[str, Any]] = field(default_factory=list)
     status: str = "running"
+    trigger: dict[str, Any] = field(default_factory=dict)
+    """What started the run (`source`: manual, schedule, interval, ftp_watch, webhook; FTP files; event id)."""
+    ftp_batch: Any = None
+    """The files an FTP-triggered run downloaded (`pit.ftp_watch.FtpBatch`), archived on success."""
+    stream: Any = None
+    """The live log of a `?stream=true` webhook run (`pit.webhook_stream.StreamWriter`)."""
+    log: Any = None
+    """`log(level, message)` to the Dagster run log."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _started: dict[str, float] = field(default_factory=dict)
+    _attempt: dict[str, int] = field(default_factory=dict)
 
     @property
     def run(self) -> RunInfo:
@@ -171,6 +189,10 @@ class PitSession(PipelineSession):
             )
 
     def on_event(self, event: Any) -> None:
+        if isinstance(event, TaskLogged | TaskRetrying | TaskStarted):
+            self._stream_event(event)
+            if isinstance(event, TaskLogged):
+                return
         if isinstance(event, RunFinished):
             self.status = "success" if event.success else "failed"
             return
@@ -194,6 +216,24 @@ class PitSession(PipelineSession):
             elif isinstance(event, TaskSkipped) and state.get("status") != "failed":
                 state.update(status=pit_status("skipped", event.upstream is not None), reason=event.reason)
 
+    def _stream_event(self, event: Any) -> None:
+        """Keep each task's start and attempt; write its lines to the live log of a streamed webhook run."""
+        name = event.key[: -len(DBT_HELPER_SUFFIX)] if event.key.endswith(DBT_HELPER_SUFFIX) else event.key
+        if isinstance(event, TaskStarted):
+            self._started[name] = time.monotonic()
+            self._attempt[name] = 1
+            return
+        if isinstance(event, TaskRetrying):
+            self._attempt[name] = event.attempt
+        if self.stream is None:
+            return
+        attempt = self._attempt.get(name, 1)
+        if isinstance(event, TaskRetrying):
+            text = f"--- retry attempt {event.attempt}/{event.max_attempts} ---"
+            self.stream.entry(name, "info", text, attempt=attempt, started=self._started.get(name))
+        else:
+            self.stream.entry(name, event.level, event.message, attempt=attempt, started=self._started.get(name))
+
     def manifest_extra(self) -> dict[str, Any]:
         project = self.project
         if project is None:
@@ -212,17 +252,31 @@ class PitSession(PipelineSession):
                     "snapshot": str(self.run_dir),
                     "data_dir": str(self.data_dir),
                     "tasks": tasks,
+                    "trigger": self._trigger_report(),
                     "outputs": list(self.outputs_recorded),
                     "secret_audit": list(self.audit),
                     "keep_artifacts": list(kept_artifacts(project, self.workspace or WorkspaceConfig(project.folder))),
                 }
             }
 
+    def _trigger_report(self) -> dict[str, Any]:
+        report = dict(self.trigger)
+        if self.ftp_batch is not None:
+            report.update(self.ftp_batch.report())
+        return report
+
     def close(self, success: bool) -> None:
-        """Record `[[outputs]]` (on success only, as pit), then remove the sub-folders not kept."""
+        """Record `[[outputs]]` (on success only, as pit), archive an FTP batch (on success), end a live log, then
+        remove the sub-folders not kept."""
         project = self.project
         if project is None:
             return
+        if self.ftp_batch is not None and success and self.status == "success" and not self.single_task:
+            from trakt_dagster.pit.ftp_watch import archive_batch
+
+            archive_batch(self.ftp_batch, self.secrets_store, self.log or (lambda level, message: None))
+        if self.stream is not None:
+            self.stream.complete("success" if success and self.status == "success" else "failed")
         if success and self.status == "success" and not self.single_task:
             now = time.time()
             self.outputs_recorded[:] = [
@@ -273,6 +327,30 @@ def load_project_secrets(
         raise SecretsError(f"cannot read the secrets file {path}: {exc.strerror or exc}") from None
 
 
+def start_trigger(session: PitSession, request: SessionRequest) -> None:
+    """Take the run's trigger from its tags: fetch an FTP batch into `data/`, open a webhook run's live log."""
+    from trakt_dagster.core.redact import Redactor
+    from trakt_dagster.pit.ftp_watch import batch_names, download_batch
+    from trakt_dagster.pit.webhook_stream import STREAM_TAG, StreamWriter
+
+    project = session.project
+    assert project is not None
+    tags = dict(request.run.tags)
+    session.log = request.log
+    session.trigger = {"source": tags.get("trakt/trigger", "manual")}
+    if tags.get("trakt/webhook_event"):
+        session.trigger["event_id"] = tags["trakt/webhook_event"]
+    names = batch_names(tags)
+    if names is not None and project.ftp_watch is not None:
+        session.data_dir.mkdir(parents=True, exist_ok=True)
+        secrets = session.secrets_store
+        session.ftp_batch = download_batch(project.ftp_watch, secrets, names, session.data_dir, request.log)
+    if tags.get(STREAM_TAG):
+        session.stream = StreamWriter.open(
+            Path(tags[STREAM_TAG]), run_id=session.run_id, dag=project.name, redactor=Redactor(session.secrets)
+        )
+
+
 def make_session_factory(project: PitProject, workspace: WorkspaceConfig):  # noqa: ANN201 - the factory closure
     """The `session_factory` of a pit graph."""
 
@@ -310,6 +388,7 @@ def make_session_factory(project: PitProject, workspace: WorkspaceConfig):  # no
         session.snapshot_exclude.extend([project.folder / "runs"])
         if project.is_git:
             sync_git_source(project, workspace.repo_cache, request.log)
+        start_trigger(session, request)
         return session
 
     return factory

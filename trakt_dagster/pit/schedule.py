@@ -27,7 +27,7 @@ def parse_schedule(
 
     Example:
         >>> parse_schedule("TZ=Europe/Paris 0 6 * * *")
-        CronTrigger(cron='0 6 * * *', timezone='Europe/Paris', overlap='allow', name=None)
+        CronTrigger(cron='0 6 * * *', timezone='Europe/Paris', overlap='allow', name=None, default_running=False)
         >>> parse_schedule("@midnight", default_timezone="UTC").cron
         '0 0 * * *'
         >>> parse_schedule("@every 1h30m").seconds

@@ -85,7 +85,10 @@ class RunPitTask:
             "pit/run_id": session.run_id,
             "pit/attempt": ctx.attempt,
             "pit/log": str(session.log_path(self.task.name)),
+            "pit/trigger": session.trigger.get("source", "manual"),
         }
+        if session.ftp_batch is not None:
+            metadata["pit/ftp_files"] = [f.name for f in session.ftp_batch.files]
         if kind in ("python", "bash", "custom"):
             self._process(ctx, session)
         elif kind == "sql":

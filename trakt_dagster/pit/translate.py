@@ -12,6 +12,7 @@ tasks (pit's `run dag/task`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from trakt_dagster.pit.model import PitOutput, PitProject, PitTask, WorkspaceCon
 from trakt_dagster.pit.runtime import SECRETS_RESOURCE_KEY, PitRunConfig, PitSecrets, make_session_factory
 from trakt_dagster.pit.schedule import parse_schedule
 from trakt_dagster.pit.tasks import RunPitTask, source_folder
+from trakt_dagster.pit.triggers import event_trigger_definitions, serve_mode
 
 TOOL = "pit"
 KIND_TAGS = {"python": "python", "bash": "shell", "sql": "sql", "load": "sql", "save": "parquet", "dbt": "dbt"}
@@ -140,7 +142,10 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
             )
         )
     tasks.extend(_output_tasks(project, tasks))
-    triggers = (parse_schedule(project.schedule, overlap=project.overlap_policy),) if project.schedule else ()
+    triggers = ()
+    if project.schedule:
+        schedule = parse_schedule(project.schedule, overlap=project.overlap_policy)
+        triggers = (replace(schedule, default_running=serve_mode()),)
     return TaskGraph(
         name=project.name,
         tool=TOOL,
@@ -160,11 +165,21 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
         resources={SECRETS_RESOURCE_KEY: PitSecrets(workspace_secrets=str(workspace.secrets_path or ""))},
         snapshot=SnapshotSpec(root=source_folder(project, workspace), max_file_bytes=NO_SIZE_LIMIT),
         pool=project.pool,
+        extra_definitions=event_trigger_definitions(project, workspace),
         kinds=frozenset({TOOL}),
         metadata={
             "pit/pit_toml": str(project.pit_toml),
             "pit/schedule": project.schedule,
             "pit/overlap": project.overlap_policy,
+            "pit/triggers": [
+                name
+                for name, on in (
+                    ("schedule", bool(project.schedule)),
+                    ("ftp_watch", project.ftp_watch is not None),
+                    ("webhook", bool(project.webhook_token_secret)),
+                )
+                if on
+            ],
         },
     )
 

@@ -120,3 +120,38 @@ class FtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    """POST a GraphQL query to a Dagster webserver on 127.0.0.1:`port` and return its `data`."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+@contextmanager
+def service(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A long-running process (webserver, daemon) in its own session, logging to `log`; stopped (SIGTERM,
+    then SIGKILL) with its whole process group afterwards."""
+    import signal
+
+    with open(log, "w") as out:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield process
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)

@@ -18,7 +18,7 @@ import click
 import yaml
 
 from trakt_dagster.core.definitions import default_runs_dir, load_graphs
-from trakt_dagster.core.errors import PipelineLoadErrors
+from trakt_dagster.core.errors import PipelineLoadErrors, errors_of
 
 ROOT_HELP = "Folder holding pipelines/ and projects/ (default: current folder)."
 
@@ -113,6 +113,11 @@ def run_command(
     graphs, errors = load_graphs(root, granularity=granularity)
     graph = next((g for g in graphs if pipeline in (g.name, dagster_name(g.name))), None)
     if graph is None:
+        own = errors_of(errors, pipeline)
+        if own:
+            _print_errors(own)
+            click.echo(f"Error: pipeline '{pipeline}' did not load (see above); nothing was run.", err=True)
+            sys.exit(1)
         if errors:
             _print_errors(errors)
         known = ", ".join(sorted(g.name for g in graphs)) or "(none)"

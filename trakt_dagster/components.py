@@ -25,7 +25,12 @@ import dagster as dg
 from pydantic import Field
 
 from trakt_dagster.core.builder import build_graph_definitions
-from trakt_dagster.core.definitions import build_definitions, default_runs_dir
+from trakt_dagster.core.definitions import (
+    build_definitions,
+    default_runs_dir,
+    load_error_definitions,
+    strict_load_default,
+)
 from trakt_dagster.core.errors import PipelineLoadErrors
 from trakt_dagster.core.graph import Granularity
 from trakt_dagster.core.resources import RunStorage
@@ -38,10 +43,21 @@ class PipelinesFolderComponent(dg.Component, dg.Model, dg.Resolvable):
     runs_dir: str | None = Field(default=None, description="Where run folders go (default: <root>/runs).")
     strict: bool = Field(default=True, description="trakt: reject unknown keys (false = trakt's lenient mode).")
     granularity: str | None = Field(default=None, description="'pipeline' or 'step' for every pipeline.")
+    strict_load: bool | None = Field(
+        default=None,
+        description="Raise on any load error instead of showing broken pipelines as load-error assets "
+        "(default: $TRAKT_DAGSTER_STRICT_LOAD, else false).",
+    )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         root = (context.path / self.root).resolve()
-        return build_definitions(root, runs_dir=self.runs_dir, strict=self.strict, granularity=self.granularity)
+        return build_definitions(
+            root,
+            runs_dir=self.runs_dir,
+            strict=self.strict,
+            granularity=self.granularity,
+            strict_load=self.strict_load,
+        )
 
 
 class TraktPipelineComponent(dg.Component, dg.Model, dg.Resolvable):
@@ -51,6 +67,11 @@ class TraktPipelineComponent(dg.Component, dg.Model, dg.Resolvable):
     runs_dir: str | None = Field(default=None, description="Where run folders go (default: runs/ beside the project).")
     strict: bool = Field(default=True, description="Reject unknown keys (false = trakt's lenient mode).")
     granularity: str | None = Field(default=None, description="'pipeline' (default) or 'step'.")
+    strict_load: bool | None = Field(
+        default=None,
+        description="Raise on load errors instead of showing a load-error asset (default: "
+        "$TRAKT_DAGSTER_STRICT_LOAD, else false).",
+    )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         from trakt_dagster.trakt.loader import load_pipeline_spec
@@ -59,7 +80,10 @@ class TraktPipelineComponent(dg.Component, dg.Model, dg.Resolvable):
         path = (context.path / self.pipeline_path).resolve()
         spec, errors = load_pipeline_spec(path, strict=self.strict)
         if errors:
-            raise PipelineLoadErrors(errors)
+            strict_load = strict_load_default() if self.strict_load is None else self.strict_load
+            if strict_load:
+                raise PipelineLoadErrors(errors)
+            return load_error_definitions(errors)
         graph = build_trakt_graph(spec)
         runs_dir = self.runs_dir or default_runs_dir(Path(context.project_root))
         return build_graph_definitions(

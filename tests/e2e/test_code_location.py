@@ -113,11 +113,15 @@ BROKEN = {
 def test_broken_pipelines_among_good_ones_are_all_reported(tmp_path: Path) -> None:
     write_files(tmp_path, BROKEN)
     try:
-        build_definitions(tmp_path)
+        build_definitions(tmp_path, strict_load=True)
     except PipelineLoadErrors as exc:
         errors = exc.errors
     else:
-        raise AssertionError("broken pipelines must fail the load")
+        raise AssertionError("broken pipelines must fail a strict load")
+    defs = build_definitions(tmp_path, runs_dir=str(tmp_path / "runs"))  # the default: isolation
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"good/final", "bad_yaml/load-error", "bad_step/load-error"} <= keys
+    assert defs.resolve_job_def("good").execute_in_process(raise_on_error=False).success
     files = {e.location.file.parent.name for e in errors}
     assert files == {"bad_yaml", "bad_step"}
     step_error = next(e for e in errors if e.location.file.parent.name == "bad_step")

@@ -231,8 +231,27 @@ GOOD = {
 def broken_errors(tmp_path_factory) -> list:
     root = write_files(tmp_path_factory.mktemp("broken"), {**BROKEN, **GOOD})
     with pytest.raises(PipelineLoadErrors) as caught:
-        build_definitions(root)
+        build_definitions(root, strict_load=True)
     return list(caught.value.errors)
+
+
+def test_broken_modules_are_isolated_by_default(tmp_path: Path) -> None:
+    root = write_files(tmp_path, {**BROKEN, **GOOD})
+    defs = build_definitions(root, runs_dir=str(root / "runs"))
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"first/extract", "first/sum_values", "second/extract"} <= keys  # the good DAGs load
+    placeholders = {k for k in keys if k.endswith("/load-error")}
+    # a module that fails to import is named by its folder; a broken DAG of a module that imports, by its name
+    assert placeholders == {
+        f"{name}/load-error"
+        for name in ("sync_timeout", "duplicate", "xb", "forward", "postponed", "empty_engine", "loop")
+        + ("missing_dep", "empty_pipeline")
+    }
+    cycle = graph.get(dg.AssetKey(["loop", "load-error"]))
+    assert "Cyclic dependency detected at a" in cycle.description and cycle.group_name == "loop"
+    assert cycle.metadata["trakt/error_count"] == 1
+    assert "first" in {j.name for j in defs.resolve_all_job_defs()}
 
 
 def _error(errors: list, folder: str):

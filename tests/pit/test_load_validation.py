@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from tests.pit.conftest import load_errors, workspace
-from trakt_dagster import build_definitions
+from trakt_dagster import PipelineLoadErrors, build_definitions
 from trakt_dagster.core.definitions import load_graphs
 from trakt_dagster.core.graph import CronTrigger, IntervalTrigger
 from trakt_dagster.pit.durations import DurationError, optional_timeout, parse_go_duration
@@ -303,8 +303,14 @@ def test_duplicate_dag_names_and_type_errors_rows_40(tmp_path: Path) -> None:
     assert 'duplicate DAG name "same"' in text
     assert "'timeout' must be a string, not int" in text and 'timeout = "..."' in text
     assert "projects/d/pit.toml:1" in text and "Invalid TOML" in text
-    with pytest.raises(Exception, match="duplicate DAG name"):
-        build_definitions(root)
+    assert text.count('duplicate DAG name "same"') == 2  # on both files: neither project wins
+    assert "projects/a/pit.toml:2 (key dag.name)" in text and "projects/b/pit.toml:2 (key dag.name)" in text
+    with pytest.raises(PipelineLoadErrors, match="duplicate DAG name"):
+        build_definitions(root, strict_load=True)
+    defs = build_definitions(root, runs_dir=str(root / "runs"))
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"same/load-error", "c/load-error", "d/load-error"}
+    assert not [j for j in defs.resolve_all_job_defs() if not j.name.startswith("__")]
 
 
 def test_secrets_file_errors_and_webhook_token_rows_25_41(tmp_path: Path) -> None:

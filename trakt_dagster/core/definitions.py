@@ -1,10 +1,17 @@
-"""`build_definitions(root)`: every pipeline under a folder as one Dagster code location."""
+"""`build_definitions(root)`: every pipeline under a folder as one Dagster code location.
+
+A broken pipeline never takes the code location down: by default every pipeline that loads gets its
+assets, job, schedules and sensors, and each broken one is a placeholder asset in its group whose
+description and metadata carry the errors (also logged on `trakt_dagster.load`). `strict_load=True` raises
+on any error instead; so does the default under `dagster definitions validate` / `dg check defs`, and
+`$TRAKT_DAGSTER_STRICT_LOAD=1|0` chooses everywhere.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +19,41 @@ import dagster as dg
 
 from trakt_dagster.core.builder import build_graph_definitions, check_graph, graph_resources
 from trakt_dagster.core.discovery import LoadOptions, discover
-from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation
+from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation, cut_text
 from trakt_dagster.core.graph import Granularity, TaskGraph
 from trakt_dagster.core.resources import RunStorage
-from trakt_dagster.core.translator import DagsterTaskGraphTranslator
+from trakt_dagster.core.translator import DagsterTaskGraphTranslator, LoadErrorTranslatorData
 
 RUNS_DIR_ENV = "TRAKT_DAGSTER_RUNS_DIR"
+STRICT_LOAD_ENV = "TRAKT_DAGSTER_STRICT_LOAD"
+VALIDATION_CLI_ENV = "DAGSTER_IS_DEFS_VALIDATION_CLI"
+"""Set to 1 by `dagster definitions validate` and `dg check defs`: loading is strict there by default."""
 LOAD_LOG = logging.getLogger("trakt_dagster.load")
-"""Load warnings (unknown keys a tool ignores, settings that have no effect) are logged here."""
+"""Load warnings (unknown keys a tool ignores, settings that have no effect) and the errors of pipelines
+that did not load are logged here."""
 
 
 def default_runs_dir(root: Path) -> str:
     """`$TRAKT_DAGSTER_RUNS_DIR`, else `<root>/runs`."""
     return os.environ.get(RUNS_DIR_ENV) or str(Path(root).resolve() / "runs")
+
+
+def strict_load_default() -> bool:
+    """Whether loading is strict when `strict_load` is not given: `$TRAKT_DAGSTER_STRICT_LOAD` (`1`/`true`/`yes`/
+    `on`, or `0`/`false`/`no`/`off`) when set, else true under `dagster definitions validate` and `dg check defs`
+    (they set `DAGSTER_IS_DEFS_VALIDATION_CLI=1`), so a CI check fails on any broken pipeline.
+
+    Example:
+        >>> import os
+        >>> os.environ.update({STRICT_LOAD_ENV: "0", VALIDATION_CLI_ENV: "1"}); strict_load_default()
+        False
+        >>> del os.environ[STRICT_LOAD_ENV], os.environ[VALIDATION_CLI_ENV]; strict_load_default()
+        False
+    """
+    chosen = os.environ.get(STRICT_LOAD_ENV, "").strip().lower()
+    if chosen:
+        return chosen in ("1", "true", "yes", "on")
+    return os.environ.get(VALIDATION_CLI_ENV, "") == "1"
 
 
 def load_graphs(
@@ -34,7 +63,14 @@ def load_graphs(
     granularity: Granularity | str | None = None,
     translator: DagsterTaskGraphTranslator | None = None,
 ) -> tuple[list[TaskGraph], list[LoadError]]:
-    """Discover and check every pipeline under `root`; returns the graphs and all load errors."""
+    """Discover and check every pipeline under `root`; returns the graphs that load and every load error.
+
+    `strict` is the tools' own validation (trakt's strict unknown-key check); each error names the
+    pipeline it belongs to (`LoadError.pipeline`).
+
+    Example:
+        >>> # graphs, errors = load_graphs("."); broken = {e.pipeline for e in errors}
+    """
     translator = translator or DagsterTaskGraphTranslator()
     found = discover(Path(root), LoadOptions(strict=strict))
     errors = list(found.errors)
@@ -43,7 +79,10 @@ def load_graphs(
     graphs: list[TaskGraph] = []
     wanted = Granularity(granularity) if granularity else None
     for graph in found.graphs:
-        problems = check_graph(graph, translator)
+        try:
+            problems = check_graph(graph, translator)
+        except Exception as exc:  # noqa: BLE001 - a custom translator that raises breaks only its pipeline
+            problems = [_build_failure(graph, exc, "checking")]
         effective = wanted or graph.granularity
         if effective not in graph.allowed_granularities:
             problems.append(
@@ -54,10 +93,115 @@ def load_graphs(
                     graph.tool,
                 )
             )
-        errors.extend(problems)
+        errors.extend(p if p.pipeline else p.for_pipeline(graph.name) for p in problems)
         if not problems:
             graphs.append(graph)
     return graphs, errors
+
+
+def _build_failure(graph: TaskGraph, exc: BaseException, doing: str) -> LoadError:
+    return LoadError(
+        f"Pipeline '{graph.name}' failed while {doing} its Dagster definitions: {type(exc).__name__}: "
+        f"{cut_text(str(exc), 400)}",
+        SourceLocation(graph.source_file),
+        "fix the setting named in the message (e.g. a schedule's cron or time zone)",
+        graph.tool,
+        pipeline=graph.name,
+    )
+
+
+def _definition_names(defs: dg.Definitions) -> Iterable[tuple[str, str]]:
+    """(kind, name) of everything in `defs` that must be unique in a code location."""
+    for asset in defs.assets or ():
+        if isinstance(asset, dg.AssetSpec):
+            yield "asset", asset.key.to_user_string()
+        elif isinstance(asset, dg.AssetsDefinition):
+            for key in asset.keys:
+                yield "asset", key.to_user_string()
+            for check_key in asset.check_keys:
+                yield "asset check", check_key.to_user_string()
+            yield "op", asset.node_def.name
+    for job in defs.jobs or ():
+        yield "job", job.name
+    for schedule in defs.schedules or ():
+        yield "schedule", schedule.name
+    for sensor in defs.sensors or ():
+        yield "sensor", sensor.name
+    for check in defs.asset_checks or ():
+        for check_key in getattr(check, "check_keys", ()):
+            yield "asset check", check_key.to_user_string()
+
+
+def _definition_clashes(parts: list[tuple[TaskGraph, dg.Definitions]]) -> dict[int, list[LoadError]]:
+    """Errors of pipelines whose definitions share a name with another's (both are left out)."""
+    owners: dict[tuple[str, str], list[int]] = {}
+    for index, (_, defs) in enumerate(parts):
+        for item in dict.fromkeys(_definition_names(defs)):
+            owners.setdefault(item, []).append(index)
+    found: dict[int, list[LoadError]] = {}
+    for (kind, name), indexes in owners.items():
+        if len(indexes) < 2:
+            continue
+        for index in indexes:
+            graph = parts[index][0]
+            others = ", ".join(f"'{parts[i][0].name}'" for i in indexes if i != index)
+            found.setdefault(index, []).append(
+                LoadError(
+                    f"Pipeline '{graph.name}' and pipeline {others} both define the Dagster {kind} '{name}': "
+                    "neither is loaded.",
+                    SourceLocation(graph.source_file),
+                    f"give the {kind} a name of its own in one of them",
+                    graph.tool,
+                    pipeline=graph.name,
+                )
+            )
+    return found
+
+
+def _placeholders(
+    errors: list[LoadError], translator: DagsterTaskGraphTranslator, taken: set[dg.AssetKey]
+) -> list[dg.AssetSpec]:
+    by_pipeline: dict[str, list[LoadError]] = {}
+    for error in errors:
+        by_pipeline.setdefault(error.pipeline or error.tool or "load_errors", []).append(error)
+    specs = []
+    for pipeline, found in by_pipeline.items():
+        spec = translator.get_load_error_spec(LoadErrorTranslatorData(pipeline, tuple(found)))
+        key, suffix = spec.key, 2
+        while key in taken:  # only a custom translator can clash with a real asset
+            key = dg.AssetKey([*spec.key.path[:-1], f"{spec.key.path[-1]}-{suffix}"])
+            suffix += 1
+        taken.add(key)
+        specs.append(spec.replace_attributes(key=key) if key != spec.key else spec)
+    return specs
+
+
+def load_error_definitions(
+    errors: list[LoadError], translator: DagsterTaskGraphTranslator | None = None
+) -> dg.Definitions:
+    """Placeholder assets (one per broken pipeline) for `errors`, logged like `build_definitions` does.
+
+    Example:
+        >>> defs = load_error_definitions([LoadError("bad", pipeline="sales")])
+        >>> [k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()]
+        ['sales/load-error']
+    """
+    _log_broken(errors)
+    return dg.Definitions(assets=_placeholders(errors, translator or DagsterTaskGraphTranslator(), set()))
+
+
+def _log_broken(errors: list[LoadError]) -> None:
+    by_pipeline: dict[str, list[LoadError]] = {}
+    for error in errors:
+        by_pipeline.setdefault(error.pipeline or "load_errors", []).append(error)
+    for pipeline, found in by_pipeline.items():
+        LOAD_LOG.error(
+            "pipeline '%s' did not load (%d error%s); the other pipelines are loaded:\n%s",
+            pipeline,
+            len(found),
+            "s" if len(found) != 1 else "",
+            PipelineLoadErrors(found[:50]).render(),
+        )
 
 
 def build_definitions(
@@ -68,10 +212,16 @@ def build_definitions(
     strict: bool = True,
     granularity: Granularity | str | None = None,
     resources: Mapping[str, Any] | None = None,
+    strict_load: bool | None = None,
 ) -> dg.Definitions:
     """Dagster definitions for every pipeline under `root` (`pipelines/`, `projects/`).
 
-    Raises `PipelineLoadErrors` listing every broken pipeline (file, line, key, fix) when any is broken.
+    Every pipeline that loads gets its assets, job, schedules and sensors. A broken pipeline is left out and
+    shown as one external asset `<pipeline>/load-error` in its group, whose description and metadata carry
+    every error (file, line, key, fix); the errors are also logged on `trakt_dagster.load`.
+    `strict_load=True` raises `PipelineLoadErrors` instead (default: `strict_load_default()`, i.e.
+    `$TRAKT_DAGSTER_STRICT_LOAD`, else strict only under `dagster definitions validate` / `dg check defs`).
+    `strict` is trakt's own strict/lenient validation of unknown keys, not this.
 
     Example:
         ```python
@@ -79,12 +229,14 @@ def build_definitions(
         from pathlib import Path
         from trakt_dagster import build_definitions
 
-        defs = build_definitions(Path(__file__).parent)
+        defs = build_definitions(Path(__file__).parent)                     # broken pipelines isolated
+        # defs = build_definitions(Path(__file__).parent, strict_load=True)  # raise on any error
         ```
     """
+    strict_load = strict_load_default() if strict_load is None else strict_load
     translator = translator or DagsterTaskGraphTranslator()
     graphs, errors = load_graphs(root, strict=strict, granularity=granularity, translator=translator)
-    if errors:
+    if errors and strict_load:
         raise PipelineLoadErrors(errors)
     run_storage = RunStorage(runs_dir=runs_dir or default_runs_dir(Path(root)))
     wanted = Granularity(granularity) if granularity else None
@@ -93,15 +245,74 @@ def build_definitions(
         for key, resource in graph_resources(graph, run_storage, wanted or graph.granularity).items():
             all_resources.setdefault(key, resource)
     all_resources.update(resources or {})
-    parts = [
-        build_graph_definitions(
-            graph,
-            translator=translator,
-            run_storage=run_storage,
-            resources=all_resources,
-            granularity=wanted,
-            include_resources=False,
-        )
-        for graph in graphs
-    ]
-    return dg.Definitions.merge(dg.Definitions(resources=all_resources), *parts)
+    parts: list[tuple[TaskGraph, dg.Definitions]] = []
+    for graph in graphs:
+        try:
+            part = build_graph_definitions(
+                graph,
+                translator=translator,
+                run_storage=run_storage,
+                resources=all_resources,
+                granularity=wanted,
+                include_resources=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - e.g. a cron Dagster rejects: only this pipeline is out
+            errors.append(_build_failure(graph, exc, "building"))
+            continue
+        parts.append((graph, part))
+    clashes = _definition_clashes(parts)
+    for found in clashes.values():
+        errors.extend(found)
+    parts = [part for index, part in enumerate(parts) if index not in clashes]
+    if errors and strict_load:
+        raise PipelineLoadErrors(errors)
+    return _merge(parts, all_resources, errors, translator, strict_load)
+
+
+def _asset_keys(parts: list[tuple[TaskGraph, dg.Definitions]]) -> set[dg.AssetKey]:
+    keys: set[dg.AssetKey] = set()
+    for _, defs in parts:
+        for asset in defs.assets or ():
+            keys.update([asset.key] if isinstance(asset, dg.AssetSpec) else getattr(asset, "keys", ()))
+    return keys
+
+
+def _merge(
+    parts: list[tuple[TaskGraph, dg.Definitions]],
+    resources: dict[str, Any],
+    errors: list[LoadError],
+    translator: DagsterTaskGraphTranslator,
+    strict_load: bool,
+) -> dg.Definitions:
+    """Merge with the placeholders and resolve once (Dagster keeps the result). Should resolving still fail,
+    the pipelines whose definitions do not resolve on their own are left out too."""
+    try:
+        return _resolved(parts, resources, errors, translator)
+    except Exception:  # noqa: BLE001 - find the pipelines responsible and keep the others
+        pass
+    kept = []
+    for graph, defs in parts:
+        try:
+            dg.Definitions.merge(dg.Definitions(resources=resources), defs).get_repository_def()
+            kept.append((graph, defs))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(_build_failure(graph, exc, "resolving"))
+    if errors and strict_load:
+        raise PipelineLoadErrors(errors)
+    return _resolved(kept, resources, errors, translator)
+
+
+def _resolved(
+    parts: list[tuple[TaskGraph, dg.Definitions]],
+    resources: dict[str, Any],
+    errors: list[LoadError],
+    translator: DagsterTaskGraphTranslator,
+) -> dg.Definitions:
+    placeholders = _placeholders(errors, translator, _asset_keys(parts))
+    merged = dg.Definitions.merge(
+        dg.Definitions(resources=resources, assets=placeholders), *(defs for _, defs in parts)
+    )
+    merged.get_repository_def()
+    if errors:
+        _log_broken(errors)
+    return merged

@@ -2,15 +2,22 @@
 
 Each front end (`trakt_dagster/<tool>/frontend.py`) exposes `load(root, options) -> FrontEndResult`;
 they are imported lazily so a tool's dependencies load only when its front end is used.
+
+A front end returns graphs for the pipelines that load and `LoadError`s for the broken ones. Here every
+error gets the pipeline it belongs to (`LoadError.pipeline`: set by the front end, else the folder or
+file it names), a front end that raises anyway is reported as an error instead of stopping the others,
+and two pipelines whose names become the same Dagster name are both reported and both left out.
 """
 
 from __future__ import annotations
 
 import importlib
+import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.names import dagster_name
 
@@ -19,6 +26,7 @@ FRONT_ENDS: tuple[str, ...] = (
     "trakt_dagster.flowrun.frontend",
     "trakt_dagster.pit.frontend",
 )
+PIPELINE_FOLDERS = ("pipelines", "projects")
 
 
 @dataclass(frozen=True)
@@ -43,39 +51,118 @@ class FrontEndResult:
     """Problems that do not stop loading (e.g. unknown keys a tool ignores), logged by `load_graphs`."""
 
 
+def pipeline_of(error: LoadError, root: Path) -> str:
+    """The pipeline an error belongs to: its own `pipeline`, else the folder (or module) it names.
+
+    `<root>/pipelines/<folder>/...` and `<root>/projects/<folder>/...` → `<folder>`; `pipelines/<x>.py` →
+    `<x>`; any other file → its name without suffix; no file → the tool (or `load_errors`).
+
+    Example:
+        >>> pipeline_of(LoadError("bad", SourceLocation(Path("/r/pipelines/sales/pipeline.yaml"))), Path("/r"))
+        'sales'
+        >>> pipeline_of(LoadError("bad", SourceLocation(Path("/r/pipelines/orders.py"))), Path("/r"))
+        'orders'
+        >>> pipeline_of(LoadError("bad", tool="pit"), Path("/r"))
+        'pit'
+    """
+    if error.pipeline:
+        return error.pipeline
+    if error.location is None:
+        return error.tool or "load_errors"
+    path = Path(error.location.file)
+    try:
+        parts = path.resolve().relative_to(Path(root).resolve()).parts
+    except (ValueError, OSError, RuntimeError):
+        parts = path.parts
+    for index, part in enumerate(parts[:-1]):
+        if part in PIPELINE_FOLDERS:
+            rest = parts[index + 1 :]
+            return rest[0] if len(rest) > 1 else Path(rest[0]).stem
+    return path.stem or path.name or (error.tool or "load_errors")
+
+
+def unique_errors(errors: Iterable[LoadError]) -> list[LoadError]:
+    """`errors` without repeats (the same module reported by two front ends), in first-seen order; O(N).
+
+    Example:
+        >>> unique_errors([LoadError("a"), LoadError("b"), LoadError("a")]) == [LoadError("a"), LoadError("b")]
+        True
+    """
+    return list(dict.fromkeys(errors))
+
+
+def front_end_failure(module_name: str, root: Path, exc: BaseException) -> LoadError:
+    """An error for a front end that raised instead of returning errors (a bug, reported, not fatal)."""
+    tool = module_name.split(".")[-2] if module_name.count(".") >= 2 else module_name
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return LoadError(
+        f"The {tool} front end failed while loading {root}: {type(exc).__name__}: {cut_text(str(exc), 300)}{where}",
+        None,
+        "this is a bug in trakt-dagster's front end, not in your files: please report it; the other tools' "
+        "pipelines are loaded",
+        tool,
+        pipeline=f"{tool}_front_end",
+    )
+
+
+def name_collisions(graphs: Iterable[TaskGraph]) -> tuple[list[TaskGraph], list[LoadError]]:
+    """Graphs whose names are unique as Dagster names, and one error per graph of every clash.
+
+    Neither of two clashing pipelines wins: both are left out, and each gets an error naming the other.
+
+    Example:
+        >>> # kept, errors = name_collisions(graphs)
+    """
+    by_name: dict[str, list[TaskGraph]] = {}
+    for graph in graphs:
+        by_name.setdefault(dagster_name(graph.name), []).append(graph)
+    kept: list[TaskGraph] = []
+    errors: list[LoadError] = []
+    for same in by_name.values():
+        if len(same) == 1:
+            kept.append(same[0])
+            continue
+        for graph in same:
+            others = "; ".join(
+                f"{other.tool} pipeline '{other.name}' ({other.source_file})" for other in same if other is not graph
+            )
+            errors.append(
+                LoadError(
+                    f"Pipeline name '{graph.name}' ({graph.tool}) is also used by {others}: neither is loaded.",
+                    SourceLocation(graph.source_file),
+                    "pipeline names become Dagster job and asset names and must be unique: rename one",
+                    graph.tool,
+                    pipeline=graph.name,
+                )
+            )
+    return kept, errors
+
+
 def discover(
     root: Path, options: LoadOptions | None = None, front_ends: tuple[str, ...] = FRONT_ENDS
 ) -> FrontEndResult:
-    """Load the pipelines of every front end under `root`; pipeline names must be unique.
+    """Load the pipelines of every front end under `root`; every error is attributed to a pipeline.
 
     Example:
         >>> # found = discover(Path(".")); [g.name for g in found.graphs]
     """
     options = options or LoadOptions()
-    found = FrontEndResult()
+    root = Path(root)
+    graphs: list[TaskGraph] = []
+    errors: list[LoadError] = []
+    warnings: list[LoadError] = []
     for module_name in front_ends:
-        module = importlib.import_module(module_name)
-        result = module.load(Path(root), options)
-        found.graphs.extend(result.graphs)
-        found.errors.extend(e for e in result.errors if e not in found.errors)  # shared modules: once
-        found.warnings.extend(w for w in getattr(result, "warnings", ()) if w not in found.warnings)
-    by_name: dict[str, TaskGraph] = {}
-    unique: list[TaskGraph] = []
-    for graph in found.graphs:
-        name = dagster_name(graph.name)
-        if name in by_name:
-            other = by_name[name]
-            found.errors.append(
-                LoadError(
-                    f"Pipeline name '{graph.name}' ({graph.tool}) is already used by {other.tool} pipeline "
-                    f"'{other.name}' ({other.source_file}).",
-                    SourceLocation(graph.source_file),
-                    "pipeline names become Dagster job and asset names and must be unique: rename one",
-                    graph.tool,
-                )
-            )
+        try:
+            module = importlib.import_module(module_name)
+            result = module.load(root, options)
+        except Exception as exc:  # noqa: BLE001 - one front end must not take the others down
+            errors.append(front_end_failure(module_name, root, exc))
             continue
-        by_name[name] = graph
-        unique.append(graph)
-    found.graphs = unique
-    return found
+        graphs.extend(result.graphs)
+        errors.extend(result.errors)
+        warnings.extend(getattr(result, "warnings", ()))
+    kept, clashes = name_collisions(graphs)
+    errors.extend(clashes)
+    attributed = [e if e.pipeline else e.for_pipeline(pipeline_of(e, root)) for e in errors]
+    return FrontEndResult(graphs=kept, errors=unique_errors(attributed), warnings=unique_errors(warnings))

@@ -9,8 +9,10 @@ path and modification time), in its folder's own `ModuleNamespace`, and shared b
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
+import tokenize
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,19 +58,59 @@ def pipeline_python_files(root: Path) -> list[Path]:
     )
 
 
+def read_python_source(path: Path) -> str | None:
+    """A Python file's text in the encoding Python reads it with (UTF-8, or its PEP 263 `coding:` cookie).
+
+    Raises `UnicodeDecodeError` / `SyntaxError` (bad cookie) for text Python could not read either;
+    returns None when the file cannot be read at all.
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "m.py"
+        >>> _ = p.write_bytes("# -*- coding: latin-1 -*-\\nname = 'caf\\xe9'\\n".encode("latin-1"))
+        >>> "café" in read_python_source(p)
+        True
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        return None
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    return raw.decode(encoding)
+
+
+def _unreadable(path: Path, exc: BaseException) -> LoadError:
+    if isinstance(exc, UnicodeDecodeError):
+        raw = exc.object[: exc.start] if isinstance(exc.object, bytes) else b""
+        line = raw.count(b"\n") + 1
+        return LoadError(
+            f"{path.name} is not valid {exc.encoding} text: byte {exc.object[exc.start : exc.start + 1]!r} at line "
+            f"{line} cannot be decoded.",
+            SourceLocation(path, line),
+            "save the file as UTF-8, or declare its encoding in the first two lines (# -*- coding: latin-1 -*-)",
+        )
+    if isinstance(exc, SyntaxError):
+        return LoadError(
+            f"{path.name}: {exc.msg if hasattr(exc, 'msg') else exc}",
+            SourceLocation(path, exc.lineno),
+            "fix or remove the coding declaration: it must name an encoding Python knows (e.g. utf-8, latin-1)",
+        )
+    return LoadError(f"Cannot read {path}: {exc}", SourceLocation(path), "check the file's permissions")
+
+
 def import_pipeline_modules(root: Path, markers: Iterable[str]) -> list[PipelineModule]:
     """Import (once) every candidate file whose source contains one of `markers`."""
     wanted = tuple(markers)
     results = []
     for path in pipeline_python_files(root):
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            results.append(
-                PipelineModule(path, None, None, LoadError(f"Cannot read {path}: {exc}", SourceLocation(path)))
-            )
+            text = read_python_source(path)
+            if text is None:
+                path.read_bytes()  # raises the OSError to report
+        except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+            results.append(PipelineModule(path, None, None, _unreadable(path, exc)))
             continue
-        if any(marker in text for marker in wanted):
+        if text is not None and any(marker in text for marker in wanted):
             results.append(import_pipeline_module(path))
     return results
 
@@ -76,7 +118,10 @@ def import_pipeline_modules(root: Path, markers: Iterable[str]) -> list[Pipeline
 def import_pipeline_module(path: Path) -> PipelineModule:
     """Import one pipeline module in its folder's namespace; errors become a `LoadError`."""
     path = Path(path).resolve()
-    key = (path, path.stat().st_mtime)
+    try:
+        key = (path, path.stat().st_mtime)
+    except OSError as exc:
+        return PipelineModule(path, None, None, _unreadable(path, exc))
     with _lock:
         if key in _cache:
             return _cache[key]

@@ -6,10 +6,17 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from trakt_dagster.core.errors import LoadError
 from trakt_dagster.core.graph import CheckDefinition, ExternalDataset, Task, TaskGraph
 from trakt_dagster.core.names import dagster_name
 
 TAG_PREFIX = "trakt/"
+LOAD_ERROR_ASSET = "load-error"
+"""Last part of a broken pipeline's placeholder asset key; the `-` keeps it apart from every task asset
+(task names become Dagster names, which never contain `-`)."""
+LOAD_ERROR_TAG = f"{TAG_PREFIX}load_error"
+SHOWN_ERRORS = 50
+"""A placeholder's description and metadata list at most this many errors (the count says how many)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,19 @@ class ExternalTranslatorData:
 
     graph: TaskGraph
     dataset: ExternalDataset
+
+
+@dataclass(frozen=True)
+class LoadErrorTranslatorData:
+    """Argument of `get_load_error_spec`: a pipeline that did not load and its errors.
+
+    Example:
+        >>> LoadErrorTranslatorData("sales", (LoadError("bad"),)).pipeline
+        'sales'
+    """
+
+    pipeline: str
+    errors: tuple[LoadError, ...]
 
 
 class DagsterTaskGraphTranslator:
@@ -113,6 +133,48 @@ class DagsterTaskGraphTranslator:
             asset=self.get_asset_key(data),
             description=check.description,
             blocking=check.blocking,
+        )
+
+    # -- pipelines that did not load ----------------------------------------------------------
+    def get_load_error_key(self, data: LoadErrorTranslatorData) -> dg.AssetKey:
+        """`[<pipeline>, "load-error"]`: in the pipeline's folder of the asset tree, never a task's key."""
+        return dg.AssetKey([dagster_name(data.pipeline), LOAD_ERROR_ASSET])
+
+    def get_load_error_spec(self, data: LoadErrorTranslatorData) -> dg.AssetSpec:
+        """The placeholder shown in a broken pipeline's group: an external asset carrying every error.
+
+        Example:
+            >>> spec = DagsterTaskGraphTranslator().get_load_error_spec(
+            ...     LoadErrorTranslatorData("sales", (LoadError("Pipeline 'steps' must be a list."),)))
+            >>> spec.key.to_user_string(), spec.group_name, spec.metadata["trakt/error_count"]
+            ('sales/load-error', 'sales', 1)
+        """
+        errors = data.errors
+        shown = errors[:SHOWN_ERRORS]
+        rendered = "\n".join(f"- {e.render()}".replace("\n", "\n  ") for e in shown)
+        if len(errors) > len(shown):
+            rendered += f"\n... and {len(errors) - len(shown)} more (run `trakt-dagster validate` for all)"
+        count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
+        files = sorted({str(e.location.file) for e in errors if e.location is not None})
+        tools = sorted({e.tool for e in errors if e.tool})
+        description = (
+            f"**Pipeline `{data.pipeline}` did not load** ({count}). It has no assets, jobs, schedules or "
+            "sensors until the errors below are fixed; every other pipeline of the code location loaded. "
+            "Fix the files, then reload the code location.\n\n```\n" + rendered + "\n```"
+        )
+        return dg.AssetSpec(
+            key=self.get_load_error_key(data),
+            description=description,
+            metadata={
+                f"{TAG_PREFIX}pipeline": data.pipeline,
+                f"{TAG_PREFIX}error_count": len(errors),
+                f"{TAG_PREFIX}load_errors": dg.MetadataValue.md("```\n" + rendered + "\n```"),
+                f"{TAG_PREFIX}files": dg.MetadataValue.text("\n".join(files) or "(none)"),
+                f"{TAG_PREFIX}first_error": dg.MetadataValue.text(errors[0].render() if errors else ""),
+            },
+            group_name=dagster_name(data.pipeline),
+            kinds=set(tools[:3]),
+            tags={LOAD_ERROR_TAG: "true"},
         )
 
     # -- helpers ------------------------------------------------------------------------------

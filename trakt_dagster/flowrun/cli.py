@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,13 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _pick(dags: list[Any], name: str) -> Any:
+def _pick(dags: list[Any], name: str, errors: Sequence[Any] = ()) -> Any:
     from trakt_dagster.flowrun.launch import find_dag
     from trakt_dagster.flowrun.translate import build_flowrun_graph
 
     graphs = [build_flowrun_graph(dag) for dag in dags]
     try:
-        graph = find_dag(graphs, name)
+        graph = find_dag(graphs, name, errors)
     except KeyError as exc:
         _fail(f"Error: {exc.args[0]}")
     return next(dag for dag in dags if dag.name == graph.name)
@@ -101,7 +102,7 @@ def validate_command(dag: str | None, root: Path) -> None:
     """Validate every flowrun DAG (or one): flowrun's errors with file, line and fix; exit 1 on any."""
     dags, errors = _load(root)
     if dag is not None:
-        chosen = _pick(dags, dag)
+        chosen = _pick(dags, dag, errors)
         errors = [e for e in errors if e.location is None or e.location.file == chosen.module_path]
         dags = [chosen]
     if errors:
@@ -117,8 +118,8 @@ def display_command(dag: str, root: Path) -> None:
     """Print a DAG as flowrun's ASCII tree (shared nodes marked [shared])."""
     from trakt_dagster.flowrun.display import render_tree
 
-    dags, _ = _load(root)
-    chosen = _pick(dags, dag)
+    dags, errors = _load(root)
+    chosen = _pick(dags, dag, errors)
     click.echo(render_tree(chosen.name, [t.name for t in chosen.tasks], chosen.edges))
 
 
@@ -133,12 +134,17 @@ def run_command(dag: str, root: Path, targets: tuple[str, ...], meta: tuple[str,
     from trakt_dagster.flowrun.launch import run_dag
 
     metadata = _metadata(meta)
-    dags, _ = _load(root)
-    chosen = _pick(dags, dag)
+    dags, errors = _load(root)
+    chosen = _pick(dags, dag, errors)
     unknown = [t for t in targets if t not in chosen.by_name]
     if unknown:
         _fail(f"Error: Task {unknown[0]!r} is not in the DAG")
-    outcome = run_dag(root, chosen.name, targets=targets, metadata=metadata, log_level="WARNING" if quiet else "INFO")
+    try:
+        outcome = run_dag(
+            root, chosen.name, targets=targets, metadata=metadata, log_level="WARNING" if quiet else "INFO"
+        )
+    except KeyError as exc:  # e.g. its name clashes with another tool's pipeline
+        _fail(f"Error: {exc.args[0]}")
     _print_outcome(outcome)
 
 

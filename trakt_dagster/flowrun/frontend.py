@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
+from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
 from trakt_dagster.core.pymodules import import_pipeline_modules
 from trakt_dagster.flowrun import compat_import
 from trakt_dagster.flowrun.loader import improve_import_error, load_module_dags
@@ -17,10 +18,14 @@ from trakt_dagster.flowrun.model import FlowrunDag
 from trakt_dagster.flowrun.translate import build_flowrun_graph
 
 MARKERS = ("flowrun",)
+TOOL = "flowrun"
 
 
 def load_dags(root: Path) -> tuple[list[FlowrunDag], FrontEndResult]:
-    """Every flowrun DAG under `root` (and every load error), before translation."""
+    """Every flowrun DAG under `root` (and every load error), before translation.
+
+    Two DAGs of different modules with the same name are both reported and both left out (neither wins).
+    """
     compat_import.install()
     result = FrontEndResult()
     dags: list[FlowrunDag] = []
@@ -29,14 +34,46 @@ def load_dags(root: Path) -> tuple[list[FlowrunDag], FrontEndResult]:
         if found.error is not None:
             result.errors.append(improve_import_error(found.error, found.path))
             continue
-        found_dags, errors = load_module_dags(found, seen)
+        try:
+            found_dags, errors = load_module_dags(found, seen)
+        except Exception as exc:  # noqa: BLE001 - a module's odd objects must not stop the other modules
+            result.errors.append(unexpected_error(found.path, exc, TOOL))
+            continue
         dags.extend(found_dags)
         result.errors.extend(errors)
+    dags, clashes = _unique_names(dags)
+    result.errors.extend(clashes)
     return dags, result
+
+
+def _unique_names(dags: list[FlowrunDag]) -> tuple[list[FlowrunDag], list[LoadError]]:
+    by_name: dict[str, list[FlowrunDag]] = {}
+    for dag in dags:
+        by_name.setdefault(dag.name, []).append(dag)
+    errors = []
+    for name, same in by_name.items():
+        if len(same) < 2:
+            continue
+        for dag in same:
+            others = ", ".join(f"{o.module_path}:{o.line or ''} ({o.attribute})" for o in same if o is not dag)
+            errors.append(
+                LoadError(
+                    f"DAG '{name}' ({dag.attribute}) is also defined in {others}: neither is loaded.",
+                    SourceLocation(dag.module_path, dag.line, f"dag '{name}'"),
+                    "DAG names become Dagster job names and must be unique: rename one",
+                    TOOL,
+                    pipeline=name,
+                )
+            )
+    return [dag for dag in dags if len(by_name[dag.name]) == 1], errors
 
 
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every flowrun DAG under `root`; errors of all of them are returned together."""
     dags, result = load_dags(root)
-    result.graphs.extend(build_flowrun_graph(dag) for dag in dags)
+    for dag in dags:
+        try:
+            result.graphs.append(build_flowrun_graph(dag))
+        except Exception as exc:  # noqa: BLE001 - only this DAG is out
+            result.errors.append(unexpected_error(dag.module_path, exc, TOOL, pipeline=dag.name))
     return result

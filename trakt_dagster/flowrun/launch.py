@@ -23,6 +23,7 @@ import dagster as dg
 
 from trakt_dagster.core.builder import build_graph_definitions
 from trakt_dagster.core.definitions import default_runs_dir, load_graphs
+from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, errors_of
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.launch import RunOutcome, launch_job
 from trakt_dagster.core.names import dagster_name
@@ -32,12 +33,16 @@ from trakt_dagster.flowrun.runtime import FROM_TASKS_TAG, metadata_tags
 TOOL = "flowrun"
 
 
-def find_dag(graphs: Sequence[TaskGraph], name: str) -> TaskGraph:
-    """The flowrun graph named `name`; else flowrun's error: `DAG 'x' is not registered. Did you mean ...?`"""
+def find_dag(graphs: Sequence[TaskGraph], name: str, errors: Sequence[LoadError] = ()) -> TaskGraph:
+    """The flowrun graph named `name`; else its load errors, else flowrun's error:
+    `DAG 'x' is not registered. Did you mean ...?`"""
     flowrun_graphs = [g for g in graphs if g.tool == TOOL]
     for graph in flowrun_graphs:
         if name in (graph.name, dagster_name(graph.name)):
             return graph
+    own = errors_of(errors, name)
+    if own:
+        raise KeyError(f"{PipelineLoadErrors(own).render()}\nDAG {name!r} did not load (see above); nothing was run.")
     names = sorted(g.name for g in flowrun_graphs)
     message = f"DAG {name!r} is not registered."
     close = difflib.get_close_matches(name, names, n=1)
@@ -48,8 +53,8 @@ def find_dag(graphs: Sequence[TaskGraph], name: str) -> TaskGraph:
 
 def flowrun_job(root: str, dag_name: str, runs_dir: str) -> dg.JobDefinition:
     """The Dagster job of one flowrun DAG under `root` (the reconstructable target of re-executions)."""
-    graphs, _ = load_graphs(root)
-    graph = find_dag(graphs, dag_name)
+    graphs, errors = load_graphs(root)
+    graph = find_dag(graphs, dag_name, errors)
     defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
     return defs.resolve_job_def(dagster_name(graph.name))
 
@@ -65,8 +70,8 @@ def run_dag(
     log_level: str = "INFO",
 ) -> RunOutcome:
     """One Dagster run of a flowrun DAG (`targets`: those tasks and their ancestors, as `run_subgraph`)."""
-    graphs, _ = load_graphs(root)
-    graph = find_dag(graphs, dag_name)
+    graphs, errors = load_graphs(root)
+    graph = find_dag(graphs, dag_name, errors)
     runs_dir = runs_dir or default_runs_dir(Path(root))
     defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
     return launch_job(

@@ -17,8 +17,8 @@ from typing import Any
 
 import flowrun
 
-from trakt_dagster.core.errors import LoadError, SourceLocation
-from trakt_dagster.core.pymodules import PipelineModule
+from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
+from trakt_dagster.core.pymodules import PipelineModule, read_python_source
 from trakt_dagster.flowrun.model import ENGINE, PIPELINE, FlowrunDag, FlowrunTask, ModuleSettings, per_key
 from trakt_dagster.flowrun.pipeline import Pipeline
 from trakt_dagster.flowrun.signature import call_shape
@@ -102,9 +102,17 @@ def load_module_dags(found: PipelineModule, seen: set[int]) -> tuple[list[Flowru
     module = found.module
     path = found.path
     text = _source(path)
-    settings = ModuleSettings.of(module)
+    settings, problems = ModuleSettings.read(module)
     dags: list[FlowrunDag] = []
-    errors: list[LoadError] = []
+    errors: list[LoadError] = [
+        LoadError(
+            f"Module setting {setting} {problem}.",
+            SourceLocation(path, _assignment_line(text, setting.split("[", 1)[0]), setting.split("[", 1)[0]),
+            "see docs/flowrun.md, 'Other module settings', for what each flowrun_* name takes",
+            TOOL,
+        )
+        for setting, problem in problems
+    ]
     engines: dict[int, tuple[str, Any]] = {}
     scopes: dict[int, list[tuple[str, str]]] = {}
     pipelines: list[tuple[str, Any]] = []
@@ -148,9 +156,11 @@ class _Reader:
         self.errors = errors
 
     # -- errors -------------------------------------------------------------------------------
-    def error(self, message: str, line: int | None, key: str, hint: str | None = None) -> None:
+    def error(
+        self, message: str, line: int | None, key: str, hint: str | None = None, *, pipeline: str | None = None
+    ) -> None:
         hint = hint or hint_for(message, self.text) or "fix the DAG in this module"
-        self.errors.append(LoadError(message, SourceLocation(self.path, line, key), hint, TOOL))
+        self.errors.append(LoadError(message, SourceLocation(self.path, line, key), hint, TOOL, pipeline))
 
     def task_line(self, funcs: dict[str, Callable[..., Any]], message: str, fallback: int | None) -> int | None:
         match = _TASK_IN_MESSAGE.match(message)
@@ -173,6 +183,7 @@ class _Reader:
                     f"DAG '{scope_name}' has no registered tasks.",
                     _assignment_line(self.text, scope_attribute),
                     f"dag '{scope_name}'",
+                    pipeline=scope_name,
                 )
         if explicit:
             names = explicit
@@ -180,14 +191,14 @@ class _Reader:
             configured = per_key(self.settings.dag_name, attribute)
             legacy = configured if isinstance(configured, str) else _legacy_name(self.path, attribute)
             if not specs:
-                self.error(f"DAG '{legacy}' has no registered tasks.", line, f"engine '{attribute}'")
+                self.error(f"DAG '{legacy}' has no registered tasks.", line, f"engine '{attribute}'", pipeline=legacy)
                 return
             names = [legacy]
         for name in names:
             try:
                 order = engine.list_tasks(name)
-            except (ValueError, KeyError, TypeError) as exc:
-                self.error(str(exc), self.task_line(funcs, str(exc), line), f"dag '{name}'")
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
+                self.error(str(exc), self.task_line(funcs, str(exc), line), f"dag '{name}'", pipeline=name)
                 continue
             tasks = []
             for task_name in order:
@@ -195,20 +206,24 @@ class _Reader:
                 shape = call_shape(
                     spec.func, spec.deps, named_deps=spec.named_deps, accepts_upstream=spec.accepts_upstream
                 )
-                tasks.append(self.task(task_name, spec.func, spec.deps, shape, spec.timeout_s, spec.retries))
+                tasks.append(self.task(task_name, spec.func, spec.deps, shape, spec.timeout_s, spec.retries, name))
+            if any(task is None for task in tasks):
+                continue
             yield self.dag(name, ENGINE, attribute, line, tasks, engine, **_engine_settings(engine))
 
     # -- README pipelines ---------------------------------------------------------------------
     def pipeline_dag(self, attribute: str, pipeline: Any) -> FlowrunDag | None:
         line = _pipeline_line(pipeline, self.path) or _assignment_line(self.text, attribute)
         key = f"pipeline '{attribute}'"
+        known = getattr(pipeline, "_name", None)
+        known = known if isinstance(known, str) else None
         try:
             name = pipeline.name
             order = list(pipeline.tasks)
             edges = {task: tuple(deps) for task, deps in dict(pipeline.dependencies).items()}
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             funcs = _pipeline_funcs(pipeline)
-            self.error(str(exc), self.task_line(funcs, str(exc), line), key)
+            self.error(str(exc), self.task_line(funcs, str(exc), line), key, pipeline=known)
             return None
         tasks = []
         for task_name in order:
@@ -220,11 +235,14 @@ class _Reader:
                     line,
                     key,
                     "use trakt_dagster.flowrun.Pipeline, or a flowrun version whose Pipeline keeps a task registry",
+                    pipeline=name,
                 )
                 return None
             deps = edges.get(task_name, tuple(spec.deps))
             shape = getattr(spec, "shape", None) or call_shape(spec.func, deps)
-            tasks.append(self.task(task_name, spec.func, deps, shape, spec.timeout_s, spec.retries))
+            tasks.append(self.task(task_name, spec.func, deps, shape, spec.timeout_s, spec.retries, name))
+        if any(task is None for task in tasks):
+            return None
         return self.dag(name, PIPELINE, attribute, line, tasks, pipeline, **_pipeline_settings(pipeline))
 
     # -- shared -------------------------------------------------------------------------------
@@ -236,7 +254,32 @@ class _Reader:
         shape: Any,
         timeout_s: float | None,
         retries: int,
-    ) -> FlowrunTask:
+        dag: str,
+    ) -> FlowrunTask | None:
+        line = _function_line(func, self.path)
+        if retries is not None and (
+            isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 1000
+        ):
+            self.error(
+                f"Task '{name}' of DAG '{dag}': retries must be a whole number from 0 to 1000, not {excerpt(retries)}.",
+                line,
+                f"task '{name}'",
+                "write retries=2 in the task decorator",
+                pipeline=dag,
+            )
+            return None
+        if timeout_s is not None and (
+            isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not 0 < timeout_s <= 1e9
+        ):
+            self.error(
+                f"Task '{name}' of DAG '{dag}': timeout_s must be a positive number of seconds, not "
+                f"{excerpt(timeout_s)}.",
+                line,
+                f"task '{name}'",
+                "write timeout_s=30 in the task decorator (async tasks only)",
+                pipeline=dag,
+            )
+            return None
         doc = inspect.getdoc(func)
         return FlowrunTask(
             name=name,
@@ -247,7 +290,7 @@ class _Reader:
             retries=int(retries or 0),
             retry_delay_s=float(per_key(self.settings.retry_delay_s, name, 0.0) or 0.0),
             retry_backoff=float(per_key(self.settings.retry_backoff, name, 1.0) or 1.0),
-            line=_function_line(func, self.path),
+            line=line,
             description=doc.strip() if doc else None,
         )
 
@@ -368,7 +411,4 @@ def _assignment_line(text: str, attribute: str) -> int | None:
 
 
 def _source(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return ""
+    return read_python_source(path) or ""

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trakt_dagster.core.errors import excerpt
 from trakt_dagster.core.modules import ModuleNamespace
 from trakt_dagster.flowrun.signature import CallShape
 
 ENGINE = "engine"
+MAX_INTERVAL_S = 366 * 24 * 3600
+"""Longest batch interval / retry delay a module may set (one year)."""
 PIPELINE = "pipeline"
 
 
@@ -71,16 +74,76 @@ class ModuleSettings:
 
     @classmethod
     def of(cls, module: Any) -> ModuleSettings:
+        """The settings of a module; raises `SettingError` naming the first setting of the wrong type."""
+        settings, problems = cls.read(module)
+        if problems:
+            raise SettingError(*problems[0])
+        return settings
+
+    @classmethod
+    def read(cls, module: Any) -> tuple[ModuleSettings, list[tuple[str, str]]]:
+        """The settings of a module (defaults where a value is unusable) and every `(setting, problem)`.
+
+        Example:
+            >>> import types
+            >>> m = types.SimpleNamespace(flowrun_batch_interval_s="often", flowrun_retry_delay_s={"a": 2})
+            >>> settings, problems = ModuleSettings.read(m)
+            >>> settings.batch_interval_s, settings.retry_delay_s, problems[0][0]
+            (30, {'a': 2.0}, 'flowrun_batch_interval_s')
+        """
         values = vars(module)
-        return cls(
-            context=values.get("flowrun_context"),
-            batches=values.get("flowrun_batches"),
-            batch_interval_s=int(values.get("flowrun_batch_interval_s", 30)),
-            dag_name=values.get("flowrun_dag_name"),
-            retry_delay_s=values.get("flowrun_retry_delay_s", 0.0),
-            retry_backoff=values.get("flowrun_retry_backoff", 1.0),
-            persist_values=bool(values.get("flowrun_persist_values", True)),
+        problems: list[tuple[str, str]] = []
+
+        def number(key: str, value: Any, default: float, low: float, high: float) -> float:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                problems.append((key, f"must be a number from {low:g} to {high:g}, not {excerpt(value)}"))
+                return default
+            return float(value)
+
+        def numbers(key: str, default: float, low: float, high: float) -> Any:
+            value = values.get(key, default)
+            if isinstance(value, Mapping):
+                return {str(k): number(f"{key}[{k!r}]", v, default, low, high) for k, v in value.items()}
+            return number(key, value, default, low, high)
+
+        def kind(key: str, test: Callable[[Any], bool], what: str) -> Any:
+            value = values.get(key)
+            if value is None:
+                return None
+            if isinstance(value, Mapping):
+                bad = [k for k, v in value.items() if not isinstance(k, str) or not test(v)]
+                if bad:
+                    problems.append((key, f"must map DAG names to {what}; {excerpt(bad[0])} does not"))
+                    return None
+                return dict(value)
+            if not test(value):
+                problems.append((key, f"must be {what} (or a mapping of DAG name to {what}), not {excerpt(value)}"))
+                return None
+            return value
+
+        interval = values.get("flowrun_batch_interval_s", 30)
+        persist = values.get("flowrun_persist_values", True)
+        if not isinstance(persist, bool):
+            problems.append(("flowrun_persist_values", f"must be True or False, not {excerpt(persist)}"))
+            persist = True
+        settings = cls(
+            context=kind("flowrun_context", callable, "a callable"),
+            batches=kind("flowrun_batches", callable, "a callable"),
+            batch_interval_s=int(number("flowrun_batch_interval_s", interval, 30, 1, MAX_INTERVAL_S)),
+            dag_name=kind("flowrun_dag_name", lambda v: isinstance(v, str) and bool(v.strip()), "a DAG name"),
+            retry_delay_s=numbers("flowrun_retry_delay_s", 0.0, 0.0, MAX_INTERVAL_S),
+            retry_backoff=numbers("flowrun_retry_backoff", 1.0, 0.0, 1000.0),
+            persist_values=persist,
         )
+        return settings, problems
+
+
+class SettingError(ValueError):
+    """A module-level `flowrun_*` setting of the wrong type (`setting` names it)."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting} {problem}")
+        self.setting = setting
 
 
 def per_key(setting: Any, key: str, default: Any = None) -> Any:

@@ -70,6 +70,7 @@ def run_command(target: str, root: Path, quiet: bool) -> None:
     """Run DAG (or DAG/TASK: only that task) through Dagster; prints pit's summary; exit 1 on failure."""
     from trakt_dagster.core.builder import build_graph_definitions
     from trakt_dagster.core.definitions import default_runs_dir, load_graphs
+    from trakt_dagster.core.errors import errors_of
     from trakt_dagster.core.launch import launch_job
     from trakt_dagster.core.resources import RunStorage
 
@@ -77,6 +78,9 @@ def run_command(target: str, root: Path, quiet: bool) -> None:
     graphs, errors = load_graphs(root)
     graph = next((g for g in graphs if g.tool == "pit" and g.name == dag), None)
     if graph is None:
+        own = errors_of(errors, dag)
+        if own:
+            _fail(_render(own) + f'\nError: DAG "{dag}" did not load (see above); nothing was run.')
         problems = [e for e in errors if e.tool == "pit"]
         known = ", ".join(sorted(g.name for g in graphs if g.tool == "pit")) or "(none)"
         _fail((_render(problems) + "\n" if problems else "") + f'Error: DAG "{dag}" not found. DAGs: {known}')

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
-from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation
+from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation, unexpected_error
 from trakt_dagster.pit.loader import TOOL, find_project_files, read_project, read_workspace
 from trakt_dagster.pit.model import PitProject, WorkspaceConfig
 from trakt_dagster.pit.runtime import SECRETS_ENV
@@ -20,52 +20,79 @@ from trakt_dagster.pit.validate import duplicate_dag_names, validate_project
 
 
 def load_projects(root: Path) -> tuple[WorkspaceConfig, list[PitProject], FrontEndResult]:
-    """The workspace config and every valid project under `root` (with all errors and warnings)."""
+    """The workspace config and every valid project under `root` (with all errors and warnings).
+
+    Each error names the project it belongs to (`LoadError.pipeline`: the DAG name, or the folder when the
+    file cannot be read). Problems of the workspace's own files (`pit_config.toml`, the secrets file)
+    concern every project, so they are reported for each of them and no project loads with them; two
+    projects with the same DAG name are both reported and neither loads.
+    """
     result = FrontEndResult()
     workspace, problems = read_workspace(Path(root))
-    result.errors.extend(problems.errors)
+    shared = list(problems.errors)
     result.warnings.extend(problems.warnings)
     projects: list[PitProject] = []
     for path in find_project_files(workspace.root):
-        project, problems = read_project(path)
-        result.warnings.extend(problems.warnings)
-        if project is None or problems.errors:
-            result.errors.extend(problems.errors)
+        try:
+            project, problems = read_project(path)
+            result.warnings.extend(problems.warnings)
+            if project is None:
+                result.errors.extend(e.for_pipeline(path.parent.name) for e in problems.errors)
+                continue
+            project, errors, warnings = validate_project(project, workspace)
+        except Exception as exc:  # noqa: BLE001 - one project's surprise must not stop the others
+            result.errors.append(unexpected_error(path, exc, TOOL, pipeline=path.parent.name))
             continue
-        project, errors, warnings = validate_project(project, workspace)
+        # Everything in one pass: the type errors, then pit's rules on the rest (a key whose value had the
+        # wrong type is not reported a second time as missing).
+        mistyped = {e.location.key for e in problems.errors if e.location is not None}
+        errors = [*problems.errors, *(e for e in errors if e.location is None or e.location.key not in mistyped)]
         result.warnings.extend(warnings)
         if errors:
-            result.errors.extend(errors)
+            result.errors.extend(e.for_pipeline(project.name) for e in errors)
             continue
         projects.append(project)
     duplicates = duplicate_dag_names(projects)
     result.errors.extend(duplicates)
     bad = {error.location.file for error in duplicates if error.location}
     projects = [p for p in projects if p.pit_toml not in bad]
-    result.errors.extend(_check_secrets(workspace, projects))
+    secrets_errors, project_errors = _check_secrets(workspace, projects)
+    shared.extend(secrets_errors)
+    if shared and projects:
+        for project in projects:
+            result.errors.extend(e.for_pipeline(project.name) for e in shared)
+        projects = []
+    else:
+        result.errors.extend(shared)
+    result.errors.extend(project_errors)
+    broken = {e.pipeline for e in project_errors}
+    projects = [p for p in projects if p.name not in broken]
     return workspace, projects, result
 
 
-def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> list[LoadError]:
-    """A secrets file that cannot be read, and webhook tokens that cannot be resolved, are load errors."""
+def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> tuple[list[LoadError], list[LoadError]]:
+    """(problems of the secrets file itself, per-project problems: webhook tokens and FTP logins that cannot
+    be resolved)."""
     chosen = os.environ.get(SECRETS_ENV) or (str(workspace.secrets_path) if workspace.secrets_path else "")
     needs_token = [p for p in projects if p.webhook_token_secret]
     watches = [p for p in projects if p.ftp_watch is not None]
     if not chosen:
-        return [
+        return [], [
             LoadError(
                 f'the webhook token secret "{p.webhook_token_secret}" cannot be resolved: there is no secrets file',
-                SourceLocation(p.pit_toml, p.name_line, "dag.webhook.token_secret"),
+                SourceLocation(p.pit_toml, p.line_of("dag.webhook.token_secret"), "dag.webhook.token_secret"),
                 f"set secrets_dir in pit_config.toml (or ${SECRETS_ENV}) to a secrets TOML holding the token",
                 TOOL,
+                pipeline=p.name,
             )
             for p in needs_token
         ] + [
             LoadError(
                 "the FTP watch cannot log in: there is no secrets file",
-                SourceLocation(p.pit_toml, p.name_line, "dag.ftp_watch"),
+                SourceLocation(p.pit_toml, p.line_of("dag.ftp_watch"), "dag.ftp_watch"),
                 f"set secrets_dir in pit_config.toml (or ${SECRETS_ENV}) to a secrets TOML holding the FTP login",
                 TOOL,
+                pipeline=p.name,
             )
             for p in watches
         ]
@@ -73,11 +100,12 @@ def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> li
         secrets = load_secrets(Path(chosen), age_identity=workspace.age_identity)
     except SecretsError as exc:
         where = SourceLocation(Path(exc.path or chosen), exc.line, exc.key)
-        return [LoadError(str(exc), where, "fix the secrets file (values are strings or tables of strings)", TOOL)]
+        return [LoadError(str(exc), where, "fix the secrets file (values are strings or tables of strings)", TOOL)], []
     except OSError as exc:
-        return [
-            LoadError(f"cannot read the secrets file: {exc.strerror or exc}", SourceLocation(Path(chosen)), None, TOOL)
-        ]
+        error = LoadError(
+            f"cannot read the secrets file: {exc.strerror or exc}", SourceLocation(Path(chosen)), None, TOOL
+        )
+        return [error], []
     errors = []
     for project in needs_token:
         if not secrets.for_project(project.name).has(project.webhook_token_secret or ""):
@@ -85,9 +113,12 @@ def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> li
                 LoadError(
                     f'the webhook token secret "{project.webhook_token_secret}" is not in [{project.name}] or [global]'
                     f" of {chosen}",
-                    SourceLocation(project.pit_toml, project.name_line, "dag.webhook.token_secret"),
+                    SourceLocation(
+                        project.pit_toml, project.line_of("dag.webhook.token_secret"), "dag.webhook.token_secret"
+                    ),
                     "add the token to the secrets file, or fix token_secret",
                     TOOL,
+                    pipeline=project.name,
                 )
             )
     for project in watches:
@@ -96,12 +127,13 @@ def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> li
             errors.append(
                 LoadError(
                     f"{problem} (in [{project.name}] or [global] of {chosen})",
-                    SourceLocation(project.pit_toml, project.name_line, "dag.ftp_watch"),
+                    SourceLocation(project.pit_toml, project.line_of("dag.ftp_watch"), "dag.ftp_watch"),
                     "add the FTP login to the secrets file: [global.my_ftp] host, user and password",
                     TOOL,
+                    pipeline=project.name,
                 )
             )
-    return errors
+    return [], errors
 
 
 def _ftp_secret_problem(project: PitProject, secrets: SecretsFile) -> str | None:
@@ -131,5 +163,7 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
         try:
             result.graphs.append(build_pit_graph(project, workspace))
         except PipelineLoadErrors as exc:  # a part of the project (its dbt project) cannot be loaded
-            result.errors.extend(exc.errors)
+            result.errors.extend(e if e.pipeline else e.for_pipeline(project.name) for e in exc.errors)
+        except Exception as exc:  # noqa: BLE001 - one project's surprise must not stop the others
+            result.errors.append(unexpected_error(project.pit_toml, exc, TOOL, pipeline=project.name))
     return result

@@ -319,8 +319,26 @@ def read_project(path: Path) -> tuple[PitProject | None, Problems]:
         max_parallel=sub.get("dagster", {}).get("max_parallel"),
         pool=sub.get("dagster", {}).get("pool"),
         name_line=doc.line_of("dag", "name") or doc.line_of("dag"),
+        key_lines=_dag_key_lines(doc),
     )
     return project, problems
+
+
+def _dag_key_lines(doc: TomlDocument) -> dict[str, int]:
+    """`{"dag.overlap": 4, "dag.ftp_watch": 9, "dag.ftp_watch.pattern": 12, ...}` as written."""
+    lines: dict[str, int] = {}
+    dag = doc.data.get("dag")
+    tables = [("dag", dag)] if isinstance(dag, dict) else []
+    tables += [(f"dag.{k}", v) for k, v in (dag or {}).items() if isinstance(v, dict)] if isinstance(dag, dict) else []
+    for table, values in tables:
+        header = doc.line_of(table)
+        if header is not None:
+            lines[table] = header
+        for key in values:
+            line = doc.key_line(table, str(key))
+            if line is not None:
+                lines[f"{table}.{key}"] = line
+    return lines
 
 
 def _parse(path: Path, problems: Problems) -> TomlDocument | None:

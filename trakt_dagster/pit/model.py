@@ -145,6 +145,23 @@ class PitProject:
     pool: str | None = None
     """`[dag.dagster] pool`: the Dagster concurrency pool of the DAG's op."""
     name_line: int | None = None
+    key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    """Line of every DAG-level key and table as written (`dag.overlap`, `dag.ftp_watch.pattern`,
+    `dag.ftp_watch`)."""
+
+    def line_of(self, key: str) -> int | None:
+        """The line of a DAG-level key (`dag.schedule`), else of its table, else of `[dag]` / `name`.
+
+        Example:
+            >>> PitProject("p", Path("p"), Path("p/pit.toml"), name_line=2, key_lines={"dag.overlap": 4}).line_of(
+            ...     "dag.overlap")
+            4
+        """
+        while key:
+            if key in self.key_lines:
+                return self.key_lines[key]
+            key = key.rpartition(".")[0]
+        return self.name_line
 
     @property
     def overlap_policy(self) -> str:

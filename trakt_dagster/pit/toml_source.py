@@ -85,6 +85,10 @@ class TomlDocument:
                 name = _unquote(raw) if raw[0] in "\"'" else raw.split(".")[0]
                 self._keys.setdefault((table, index, name), number)
 
+    def key_line(self, table: str, key: str, *, index: int | None = None) -> int | None:
+        """The line of `key` in `table` when it is written there (no fallback to the table header)."""
+        return self._keys.get((table, index, key))
+
     def line_of(self, table: str, key: str | None = None, *, index: int | None = None) -> int | None:
         """The line of `key` in `table` (the `index`-th entry of an array of tables), else of the table header."""
         if key is not None and (table, index, key) in self._keys:

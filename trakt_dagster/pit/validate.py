@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from trakt_dagster.core.errors import LoadError, SourceLocation
 from trakt_dagster.pit.model import LOAD_MODES, OVERLAPS, PitProject, PitTask, WorkspaceConfig
@@ -28,6 +28,10 @@ class _Checker:
 
     def where(self, key: str, line: int | None) -> SourceLocation:
         return SourceLocation(self.project.pit_toml, line, key)
+
+    def dag_where(self, key: str) -> SourceLocation:
+        """Where a DAG-level key is written (its own line; else its table's; else `[dag]`)."""
+        return self.where(key, self.project.line_of(key))
 
     def task_where(self, task: PitTask, key: str | None = None) -> SourceLocation:
         line = task.key_lines.get(key, task.line) if key else task.line
@@ -262,17 +266,16 @@ def find_cycle(edges: dict[str, tuple[str, ...]]) -> list[str] | None:
 
 
 def _check_dag(check: _Checker, project: PitProject) -> None:
-    dag_line = project.name_line
     if bool(project.git_url) != bool(project.git_ref):
         check.error(
             "dag.git_url and dag.git_ref must both be set or both be empty",
-            check.where("dag.git_url" if project.git_url else "dag.git_ref", dag_line),
+            check.dag_where("dag.git_url" if project.git_url else "dag.git_ref"),
             'set both, e.g. git_ref = "main"',
         )
     if project.overlap not in OVERLAPS:
         check.error(
             f'invalid overlap "{project.overlap}"',
-            check.where("dag.overlap", dag_line),
+            check.dag_where("dag.overlap"),
             'use "skip", "wait" or "allow"',
         )
     if project.schedule:
@@ -281,7 +284,7 @@ def _check_dag(check: _Checker, project: PitProject) -> None:
         except ScheduleError as exc:
             check.error(
                 str(exc),
-                check.where("dag.schedule", dag_line),
+                check.dag_where("dag.schedule"),
                 'e.g. "0 6 * * *", "TZ=Europe/Paris 0 6 * * 1-5", "@daily" or "@every 1h30m"',
             )
     ftp = project.ftp_watch
@@ -290,69 +293,78 @@ def _check_dag(check: _Checker, project: PitProject) -> None:
             check.error(
                 "ftp_watch needs either secret (a structured secret with host, user, password) or all of host, "
                 "user and password_secret",
-                check.where("dag.ftp_watch", dag_line),
+                check.dag_where("dag.ftp_watch"),
                 'add secret = "my_ftp" to [dag.ftp_watch]',
             )
         for key in ("directory", "pattern"):
             if not getattr(ftp, key):
-                check.error(
-                    f"ftp_watch.{key} is required", check.where(f"dag.ftp_watch.{key}", dag_line), f"set {key} = ..."
-                )
+                check.error(f"ftp_watch.{key} is required", check.dag_where(f"dag.ftp_watch.{key}"), f"set {key} = ...")
     if project.webhook_token_secret is not None and not project.webhook_token_secret:
         check.error(
             "webhook.token_secret is required",
-            check.where("dag.webhook.token_secret", dag_line),
+            check.dag_where("dag.webhook.token_secret"),
             'name the secret that holds the bearer token: token_secret = "sales_webhook"',
         )
     if project.transform:
-        _check_transform(check, project, dag_line)
+        _check_transform(check, project)
     if project.dbt is not None:
-        _check_dbt(check, project, dag_line)
+        _check_dbt(check, project)
 
 
-def _check_transform(check: _Checker, project: PitProject, line: int | None) -> None:
+def _check_transform(check: _Checker, project: PitProject) -> None:
     if not project.sql_connection:
-        check.error("transform requires [dag.sql] connection", check.where("dag.sql.connection", line), "set it")
+        check.error("transform requires [dag.sql] connection", check.dag_where("dag.sql.connection"), "set it")
     if not project.transform_dialect:
-        check.error("transform requires a dialect", check.where("dag.transform.dialect", line), 'dialect = "mssql"')
+        check.error("transform requires a dialect", check.dag_where("dag.transform.dialect"), 'dialect = "mssql"')
     if not (project.folder / "models").is_dir():
-        check.error("transform requires a models/ directory", check.where("dag.transform", line), "create models/")
+        check.error("transform requires a models/ directory", check.dag_where("dag.transform"), "create models/")
     check.error(
         "pit's SQL transform engine ([dag.transform]) is not supported by trakt-dagster",
-        check.where("dag.transform", line),
+        check.dag_where("dag.transform"),
         "compile the models with `pit compile` and list them as sql tasks, or use a dbt project ([dag.dbt])",
     )
 
 
-def _check_dbt(check: _Checker, project: PitProject, line: int | None) -> None:
+def _check_dbt(check: _Checker, project: PitProject) -> None:
     dbt = project.dbt
     assert dbt is not None
     for key in ("version", "adapter"):
         if not getattr(dbt, key):
-            check.error(f"dbt.{key} is required", check.where(f"dag.dbt.{key}", line), f"set {key} in [dag.dbt]")
+            check.error(f"dbt.{key} is required", check.dag_where(f"dag.dbt.{key}"), f"set {key} in [dag.dbt]")
     folder = project.folder / (dbt.project_dir or ".")
     if not project.is_git and not (folder / "dbt_project.yml").is_file():
         check.error(
             f'dbt project_dir "{dbt.project_dir}" has no dbt_project.yml',
-            check.where("dag.dbt.project_dir", line),
+            check.dag_where("dag.dbt.project_dir"),
             "point project_dir at the folder holding dbt_project.yml (relative to the project)",
         )
 
 
 def duplicate_dag_names(projects: list[PitProject]) -> list[LoadError]:
-    """Two projects with the same DAG name are an error (pit's discovery error)."""
-    errors = []
-    seen: dict[str, Path] = {}
+    """Two projects with the same DAG name: an error on each (pit's discovery error); neither may load.
+
+    Example:
+        >>> from pathlib import Path
+        >>> a, b = PitProject("s", Path("a"), Path("a/pit.toml")), PitProject("s", Path("b"), Path("b/pit.toml"))
+        >>> [str(e.location.file) for e in duplicate_dag_names([a, b])]
+        ['a/pit.toml', 'b/pit.toml']
+    """
+    by_name: dict[str, list[PitProject]] = {}
     for project in projects:
-        if project.name in seen:
+        by_name.setdefault(project.name, []).append(project)
+    errors = []
+    for name, same in by_name.items():
+        if len(same) < 2:
+            continue
+        for project in same:
+            others = ", ".join(str(other.pit_toml) for other in same if other is not project)
             errors.append(
                 LoadError(
-                    f'duplicate DAG name "{project.name}": also used by {seen[project.name]}',
-                    SourceLocation(project.pit_toml, project.name_line, "dag.name"),
+                    f'duplicate DAG name "{name}": also used by {others}; neither project is loaded',
+                    SourceLocation(project.pit_toml, project.line_of("dag.name"), "dag.name"),
                     "give each project its own [dag] name",
                     TOOL,
+                    pipeline=name,
                 )
             )
-        else:
-            seen[project.name] = project.pit_toml
     return errors

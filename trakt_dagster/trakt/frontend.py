@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
-from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
 from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
 from trakt_dagster.trakt import compat_import
 from trakt_dagster.trakt.dsl import WorkflowBuilder
-from trakt_dagster.trakt.errors import PipelineValidationError, StepBindingError
 from trakt_dagster.trakt.loader import load_pipeline_spec
 from trakt_dagster.trakt.translate import build_trakt_graph
 
@@ -33,16 +32,22 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every trakt pipeline under `root`; errors of all of them are returned together."""
     result = FrontEndResult()
     for path in find_pipeline_files(root):
-        spec, errors = load_pipeline_spec(path, strict=options.strict)
-        result.errors.extend(errors)
-        if spec is not None:
-            result.graphs.append(build_trakt_graph(spec))
+        try:
+            spec, errors = load_pipeline_spec(path, strict=options.strict)
+            result.errors.extend(errors)
+            if spec is not None:
+                result.graphs.append(build_trakt_graph(spec))
+        except Exception as exc:  # noqa: BLE001 - one pipeline's surprise must not stop the others
+            result.errors.append(unexpected_error(path, exc, "trakt", pipeline=path.parent.name))
     compat_import.install()
     for found in import_pipeline_modules(root, DSL_MARKERS):
         if found.error is not None:
             result.errors.append(found.error)
             continue
-        _load_workflows(found, result)
+        try:
+            _load_workflows(found, result)
+        except Exception as exc:  # noqa: BLE001
+            result.errors.append(unexpected_error(found.path, exc, "trakt"))
     return result
 
 
@@ -54,13 +59,14 @@ def _load_workflows(found: PipelineModule, result: FrontEndResult) -> None:
             continue  # imported from another module, built there
         try:
             spec = value.build(namespace=found.namespace)
-        except (PipelineValidationError, StepBindingError, ValueError, TypeError, ImportError, AttributeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the workflow's user code is its load error
             result.errors.append(
                 LoadError(
                     f"Workflow '{value.name}' ({attribute}) is invalid: {exc}",
                     SourceLocation(found.path, value.location.line, f"workflow '{value.name}'"),
                     "fix the workflow's steps, bindings or outputs (the same rules as pipeline.yaml apply)",
                     "trakt",
+                    pipeline=str(value.name),
                 )
             )
             continue

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.modules import ModuleNamespace
 from trakt_dagster.trakt import compat_import
 from trakt_dagster.trakt.bindings import normalize_binding, output_binding_error, split_bindings
@@ -42,13 +42,19 @@ class _Problems:
         self.path = path
         self.doc = doc
         self.errors: list[LoadError] = []
+        self.pipeline = path.parent.name
+        """The pipeline the errors belong to: the folder's name until the file's `name:` is known."""
 
     def location(self, where: KeyPath) -> SourceLocation:
         line = self.doc.line(where) if self.doc is not None else None
         return SourceLocation(self.path, line, key_text(where) or None)
 
     def add(self, message: str, where: KeyPath = (), hint: str | None = None) -> None:
-        self.errors.append(LoadError(message, self.location(where), hint, TOOL))
+        self.errors.append(LoadError(message, self.location(where), hint, TOOL, self.pipeline))
+
+    def attributed(self) -> list[LoadError]:
+        """Every error, attributed to the pipeline's name (known only after the file was parsed)."""
+        return [e if e.pipeline == self.pipeline else e.for_pipeline(self.pipeline) for e in self.errors]
 
 
 def load_pipeline_spec(
@@ -69,7 +75,7 @@ def load_pipeline_spec(
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         problems.add(f"Failed to read pipeline file '{path}': {exc}", hint="check the path and its permissions")
-        return None, problems.errors
+        return None, problems.attributed()
     try:
         doc = YamlDocument.parse(text)
     except yaml.YAMLError as exc:
@@ -83,7 +89,7 @@ def load_pipeline_spec(
                 TOOL,
             )
         )
-        return None, problems.errors
+        return None, problems.attributed()
     problems.doc = doc
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
@@ -91,9 +97,10 @@ def load_pipeline_spec(
             f"Pipeline file '{path}' must contain a mapping at the root.",
             hint="start the file with keys such as 'name:', 'inputs:', 'steps:' and 'outputs:'",
         )
-        return None, problems.errors
+        return None, problems.attributed()
 
-    name = str(data["name"]) if data.get("name") else path.parent.name
+    name = _pipeline_name(data, path, problems)
+    problems.pipeline = name
     mode = _parse_mode(data, problems)
     settings = parse_settings(data.get("dagster"), problems.add)
     compat_import.install()
@@ -116,7 +123,22 @@ def load_pipeline_spec(
     if not problems.errors:
         for part, where, hint in validate_pipeline(spec, doc):
             problems.add(f"Pipeline '{name}' is invalid: {part}", where, hint)
-    return (spec if not problems.errors else None), problems.errors
+    return (spec if not problems.errors else None), problems.attributed()
+
+
+def _pipeline_name(data: Mapping[str, Any], path: Path, problems: _Problems) -> str:
+    """`name` (a scalar, coerced with `str()` as trakt does) if given, else the folder's name."""
+    raw = data.get("name")
+    if not raw:
+        return path.parent.name
+    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+        problems.add(
+            f"Pipeline 'name' must be a string, not {type(raw).__name__} {excerpt(raw)}.",
+            ("name",),
+            "write the name as text, e.g. 'name: sales', or leave it out to use the folder's name",
+        )
+        return path.parent.name
+    return str(raw)
 
 
 # -- execution mode ---------------------------------------------------------------------------------
@@ -260,7 +282,11 @@ def _parse_steps(
             )
         step_id = definition.get("id")
         if not step_id or not isinstance(step_id, str):
-            problems.add(f"Step #{position} missing string 'id'.", where, "add 'id: <unique name>' to the step")
+            problems.add(
+                f"Step #{position} missing string 'id'." + _got(definition, "id"),
+                (*where, "id") if "id" in definition else where,
+                "add 'id: <unique name>' to the step",
+            )
             continue
         if step_id in first_seen:
             problems.add(
@@ -273,8 +299,8 @@ def _parse_steps(
         uses = definition.get("uses")
         if not uses or not isinstance(uses, str):
             problems.add(
-                f"Step '{step_id}' missing string 'uses'.",
-                where,
+                f"Step '{step_id}' missing string 'uses'." + _got(definition, "uses"),
+                (*where, "uses") if "uses" in definition else where,
                 "add 'uses: <module path or registered alias>' to the step",
             )
             continue
@@ -360,6 +386,14 @@ def _build_step(
         supports_stream=stream,
         location=problems.location(where),
     )
+
+
+def _got(definition: Mapping[str, Any], key: str) -> str:
+    """` (got list [1, 2])` when `key` is there with a value of the wrong type, else ``."""
+    if key not in definition or definition[key] is None:
+        return ""
+    value = definition[key]
+    return f" (got {type(value).__name__} {excerpt(value)})"
 
 
 def _describe(exc: BaseException) -> str:

@@ -194,5 +194,6 @@ def _pipeline_asset(
         description=graph.description,
         op_tags={"trakt/tool": graph.tool},
         partitions_def=graph.partitions_def,
+        backfill_policy=graph.backfill_policy,
         pool=graph.pool,
     )(op_fn)

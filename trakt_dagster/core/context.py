@@ -13,6 +13,8 @@ from trakt_dagster.core.graph import Task
 
 LogSink = Callable[[str, str, str, Mapping[str, Any]], None]
 """`sink(task_key, level, message, fields)`: where task log lines go (the runner's event queue)."""
+Reporter = Callable[[str, Any], None]
+"""`reporter(task_key, payload)`: where reported Dagster events go (the runner's event queue)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class RunInfo:
     tags: Mapping[str, str] = field(default_factory=dict)
     granularity: str = "pipeline"
     partition_key: str | None = None
+    partition_keys: tuple[str, ...] = ()
+    """Every partition the run targets (one for a partition run, several for a range run)."""
     parent_run_id: str | None = None
     """The run this one re-executes (Dagster re-execution), if any."""
     root_run_id: str | None = None
@@ -73,12 +77,14 @@ class TaskContext:
         session: Any,
         sink: LogSink,
         cancel_event: threading.Event | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.run = run
         self.task = task
         self.attempt = attempt
         self.session = session
         self._sink = sink
+        self._reporter = reporter
         self._cancel_event = cancel_event or threading.Event()
         self._cancel_callbacks: list[Callable[[], None]] = []
         self.log = TaskLogger(self)
@@ -104,6 +110,14 @@ class TaskContext:
 
     def emit(self, level: str, message: str, fields: Mapping[str, Any]) -> None:
         self._sink(self.task.key, level, message, fields)
+
+    def report(self, payload: Any) -> None:
+        """Pass a Dagster event (e.g. `AssetMaterialization`, `AssetObservation`) to the run as it happens.
+
+        Without a reporter (a task run outside the Dagster bridge) the event is dropped.
+        """
+        if self._reporter is not None:
+            self._reporter(self.task.key, payload)
 
 
 class TaskLogger:

@@ -35,6 +35,15 @@ class TaskLogged:
 
 
 @dataclass(frozen=True)
+class TaskReported:
+    """A Dagster event a task reports while it runs (`TaskContext.report`), passed on as it is: e.g. one
+    `AssetMaterialization` per partition as each finishes, or materializations of assets of other graphs."""
+
+    key: str
+    payload: Any
+
+
+@dataclass(frozen=True)
 class TaskRetrying:
     """An attempt failed and attempt `attempt` of `max_attempts` starts after `delay` seconds."""
 
@@ -89,4 +98,6 @@ class RunFinished:
     values: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
-RunnerEvent = TaskStarted | TaskLogged | TaskRetrying | TaskSucceeded | TaskFailed | TaskSkipped | RunFinished
+RunnerEvent = (
+    TaskStarted | TaskLogged | TaskReported | TaskRetrying | TaskSucceeded | TaskFailed | TaskSkipped | RunFinished
+)

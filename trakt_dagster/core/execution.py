@@ -20,6 +20,7 @@ from trakt_dagster.core.events import (
     RunFinished,
     TaskFailed,
     TaskLogged,
+    TaskReported,
     TaskRetrying,
     TaskSkipped,
     TaskStarted,
@@ -91,6 +92,7 @@ def execute_graph(
         tags=dict(context.run.tags),
         granularity=str(granularity),
         partition_key=context.partition_key if context.has_partition_key else None,
+        partition_keys=tuple(context.partition_keys) if context.has_partition_key or _has_range(context) else (),
         parent_run_id=context.run.parent_run_id,
         root_run_id=context.run.root_run_id,
         reexecution=_reexecution(context),
@@ -135,6 +137,7 @@ def execute_graph(
                     resources=context.resources,
                     log=dagster_log,
                     selected=frozenset(planned),
+                    instance=context.instance,
                 )
             )
     except Exception as exc:  # noqa: BLE001 - reported in the manifest and as the op failure
@@ -198,6 +201,10 @@ def execute_graph(
                 folder.log(event.key, event.level, text)
                 dagster_log(event.level, f"[{event.key}] {text}")
                 _notify(session, event, dagster_log)
+                _checkpoint(runner, folder)
+                continue
+            if isinstance(event, TaskReported):
+                yield event.payload
                 _checkpoint(runner, folder)
                 continue
             if isinstance(event, TaskStarted):
@@ -314,6 +321,13 @@ def _selection_only(graph: TaskGraph, selected: set[str]) -> dict[str, None]:
             else:
                 stack.append(dep)
     return done
+
+
+def _has_range(context: dg.OpExecutionContext) -> bool:
+    try:
+        return bool(context.has_partition_key_range)
+    except Exception:  # noqa: BLE001 - an unpartitioned run
+        return False
 
 
 def _reexecution(context: dg.OpExecutionContext) -> str | None:

@@ -156,6 +156,10 @@ class Task:
     retry_backoff: float = 1.0
     timeout: float | None = None
     pool: str | None = None
+    asset_deps: tuple[str, ...] = ()
+    """Dagster asset keys (user strings such as `"proj/clean"`) of assets of other graphs this asset reads."""
+    code_version: str | None = None
+    """The asset's Dagster code version (a change marks its materializations stale)."""
 
     @property
     def key_name(self) -> str:
@@ -276,6 +280,12 @@ class TaskGraph:
     """`extra_definitions(build_context) -> dagster.Definitions`: sensors, schedules or checks a front end
     adds beyond what the core builds (see `core.builder.BuildContext`)."""
     snapshot: SnapshotSpec | None = None
+    asset_prefix: str | None = None
+    """First part of the graph's asset keys (default: the graph's name), so several graphs (e.g. one per
+    ductaflow flow, each with its own partitions) can share one key prefix and group."""
+    backfill_policy: Any = None
+    """A Dagster `BackfillPolicy` for the graph's op (e.g. `single_run()`: a backfill is one run whose
+    op receives every selected partition, `RunInfo.partition_keys`)."""
     group_name: str | None = None
     owners: tuple[str, ...] = ()
     kinds: frozenset[str] = frozenset()

@@ -1,10 +1,11 @@
 """Python modules under `pipelines/` that define pipelines in code (flowrun DAGs, trakt workflows, ...).
 
 Candidates are `pipelines/*.py` and `pipelines/<folder>/*.py` (not in folders holding a `pipeline.yaml`,
-which are trakt YAML pipelines; not `__init__.py`, `_*.py`, `test_*.py`, `conftest.py`). Each front end
-asks only for the files whose source mentions one of its markers (e.g. `flowrun`), so modules are
-imported only when some front end may want them; each file is imported once per process (cached by
-path and modification time), in its folder's own `ModuleNamespace`, and shared by all front ends.
+which are trakt YAML pipelines, nor in ductaflow projects (`flows/` + `config/`); not `__init__.py`,
+`_*.py`, `test_*.py`, `conftest.py`). Each front end asks only for the files whose source mentions one of
+its markers (e.g. `flowrun`), so modules are imported only when some front end may want them; each file
+is imported once per process (cached by path and modification time), in its folder's own
+`ModuleNamespace`, and shared by all front ends.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def pipeline_python_files(root: Path) -> list[Path]:
         return []
     found = list(folder.glob("*.py"))
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if (sub / "pipeline.yaml").exists() or sub.name.startswith((".", "_")):
+        if (sub / "pipeline.yaml").exists() or is_notebook_project(sub) or sub.name.startswith((".", "_")):
             continue
         found.extend(sub.glob("*.py"))
     return sorted(
@@ -96,6 +97,12 @@ def _unreadable(path: Path, exc: BaseException) -> LoadError:
             "fix or remove the coding declaration: it must name an encoding Python knows (e.g. utf-8, latin-1)",
         )
     return LoadError(f"Cannot read {path}: {exc}", SourceLocation(path), "check the file's permissions")
+
+
+def is_notebook_project(folder: Path) -> bool:
+    """A ductaflow project (`flows/` and `config/`): its `.py` files are notebooks and conductors that must
+    never be imported (importing a conductor would run its scenario loop)."""
+    return (folder / "flows").is_dir() and (folder / "config").is_dir()
 
 
 def import_pipeline_modules(root: Path, markers: Iterable[str]) -> list[PipelineModule]:

@@ -23,6 +23,7 @@ from trakt_dagster.core.events import (
     RunnerEvent,
     TaskFailed,
     TaskLogged,
+    TaskReported,
     TaskRetrying,
     TaskSkipped,
     TaskStarted,
@@ -244,6 +245,9 @@ class TaskRunner:
     def _sink(self, key: str, level: str, message: str, fields: Mapping[str, Any]) -> None:
         self._events.put(TaskLogged(key, level, message, dict(fields)))
 
+    def _report(self, key: str, payload: Any) -> None:
+        self._events.put(TaskReported(key, payload))
+
     def _start(self, task: Task, upstream: dict[str, Any]) -> None:
         thread = threading.Thread(target=self._work, args=(task, upstream), name=f"task-{task.key}", daemon=True)
         thread.start()
@@ -256,7 +260,14 @@ class TaskRunner:
         self._events.put(announced)
         announced.handled.wait(START_ACK_TIMEOUT_S)
         for attempt in range(1, attempts + 1):
-            ctx = TaskContext(run=self.run_info, task=task, attempt=attempt, session=self.session, sink=self._sink)
+            ctx = TaskContext(
+                run=self.run_info,
+                task=task,
+                attempt=attempt,
+                session=self.session,
+                sink=self._sink,
+                reporter=self._report,
+            )
             with self._lock:
                 self._contexts[task.key] = ctx
             try:

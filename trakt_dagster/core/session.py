@@ -27,6 +27,8 @@ class SessionRequest:
     """`log(level, message)` to the Dagster run log."""
     selected: frozenset[str] = frozenset()
     """Keys of the tasks that will run."""
+    instance: Any = None
+    """The run's `DagsterInstance` (e.g. to read earlier materializations or report observations)."""
 
 
 @dataclass

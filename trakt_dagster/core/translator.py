@@ -66,11 +66,15 @@ class DagsterTaskGraphTranslator:
     def get_pipeline_name(self, graph: TaskGraph) -> str:
         return dagster_name(graph.name)
 
+    def get_key_prefix(self, graph: TaskGraph) -> str:
+        """First part of the graph's asset keys: `asset_prefix` when set, else the pipeline name."""
+        return dagster_name(graph.asset_prefix) if graph.asset_prefix else self.get_pipeline_name(graph)
+
     def get_asset_key(self, data: TaskTranslatorData) -> dg.AssetKey:
-        return dg.AssetKey([self.get_pipeline_name(data.graph), dagster_name(data.task.key_name)])
+        return dg.AssetKey([self.get_key_prefix(data.graph), dagster_name(data.task.key_name)])
 
     def get_external_key(self, data: ExternalTranslatorData) -> dg.AssetKey:
-        return dg.AssetKey([self.get_pipeline_name(data.graph), dagster_name(data.dataset.key_name)])
+        return dg.AssetKey([self.get_key_prefix(data.graph), dagster_name(data.dataset.key_name)])
 
     def get_group_name(self, graph: TaskGraph) -> str:
         return dagster_name(graph.group_name or graph.name)
@@ -112,6 +116,7 @@ class DagsterTaskGraphTranslator:
             kinds=self.get_kinds(data),
             tags=self.get_tags(data),
             owners=list(data.graph.owners),
+            code_version=data.task.code_version,
             skippable=True,
         )
 
@@ -188,4 +193,5 @@ class DagsterTaskGraphTranslator:
                 keys.extend(self._asset_deps(graph, dep))
         for name in task.external_deps:
             keys.append(self.get_external_key(ExternalTranslatorData(graph, graph.external_by_name[name])))
+        keys.extend(dg.AssetKey.from_user_string(key) for key in task.asset_deps)
         return list(dict.fromkeys(keys))

@@ -14,6 +14,8 @@ PORT ?= 3000
 
 # Bytecode is compiled at install time: machines that set PYTHONDONTWRITEBYTECODE would otherwise
 # recompile Dagster on every process start (seconds per run).
+# The Jupyter kernel spec `trakt-dagster` (in .venv/share/jupyter/kernels) runs ductaflow notebooks on this
+# venv's Python; trakt-dagster looks it up there by name, never in a kernel found elsewhere on the machine.
 
 # Find a Python 3.12 interpreter: on pyenv machines the bare `python3.12` shim refuses until a
 # version is selected, so the pyenv install folders are searched too.
@@ -45,6 +47,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip sync --compile-bytecode --python $(BIN)/python requirements.lock && \
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e . && \
 	$(BIN)/python -m compileall -q trakt_dagster && \
+	$(BIN)/python -m ipykernel install --prefix $(CURDIR)/$(VENV) --name trakt-dagster \
+	  --display-name "Python 3 (trakt-dagster)" >/dev/null && \
 	touch $(STAMP)
 
 run: $(STAMP)

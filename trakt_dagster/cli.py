@@ -171,6 +171,7 @@ def run_command(
 
 
 def _register_tool_commands() -> None:
+    from trakt_dagster.ductaflow.cli import ductaflow_group
     from trakt_dagster.flowrun.cli import flowrun_group
     from trakt_dagster.pit.cli import pit_group
     from trakt_dagster.trakt.cli import trakt_group
@@ -178,6 +179,7 @@ def _register_tool_commands() -> None:
     main.add_command(trakt_group)
     main.add_command(flowrun_group)
     main.add_command(pit_group)
+    main.add_command(ductaflow_group)
 
 
 _register_tool_commands()

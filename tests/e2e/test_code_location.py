@@ -205,10 +205,13 @@ def test_every_bundled_example_runs(example_root: Path, tmp_path: Path) -> None:
     )
     assert {"api_ingest", "event_batches"} <= set(jobs)
     assert {"orders_sdk", "sqlite_reports", "dbt_shop"} <= set(jobs)
+    assert {"demand_scenarios__prepare_demand", "demand_scenarios__forecast_build"} <= set(jobs)
     with dg.DagsterInstance.ephemeral() as instance:
         for name in jobs:
             tags = EXAMPLE_RUN_TAGS.get(name, {})
-            result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+            job = defs.resolve_job_def(name)
+            partition = job.partitions_def.get_partition_keys()[0] if job.partitions_def else None  # one scenario
+            result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, partition_key=partition)
             assert result.success, f"example job {name} failed"
     stock = pd.read_csv(example_root / "pipelines" / "inventory_quality" / "outputs" / "stock_published.csv")
     assert len(stock) == 7
@@ -228,3 +231,9 @@ def test_every_bundled_example_runs(example_root: Path, tmp_path: Path) -> None:
     assert shop.execute("select count(*) from customer_revenue").fetchone() == (4,)
     reports = sqlite3.connect(example_root / "warehouse" / "reports.sqlite")
     assert reports.execute("select count(*) from daily_report").fetchone()[0] > 0
+    demand = tmp_path / "runs" / "demand_scenarios"
+    summary = json.loads((demand / "summarise_demand" / "default" / "summary.json").read_text())
+    assert summary["region"] == "North" and summary["hours"] == 48
+    scenario = demand / "conductor_runs" / "Model_Runs" / "Scenario_LowGrowth_North"
+    nested = json.loads((scenario / "runs" / "summarise_demand_instance" / "summary.json").read_text())
+    assert nested["fits_capacity"] is True and nested["capacity_mw"] == 1100

@@ -25,6 +25,7 @@ FRONT_ENDS: tuple[str, ...] = (
     "trakt_dagster.trakt.frontend",
     "trakt_dagster.flowrun.frontend",
     "trakt_dagster.pit.frontend",
+    "trakt_dagster.ductaflow.frontend",
 )
 PIPELINE_FOLDERS = ("pipelines", "projects")
 

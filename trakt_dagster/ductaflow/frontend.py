@@ -1,0 +1,58 @@
+"""Find ductaflow projects (`pipelines/<name>/` with `flows/` and `config/`) and turn them into task graphs.
+
+Notebooks and conductors are read, never executed. Every error of every project is returned (file, line,
+key, fix); the project's other flows and builds still load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
+from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.ductaflow.loader import find_projects, read_project
+from trakt_dagster.ductaflow.model import TOOL, DuctaflowProject
+
+
+def load_projects(root: Path) -> tuple[list[DuctaflowProject], FrontEndResult]:
+    """Every readable project under `root`, with all errors and warnings."""
+    result = FrontEndResult()
+    projects = []
+    for folder in find_projects(root):
+        try:
+            project, problems = read_project(folder)
+        except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other projects
+            result.errors.append(
+                LoadError(
+                    f"cannot read the ductaflow project: {type(exc).__name__}: {exc}",
+                    SourceLocation(folder),
+                    None,
+                    TOOL,
+                )
+            )
+            continue
+        result.errors.extend(problems.errors)
+        result.warnings.extend(problems.warnings)
+        if project is not None:
+            projects.append(project)
+    return projects, result
+
+
+def load(root: Path, options: LoadOptions) -> FrontEndResult:
+    """Load every ductaflow project under `root`: one graph per flow and build."""
+    from trakt_dagster.ductaflow.translate import build_project_graphs
+
+    projects, result = load_projects(root)
+    for project in projects:
+        try:
+            result.graphs.extend(build_project_graphs(project))
+        except Exception as exc:  # noqa: BLE001 - reported as a load error of the project, never raised
+            result.errors.append(
+                LoadError(
+                    f"cannot build the ductaflow project '{project.name}': {type(exc).__name__}: {exc}",
+                    SourceLocation(project.folder),
+                    None,
+                    TOOL,
+                )
+            )
+    return result

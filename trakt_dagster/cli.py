@@ -39,7 +39,7 @@ def list_command(root: Path) -> None:
     from trakt_dagster.core.builder import bind_graph, build_graph_definitions
     from trakt_dagster.core.names import dagster_name
     from trakt_dagster.core.resources import RunStorage
-    from trakt_dagster.core.translator import DagsterTaskGraphTranslator
+    from trakt_dagster.core.translator import DagsterTaskGraphTranslator, ExternalTranslatorData
 
     graphs, errors = load_graphs(root)
     translator = DagsterTaskGraphTranslator()
@@ -52,7 +52,8 @@ def list_command(root: Path) -> None:
             if task.key in binding.asset_keys:
                 click.echo(f"  asset: {binding.asset_keys[task.key].to_user_string()}  ({task.role} '{task.key_name}')")
         for dataset in graph.external:
-            click.echo(f"  external: {dagster_name(graph.name)}/{dagster_name(dataset.key_name)}")
+            key = translator.get_external_key(ExternalTranslatorData(graph, dataset))
+            click.echo(f"  external: {key.to_user_string()}")
         defs = build_graph_definitions(graph, run_storage=run_storage)
         for schedule in defs.schedules or ():
             tz = f" {schedule.execution_timezone}" if schedule.execution_timezone else ""
@@ -173,6 +174,7 @@ def run_command(
 def _register_tool_commands() -> None:
     from trakt_dagster.ductaflow.cli import ductaflow_group
     from trakt_dagster.flowrun.cli import flowrun_group
+    from trakt_dagster.loom.cli import loom_group
     from trakt_dagster.pit.cli import pit_group
     from trakt_dagster.trakt.cli import trakt_group
 
@@ -180,6 +182,7 @@ def _register_tool_commands() -> None:
     main.add_command(flowrun_group)
     main.add_command(pit_group)
     main.add_command(ductaflow_group)
+    main.add_command(loom_group)
 
 
 _register_tool_commands()

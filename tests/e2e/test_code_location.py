@@ -195,6 +195,8 @@ def test_cli_run_step_granularity_gives_same_outputs(example_root: Path) -> None
 
 EXAMPLE_RUN_TAGS = {"event_batches": {"trakt/batch_id": "2026-04-01T08"}}
 """Run tags an example's runs get from their sensor (flowrun micro-batches carry the batch id)."""
+EXAMPLE_PARTITIONS = {"OrdersNightly": "2026-03-30"}
+"""Partition of the examples with partitioned jobs (the loom example is partitioned by its run date)."""
 
 
 def test_every_bundled_example_runs(example_root: Path, tmp_path: Path) -> None:
@@ -206,13 +208,17 @@ def test_every_bundled_example_runs(example_root: Path, tmp_path: Path) -> None:
     assert {"api_ingest", "event_batches"} <= set(jobs)
     assert {"orders_sdk", "sqlite_reports", "dbt_shop"} <= set(jobs)
     assert {"demand_scenarios__prepare_demand", "demand_scenarios__forecast_build"} <= set(jobs)
+    assert "OrdersNightly" in jobs
     with dg.DagsterInstance.ephemeral() as instance:
         for name in jobs:
             tags = EXAMPLE_RUN_TAGS.get(name, {})
             job = defs.resolve_job_def(name)
             partition = job.partitions_def.get_partition_keys()[0] if job.partitions_def else None  # one scenario
+            partition = EXAMPLE_PARTITIONS.get(name, partition)
             result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, partition_key=partition)
             assert result.success, f"example job {name} failed"
+    report = example_root / "pipelines" / "loom_orders" / "exports" / "daily_sales_2026-03-30.csv"
+    assert report.read_text().startswith("sales_date,region,orders,revenue,avg_order_value,currency\n2026-03-30,")
     stock = pd.read_csv(example_root / "pipelines" / "inventory_quality" / "outputs" / "stock_published.csv")
     assert len(stock) == 7
     purchases = pd.read_csv(example_root / "pipelines" / "web_events_stream" / "outputs" / "purchases_eur.csv")

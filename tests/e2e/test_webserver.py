@@ -94,8 +94,17 @@ def test_ui_serves_example_assets(dagster_dev: int) -> None:
         "orders_sdk/summarize",
         "sqlite_reports/" + dagster_name("export-report"),
         "dbt_shop/customer_revenue",
+        "raw/orders",
+        "mart/daily_sales",
     } <= keys
     groups = {n["groupName"] for n in nodes}
-    assert {"sales_multi_file", "customer_enrichment", "api_ingest", "orders_sdk", "dbt_shop"} <= groups
+    assert {
+        "sales_multi_file",
+        "customer_enrichment",
+        "api_ingest",
+        "orders_sdk",
+        "dbt_shop",
+        "OrdersNightly",
+    } <= groups
     with urllib.request.urlopen(f"http://127.0.0.1:{dagster_dev}/assets", timeout=10) as page:
         assert page.status == 200 and b"<html" in page.read().lower()

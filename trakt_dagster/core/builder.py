@@ -196,4 +196,9 @@ def _pipeline_asset(
         partitions_def=graph.partitions_def,
         backfill_policy=graph.backfill_policy,
         pool=graph.pool,
+        retry_policy=(
+            dg.RetryPolicy(max_retries=graph.op_retries.max_retries, delay=graph.op_retries.delay)
+            if graph.op_retries is not None
+            else None
+        ),
     )(op_fn)

@@ -44,6 +44,8 @@ class RunInfo:
     """The first run of a chain of re-executions, if this run is one."""
     reexecution: str | None = None
     """None, `from_failure` or `all_steps` (see `core.reuse.reexecution_kind`)."""
+    retry_number: int = 0
+    """How many times Dagster already retried this op in this run (0 on the first attempt)."""
 
     @property
     def data_dir(self) -> Path:

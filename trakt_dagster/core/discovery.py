@@ -26,6 +26,7 @@ FRONT_ENDS: tuple[str, ...] = (
     "trakt_dagster.flowrun.frontend",
     "trakt_dagster.pit.frontend",
     "trakt_dagster.ductaflow.frontend",
+    "trakt_dagster.loom.frontend",
 )
 PIPELINE_FOLDERS = ("pipelines", "projects")
 

@@ -96,6 +96,7 @@ def execute_graph(
         parent_run_id=context.run.parent_run_id,
         root_run_id=context.run.root_run_id,
         reexecution=_reexecution(context),
+        retry_number=context.retry_number,
     )
     store = ValueStore(run_dir.parent) if graph.persist_values and not step_mode else None
     provided = dict(provided or {})
@@ -295,6 +296,9 @@ def execute_graph(
             if first
             else "The run did not complete all tasks."
         )
+        others = [f"'{f.key}' ({type(f.error).__name__}: {_first_line(f.error)})" for f in failures[1:]]
+        if others:
+            description += redactor.text(f"\nAlso failed: {'; '.join(others)}")
         raise dg.Failure(
             description=description,
             metadata={
@@ -309,17 +313,20 @@ def _selection_only(graph: TaskGraph, selected: set[str]) -> dict[str, None]:
     """For graphs whose selections run only the selected tasks (pit's `run dag/task`): the unselected asset
     tasks they depend on count as done; helper tasks (not assets) they need still run."""
     done: dict[str, None] = {}
-    seen: set[str] = set()
+    pulled: set[str] = set()
     stack = list(selected)
     while stack:
-        for dep in graph.by_key[stack.pop()].deps:
-            if dep in selected or dep in seen:
+        task = graph.by_key[stack.pop()]
+        for dep in task.deps:
+            if dep in selected or dep in pulled:
                 continue
-            seen.add(dep)
-            if graph.by_key[dep].is_asset:
-                done[dep] = None
-            else:
+            runs_with = not graph.by_key[dep].is_asset and (task.selection_pulls is None or dep in task.selection_pulls)
+            if runs_with:
+                pulled.add(dep)
+                done.pop(dep, None)
                 stack.append(dep)
+            else:
+                done[dep] = None
     return done
 
 

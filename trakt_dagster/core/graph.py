@@ -118,6 +118,9 @@ class ExternalDataset:
     kind: str | None = None
     description: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    asset_key: tuple[str, ...] | None = None
+    """The whole Dagster asset key path (instead of `[<pipeline>, <asset_name>]`), e.g. a table shared by
+    several pipelines (`("raw", "orders")`)."""
 
     @property
     def key_name(self) -> str:
@@ -160,6 +163,14 @@ class Task:
     """Dagster asset keys (user strings such as `"proj/clean"`) of assets of other graphs this asset reads."""
     code_version: str | None = None
     """The asset's Dagster code version (a change marks its materializations stale)."""
+    asset_key: tuple[str, ...] | None = None
+    """The whole Dagster asset key path (instead of `[<prefix>, <asset_name>]`), e.g. the table a loom
+    step writes (`("mart", "sales")`)."""
+    selection_pulls: tuple[str, ...] | None = None
+    """When a selection runs only the selected tasks (`TaskGraph.subset_runs_ancestors=False`), the helper
+    tasks (`is_asset=False`) among `deps` run with this task and the other deps count as done; this narrows
+    which helper deps run with it (None: all of them), e.g. only the step writing a temp it reads, not a
+    step that merely comes before it."""
 
     @property
     def key_name(self) -> str:
@@ -200,6 +211,20 @@ class IntervalTrigger:
     """The schedule as the tool wrote it."""
     default_running: bool = False
     """Start the sensor running (Dagster's default is stopped until turned on)."""
+
+
+@dataclass(frozen=True)
+class OpRetries:
+    """A Dagster `RetryPolicy` for the pipeline's op (pipeline granularity): a failed op runs again as a
+    whole, with `context.retry_number` counting the attempts (loom's `attempt` / `last_attempt`).
+
+    Example:
+        >>> OpRetries(max_retries=2, delay=5.0).max_retries
+        2
+    """
+
+    max_retries: int
+    delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +293,9 @@ class TaskGraph:
     re-execution). See `core.reuse`."""
     pool: str | None = None
     """Dagster concurrency pool of the pipeline's op (pipeline granularity)."""
+    op_retries: OpRetries | None = None
+    """Dagster retries of the pipeline's op (pipeline granularity); task retries (`Task.retries`) are the
+    runner's, inside one attempt of the op."""
     defer_materializations: bool = False
     """Report assets only when the whole run is done, and only those whose task still counts as
     succeeded (lazy tools such as trakt stream mode run a step's code while later tasks consume it)."""

@@ -70,6 +70,7 @@ def launch_job(
     tags: Mapping[str, str] | None = None,
     instance: dg.DagsterInstance | None = None,
     log_level: str = "INFO",
+    partition_key: str | None = None,
 ) -> RunOutcome:
     """Execute the pipeline's job in this process and read back its manifest."""
     job = defs.resolve_job_def(dagster_name(graph.name))
@@ -85,6 +86,7 @@ def launch_job(
             raise_on_error=False,
             tags=dict(tags or {}),
             asset_selection=asset_selection,
+            partition_key=partition_key,
         )
     finally:
         if own_instance:

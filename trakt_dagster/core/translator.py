@@ -71,9 +71,13 @@ class DagsterTaskGraphTranslator:
         return dagster_name(graph.asset_prefix) if graph.asset_prefix else self.get_pipeline_name(graph)
 
     def get_asset_key(self, data: TaskTranslatorData) -> dg.AssetKey:
+        if data.task.asset_key:
+            return dg.AssetKey([dagster_name(part) for part in data.task.asset_key])
         return dg.AssetKey([self.get_key_prefix(data.graph), dagster_name(data.task.key_name)])
 
     def get_external_key(self, data: ExternalTranslatorData) -> dg.AssetKey:
+        if data.dataset.asset_key:
+            return dg.AssetKey([dagster_name(part) for part in data.dataset.asset_key])
         return dg.AssetKey([self.get_key_prefix(data.graph), dagster_name(data.dataset.key_name)])
 
     def get_group_name(self, graph: TaskGraph) -> str:

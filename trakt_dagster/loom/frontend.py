@@ -1,0 +1,222 @@
+"""Find loom pipelines in the Python modules under `pipelines/` and turn them into task graphs.
+
+Candidates are the modules whose source mentions `loom.etl` or `ETLPipeline` (`core.pymodules`:
+`pipelines/*.py` and `pipelines/<folder>/*.py`, each folder in its own module namespace; modules of other
+tools are imported once and shared). A module counts as a loom module when it exposes `ETLPipeline`
+subclasses; its runner config is `loom.yaml` beside it (or `loom_config`). Broken modules, configs and
+pipelines are reported as load errors and the good pipelines still load.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
+from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
+from trakt_dagster.loom.config import (
+    CORRELATION_NONE,
+    CORRELATION_RUN,
+    ConfigProblem,
+    RunnerConfig,
+    find_config,
+    read_runner_config,
+)
+from trakt_dagster.loom.model import LoomPipeline
+
+MARKERS = ("loom.etl", "ETLPipeline")
+TOOL = "loom"
+SUPPORTED = "loom-kernel>=9,<10"
+
+
+def loom_version_problem(version: str | None = None) -> str | None:
+    """Why the installed loom-kernel cannot be used (None when it can).
+
+    Example:
+        >>> loom_version_problem("9.0.0") is None, loom_version_problem("0.12.3")[:31]
+        (True, 'loom-kernel 0.12.3 is installed')
+    """
+    if version is None:
+        try:
+            version = importlib.metadata.version("loom-kernel")
+        except importlib.metadata.PackageNotFoundError:
+            return (
+                f"loom-kernel is not installed: install {SUPPORTED} with its Polars backend (loom-kernel[etl-polars])"
+            )
+    major = version.split(".")[0]
+    if not major.isdigit() or int(major) != 9:
+        return (
+            f"loom-kernel {version} is installed; trakt-dagster runs loom pipelines with {SUPPORTED} (the 9.x "
+            "API: compiler iterators, rejected unknown config keys, templated file paths)"
+        )
+    return None
+
+
+def load_pipelines(root: Path, options: LoadOptions | None = None) -> tuple[list[LoomPipeline], FrontEndResult]:
+    """Every loom pipeline under `root` (and every load error and warning), before translation."""
+    result = FrontEndResult()
+    modules = [m for m in import_pipeline_modules(root, MARKERS) if _mentions_loom(m)]
+    if not modules:
+        return [], result
+    problem = loom_version_problem()
+    if problem is not None:
+        result.errors.extend(
+            LoadError(problem, SourceLocation(m.path), f"pip install '{SUPPORTED}'", TOOL) for m in modules
+        )
+        return [], result
+    candidates: list[tuple[PipelineModule, str, type]] = []
+    from trakt_dagster.loom.loader import defined_in, inspecting, pipeline_classes
+
+    for found in modules:
+        if found.error is not None:
+            result.errors.append(_import_error(found.error))
+            continue
+        candidates.extend((found, attribute, cls) for attribute, cls in pipeline_classes(found))
+    chosen: dict[int, tuple[PipelineModule, str, type]] = {}
+    for found, attribute, cls in candidates:
+        current = chosen.get(id(cls))
+        if current is not None:
+            with inspecting(current[0]):
+                keep = defined_in(cls, current[0].path)
+            if keep:
+                continue
+        with inspecting(found):
+            here = defined_in(cls, found.path)
+        if current is None or here:
+            chosen[id(cls)] = (found, attribute, cls)
+    pipelines: list[LoomPipeline] = []
+    configs: dict[Path, RunnerConfig | None] = {}
+    names_by_config: dict[Path, set[str]] = {}
+    for found, attribute, cls in sorted(chosen.values(), key=lambda c: (str(c[0].path), c[2].__name__)):
+        config = _config_for(found, configs, result)
+        if config is None:
+            continue
+        names_by_config.setdefault(config.path, set()).add(cls.__name__)
+        from trakt_dagster.loom.loader import load_pipeline
+
+        pipeline, errors, warnings = load_pipeline(found, attribute, cls, config)
+        result.errors.extend(e for e in errors if e not in result.errors)
+        result.warnings.extend(warnings)
+        if pipeline is None:
+            continue
+        settings_errors = check_settings(pipeline)
+        if settings_errors:
+            result.errors.extend(settings_errors)
+            continue
+        if not pipeline.steps:
+            result.warnings.append(
+                LoadError(
+                    f"loom pipeline {pipeline.name} has no steps: nothing to show or run in Dagster.",
+                    SourceLocation(pipeline.module_path, pipeline.line, pipeline.qualname),
+                    "list processes (with steps) in `processes`",
+                    TOOL,
+                )
+            )
+            continue
+        pipelines.append(pipeline)
+    for path, config in configs.items():
+        if config is None:
+            continue
+        for name, line in config.pipeline_lines.items():
+            if name not in names_by_config.get(path, set()):
+                result.errors.append(
+                    LoadError(
+                        f"dagster.pipelines names {name}, which no module using this config defines.",
+                        SourceLocation(config.source, line, f"dagster.pipelines.{name}"),
+                        "use the class name of an ETLPipeline subclass, or remove the entry",
+                        TOOL,
+                    )
+                )
+    return pipelines, result
+
+
+def check_settings(pipeline: LoomPipeline) -> list[LoadError]:
+    """Adapter settings that name params fields: they must exist (and the partition field must be a date)."""
+    import datetime
+
+    settings = pipeline.settings
+    config = pipeline.config
+    line = config.pipeline_lines.get(pipeline.name)
+    prefix = f"dagster.pipelines.{pipeline.name}" if pipeline.name in config.per_pipeline else "dagster"
+    fields = {f.name: f for f in pipeline.params}
+    errors = []
+    key = settings.correlation_key
+    if key not in (CORRELATION_RUN, CORRELATION_NONE) and key not in fields:
+        errors.append(
+            LoadError(
+                f"correlation_key {key!r} is not a field of {pipeline.params_class.__name__} "
+                f"(pipeline {pipeline.name}).",
+                SourceLocation(config.source, line, f"{prefix}.correlation_key"),
+                f"use run, none, or one of: {', '.join(fields) or '(no fields)'}",
+                TOOL,
+            )
+        )
+    partitions = settings.partitions
+    if partitions is not None:
+        field = fields.get(partitions.field)
+        if field is None or field.type is not datetime.date:
+            errors.append(
+                LoadError(
+                    f"partitions.field {partitions.field!r} must be a date field of "
+                    f"{pipeline.params_class.__name__} (pipeline {pipeline.name}).",
+                    SourceLocation(config.source, line, f"{prefix}.partitions.field"),
+                    "name a field declared as `<name>: date` in the params class",
+                    TOOL,
+                )
+            )
+    return errors
+
+
+def load(root: Path, options: LoadOptions) -> FrontEndResult:
+    """Load every loom pipeline under `root`; errors of all of them are returned together."""
+    from trakt_dagster.loom.translate import build_loom_graphs
+
+    pipelines, result = load_pipelines(root, options)
+    graphs, warnings = build_loom_graphs(pipelines)
+    result.graphs.extend(graphs)
+    result.warnings.extend(warnings)
+    return result
+
+
+def _config_for(
+    found: PipelineModule, configs: dict[Path, RunnerConfig | None], result: FrontEndResult
+) -> RunnerConfig | None:
+    located = find_config(found.path, found.module)
+    if isinstance(located, LoadError):
+        if located not in result.errors:
+            result.errors.append(located)
+        return None
+    located = located.resolve()
+    if located not in configs:
+        try:
+            configs[located] = read_runner_config(located)
+        except ConfigProblem as problem:
+            configs[located] = None
+            result.errors.extend(e for e in problem.errors if e not in result.errors)
+    return configs[located]
+
+
+def _mentions_loom(found: PipelineModule) -> bool:
+    if found.error is not None:
+        return _source_mentions(found.path)
+    module = found.module
+    if any(getattr(value, "__module__", "").startswith("loom.") for value in vars(module).values()):
+        return True
+    return _source_mentions(found.path)
+
+
+def _source_mentions(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "loom.etl" in text or "from loom" in text
+
+
+def _import_error(error: LoadError) -> LoadError:
+    """The import error of a module (shared with other front ends, so reported once), with loom's install hint
+    when loom itself is missing."""
+    if "No module named 'loom" in error.message:
+        return LoadError(error.message, error.location, f"install {SUPPORTED} (loom-kernel[etl-polars])", TOOL)
+    return error

@@ -163,3 +163,19 @@ def test_validate_reports_compile_errors(tmp_path: Path) -> None:
     assert f"{folder / 'flow.py'}:" in done.output and "MISSING_TARGET" in done.output and "fix:" in done.output
     whole = CliRunner().invoke(cli, ["validate", str(tmp_path)])
     assert whole.exit_code == 1 and "MISSING_TARGET" in whole.output
+
+
+def test_an_empty_include_never_reaches_loom(tmp_path: Path) -> None:
+    from trakt_dagster.core.definitions import load_graphs
+    from trakt_dagster.loom.frontend import load_pipelines
+    from trakt_dagster.loom.launch import IncludeError, include_tasks
+
+    loom_folder(tmp_path, "orders", {"flow.py": ORDERS_FLOW})
+    pipeline = load_pipelines(tmp_path)[0][0]
+    graph = load_graphs(tmp_path)[0][0]
+    with pytest.raises(IncludeError, match="include is empty: loom would run nothing"):
+        include_tasks(pipeline, graph, [])  # row 5: never run(include=[])
+    with pytest.raises(IncludeError, match="not the string"):
+        include_tasks(pipeline, graph, "Summary")
+    assert include_tasks(pipeline, graph, ["Summary", "Positive"]) == ["Summary"]
+    assert include_tasks(pipeline, graph, ["Daily"]) == ["LoadOrders", "Stores", "Summary", "Export"]

@@ -82,6 +82,7 @@ def test_retry_reuses_the_correlation_temp_and_cleans_it_after_the_last_attempt(
     manifest = run.manifest
     assert manifest["loom"]["attempt"] == 2 and manifest["loom"]["include"] == ["Cons", "Flaky"]
     assert manifest["loom"]["reused"] == ["Prod"]
+    assert (folder / "temps" / "correlations").is_dir()  # dagster.temp_root, relative to the config's folder
     assert correlation_dirs(folder / "temps") == []  # removed after the successful last attempt
     assert not (tmp_path / "runs" / "Correlated" / "correlations" / f"{cid}.json").exists()
 
@@ -168,3 +169,24 @@ def test_correlation_id_from_a_params_field_and_from_run_config(tmp_path: Path, 
     assert run.manifest["loom"]["correlation_id"] == "Correlated-run_date=2026-03-30"
     explicit = run_loom(tmp_path, "Correlated", instance, params=PARAMS, correlation_id="batch 7/a")
     assert explicit.success and explicit.manifest["loom"]["correlation_id"] == "batch_7_a"
+
+
+def test_run_temp_between_two_processes_in_one_dagster_run(tmp_path: Path, instance) -> None:
+    flow = CORRELATION_FLOW.replace('IntoTemp("shared", scope=CheckpointScope.CORRELATION)', 'IntoTemp("shared")')
+    folder = loom_folder(tmp_path, "runtemp", {"flow.py": flow})
+    run = run_loom(tmp_path, "Correlated", instance, params=PARAMS)
+    assert run.success, run.failure()  # Cons (process Consume) read Prod's RUN temp (process Produce): row 1
+    assert table(folder, "mart.cons")["seen"].to_list() == [1, 1, 1, 1]
+    checkpoints = tmp_path / "runs" / "Correlated" / "checkpoints"
+    assert checkpoints.is_dir() and not list(checkpoints.rglob("*.arrow"))  # gone after the run
+    success = run_loom(tmp_path, "Correlated", instance, params=PARAMS, correlation_id="c-ok")
+    assert success.success
+    assert correlation_dirs(checkpoints) == []
+
+
+def test_correlation_temp_removed_after_a_successful_run(tmp_path: Path, instance) -> None:
+    loom_folder(tmp_path, "corr", {"flow.py": CORRELATION_FLOW})
+    run = run_loom(tmp_path, "Correlated", instance, params=PARAMS)
+    assert run.success, run.failure()  # row 2
+    checkpoints = tmp_path / "runs" / "Correlated" / "checkpoints"
+    assert (checkpoints / "correlations").is_dir() and correlation_dirs(checkpoints) == []

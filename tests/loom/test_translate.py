@@ -140,3 +140,16 @@ def test_run_config_schema_follows_the_params_class(defs: dg.Definitions) -> Non
     assert fields["run_date"].is_required and not fields["region"].is_required
     assert fields["region"].default_value == "eu"
     assert "a date, YYYY-MM-DD" in fields["run_date"].description
+
+
+def test_importing_the_package_does_not_import_loom() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, trakt_dagster, trakt_dagster.cli, trakt_dagster.loom.frontend, trakt_dagster.loom.translate\n"
+        "print(sorted(m for m in ('loom', 'polars', 'deltalake') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"  # loom's heavy stack loads only when a loom pipeline is found

@@ -55,8 +55,18 @@ def loom_version_problem(version: str | None = None) -> str | None:
 
 def load_pipelines(root: Path, options: LoadOptions | None = None) -> tuple[list[LoomPipeline], FrontEndResult]:
     """Every loom pipeline under `root` (and every load error and warning), before translation."""
+    return pipelines_of_modules(import_pipeline_modules(root, MARKERS))
+
+
+def pipelines_of_modules(found_modules: list[PipelineModule]) -> tuple[list[LoomPipeline], FrontEndResult]:
+    """The loom pipelines of imported pipeline modules (e.g. one file a Dagster component points at).
+
+    Example:
+        >>> # from trakt_dagster.core.pymodules import import_pipeline_module
+        >>> # pipelines, result = pipelines_of_modules([import_pipeline_module(Path("pipelines/x/nightly.py"))])
+    """
     result = FrontEndResult()
-    modules = [m for m in import_pipeline_modules(root, MARKERS) if _mentions_loom(m)]
+    modules = [m for m in found_modules if _mentions_loom(m)]
     if not modules:
         return [], result
     problem = loom_version_problem()

@@ -57,7 +57,8 @@ class LoomRunnerResource(dg.ConfigurableResource):
         if self.temp_dir:
             return Path(self.temp_dir) / pipeline
         if settings.temp_root:
-            return Path(settings.temp_root)
+            folder = config.path if config.path.is_dir() else config.path.parent
+            return folder / settings.temp_root  # relative to the config's folder, like its other paths
         return default
 
     def environment_for(self, config: RunnerConfig, pipeline: str) -> str | None:

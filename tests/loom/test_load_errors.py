@@ -287,10 +287,23 @@ def test_good_loom_pipelines_load_beside_broken_ones(tmp_path: Path) -> None:
     )
     graphs, errors = load_graphs(tmp_path)
     assert [g.name for g in graphs] == ["Nightly"]
-    assert [e.location.file.parent.name for e in errors] == ["bad"]
+    assert [(e.location.file.parent.name, e.pipeline) for e in errors] == [("bad", "Other")]
+    defs = build_definitions(tmp_path, runs_dir=str(tmp_path / "runs"))
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw/orders", "mart/summary", "Other/load-error"} <= keys  # the broken one is a placeholder
     with pytest.raises(PipelineLoadErrors) as raised:
-        build_definitions(tmp_path)
+        build_definitions(tmp_path, strict_load=True)
     assert "bad/loom.yaml:2" in str(raised.value) and "not valid YAML" in str(raised.value)
+
+
+def test_an_error_of_a_shared_config_stops_every_pipeline_using_it(tmp_path: Path) -> None:
+    two = ORDERS_FLOW + "\n\nclass Again(ETLPipeline[P]):\n    processes = [Daily]\n"
+    loom_folder(tmp_path, "orders", {"flow.py": two}, config=CONFIG + "dagster:\n  retries: -1\n")
+    graphs, errors = load_graphs(tmp_path)
+    assert graphs == []
+    assert sorted(e.pipeline for e in errors) == ["Again", "Nightly"]
+    text = str(PipelineLoadErrors(errors))
+    assert text.startswith("1 pipeline load error:") and "(this stops pipelines Again, Nightly)" in text
 
 
 SAME_NAME = {

@@ -51,7 +51,7 @@ def list_command(root: Path) -> None:
     from trakt_dagster.loom.translate import build_loom_graphs
 
     pipelines, result = _load(root)
-    graphs, _ = build_loom_graphs(pipelines)
+    graphs, _, _ = build_loom_graphs(pipelines)
     assets = {g.name: {t.key: t for t in g.tasks} for g in graphs}
     for pipeline in sorted(pipelines, key=lambda p: p.name):
         click.echo(f"{pipeline.name}  [loom]  {pipeline.module_path}:{pipeline.line or ''}")
@@ -68,7 +68,9 @@ def list_command(root: Path) -> None:
             click.echo(f"  process: {process}")
             for key in keys:
                 step = pipeline.step(key)
-                task = assets[pipeline.name][key]
+                task = assets.get(pipeline.name, {}).get(key)
+                if task is None:
+                    continue
                 group = f" [parallel {step.parallel_group}]" if step.parallel_group is not None else ""
                 if task.is_asset and task.asset_key:
                     shown = "asset " + "/".join(task.asset_key)
@@ -92,6 +94,7 @@ def validate_command(pipeline: str | None, root: Path) -> None:
     pipelines, result = _load(root)
     errors = list(result.errors)
     if pipeline is not None:
+        from trakt_dagster.core.errors import errors_of
         from trakt_dagster.loom.launch import find_pipeline
 
         try:
@@ -100,9 +103,7 @@ def validate_command(pipeline: str | None, root: Path) -> None:
             if errors:
                 _print_errors(errors)
             _fail(f"Error: {exc.args[0]}")
-        errors = [
-            e for e in errors if e.location is None or e.location.file in (chosen.module_path, chosen.config.source)
-        ]
+        errors = errors_of(errors, chosen.name)
         pipelines = [chosen]
     for warning in result.warnings:
         click.echo(f"warning: {warning.render()}", err=True)

@@ -13,7 +13,7 @@ import importlib.metadata
 from pathlib import Path
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
-from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
 from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
 from trakt_dagster.loom.config import (
     CORRELATION_NONE,
@@ -95,50 +95,77 @@ def pipelines_of_modules(found_modules: list[PipelineModule]) -> tuple[list[Loom
             here = defined_in(cls, found.path)
         if current is None or here:
             chosen[id(cls)] = (found, attribute, cls)
-    pipelines: list[LoomPipeline] = []
-    configs: dict[Path, RunnerConfig | None] = {}
-    names_by_config: dict[Path, set[str]] = {}
+    loaded: list[LoomPipeline] = []
+    configs: dict[Path, RunnerConfig | ConfigProblem | LoadError] = {}
+    names_by_config: dict[Path, list[str]] = {}
     for found, attribute, cls in sorted(chosen.values(), key=lambda c: (str(c[0].path), c[2].__name__)):
-        config = _config_for(found, configs, result)
-        if config is None:
+        name = cls.__name__
+        try:
+            pipeline = _load_one(found, attribute, cls, configs, names_by_config, result)
+        except Exception as exc:  # noqa: BLE001 - one odd pipeline class must not stop the others
+            result.errors.append(unexpected_error(found.path, exc, TOOL, pipeline=name))
             continue
-        names_by_config.setdefault(config.path, set()).add(cls.__name__)
-        from trakt_dagster.loom.loader import load_pipeline
-
-        pipeline, errors, warnings = load_pipeline(found, attribute, cls, config)
-        result.errors.extend(e for e in errors if e not in result.errors)
-        result.warnings.extend(warnings)
-        if pipeline is None:
-            continue
-        settings_errors = check_settings(pipeline)
-        if settings_errors:
-            result.errors.extend(settings_errors)
-            continue
-        if not pipeline.steps:
-            result.warnings.append(
-                LoadError(
-                    f"loom pipeline {pipeline.name} has no steps: nothing to show or run in Dagster.",
-                    SourceLocation(pipeline.module_path, pipeline.line, pipeline.qualname),
-                    "list processes (with steps) in `processes`",
-                    TOOL,
-                )
-            )
-            continue
-        pipelines.append(pipeline)
+        if pipeline is not None:
+            loaded.append(pipeline)
+    stopped: set[str] = set()
     for path, config in configs.items():
-        if config is None:
+        if not isinstance(config, RunnerConfig):
             continue
+        users = names_by_config.get(path, [])
         for name, line in config.pipeline_lines.items():
-            if name not in names_by_config.get(path, set()):
-                result.errors.append(
-                    LoadError(
-                        f"dagster.pipelines names {name}, which no module using this config defines.",
-                        SourceLocation(config.source, line, f"dagster.pipelines.{name}"),
-                        "use the class name of an ETLPipeline subclass, or remove the entry",
-                        TOOL,
-                    )
-                )
-    return pipelines, result
+            if name in users:
+                continue
+            error = LoadError(
+                f"dagster.pipelines names {name}, which no module using this config defines.",
+                SourceLocation(config.source, line, f"dagster.pipelines.{name}"),
+                "use the class name of an ETLPipeline subclass, or remove the entry (its settings apply to nothing)",
+                TOOL,
+            )
+            result.errors.extend(error.for_pipeline(user) for user in users)
+            stopped.update(users)
+    return [p for p in loaded if p.name not in stopped], result
+
+
+def _load_one(
+    found: PipelineModule,
+    attribute: str,
+    cls: type,
+    configs: dict[Path, RunnerConfig | ConfigProblem | LoadError],
+    names_by_config: dict[Path, list[str]],
+    result: FrontEndResult,
+) -> LoomPipeline | None:
+    """One pipeline class: its config, loom's compilation, the adapter's settings. Every error (also a config's
+    shared by several pipelines) is attributed to this pipeline."""
+    from trakt_dagster.loom.loader import load_pipeline
+
+    name = cls.__name__
+    config = _config_for(found, configs)
+    if not isinstance(config, RunnerConfig):
+        problems = config.errors if isinstance(config, ConfigProblem) else [config]
+        result.errors.extend(e.for_pipeline(name) for e in problems)
+        return None
+    names_by_config.setdefault(config.path, []).append(name)
+    pipeline, errors, warnings = load_pipeline(found, attribute, cls, config)
+    result.errors.extend(e.for_pipeline(name) for e in errors)
+    result.warnings.extend(w.for_pipeline(name) for w in warnings)
+    if pipeline is None:
+        return None
+    settings_errors = check_settings(pipeline)
+    if settings_errors:
+        result.errors.extend(e.for_pipeline(name) for e in settings_errors)
+        return None
+    if not pipeline.steps:
+        result.warnings.append(
+            LoadError(
+                f"loom pipeline {pipeline.name} has no steps: nothing to show or run in Dagster.",
+                SourceLocation(pipeline.module_path, pipeline.line, pipeline.qualname),
+                "list processes (with steps) in `processes`",
+                TOOL,
+                pipeline=name,
+            )
+        )
+        return None
+    return pipeline
 
 
 def check_settings(pipeline: LoomPipeline) -> list[LoadError]:
@@ -183,27 +210,26 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
     from trakt_dagster.loom.translate import build_loom_graphs
 
     pipelines, result = load_pipelines(root, options)
-    graphs, warnings = build_loom_graphs(pipelines)
+    graphs, warnings, errors = build_loom_graphs(pipelines)
     result.graphs.extend(graphs)
     result.warnings.extend(warnings)
+    result.errors.extend(errors)
     return result
 
 
 def _config_for(
-    found: PipelineModule, configs: dict[Path, RunnerConfig | None], result: FrontEndResult
-) -> RunnerConfig | None:
+    found: PipelineModule, configs: dict[Path, RunnerConfig | ConfigProblem | LoadError]
+) -> RunnerConfig | ConfigProblem | LoadError:
+    """The module's runner config (read once per file), or what is wrong with it."""
     located = find_config(found.path, found.module)
     if isinstance(located, LoadError):
-        if located not in result.errors:
-            result.errors.append(located)
-        return None
+        return located
     located = located.resolve()
     if located not in configs:
         try:
             configs[located] = read_runner_config(located)
         except ConfigProblem as problem:
-            configs[located] = None
-            result.errors.extend(e for e in problem.errors if e not in result.errors)
+            configs[located] = problem
     return configs[located]
 
 

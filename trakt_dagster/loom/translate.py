@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.graph import (
     CronTrigger,
@@ -77,6 +77,7 @@ def build_catalog(pipelines: Iterable[LoomPipeline]) -> tuple[Catalog, list[Load
                         "a Dagster asset is produced by one pipeline: keep one writer, or accept that the other "
                         "run's writes show only in its logs and manifest",
                         TOOL,
+                        pipeline=pipeline.name,
                     )
                 )
     for pipeline in ordered:
@@ -227,11 +228,20 @@ def build_loom_graph(pipeline: LoomPipeline, catalog: Catalog | None = None) -> 
     )
 
 
-def build_loom_graphs(pipelines: Iterable[LoomPipeline]) -> tuple[list[TaskGraph], list[LoadError]]:
-    """The graphs of every loom pipeline of a root, sharing one table catalog (and its warnings)."""
+def build_loom_graphs(
+    pipelines: Iterable[LoomPipeline],
+) -> tuple[list[TaskGraph], list[LoadError], list[LoadError]]:
+    """The graphs of every loom pipeline of a root, sharing one table catalog; its warnings; and an error for
+    each pipeline whose translation failed (only that pipeline is left out)."""
     ordered = list(pipelines)
     catalog, warnings = build_catalog(ordered)
-    return [build_loom_graph(p, catalog) for p in ordered], warnings
+    graphs, errors = [], []
+    for pipeline in ordered:
+        try:
+            graphs.append(build_loom_graph(pipeline, catalog))
+        except Exception as exc:  # noqa: BLE001 - only this pipeline is out
+            errors.append(unexpected_error(pipeline.module_path, exc, TOOL, pipeline=pipeline.name))
+    return graphs, warnings, errors
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
-from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.graph import (
     CronTrigger,
     ExternalDataset,
@@ -35,6 +34,7 @@ from trakt_dagster.core.graph import (
     TaskGraph,
     TaskRole,
 )
+from trakt_dagster.core.names import dagster_name
 from trakt_dagster.loom.model import Dataset, DatasetKind, LoomPipeline, LoomStep
 from trakt_dagster.loom.params import run_config_class
 from trakt_dagster.loom.resource import LOOM_RUNNER_KEY, LoomRunnerResource

@@ -199,3 +199,18 @@ computed = len(dims)
     assert values.values["active"] == ["a"]
     assert "computed" in values.unreadable and values.unreadable["computed"][1] == 8
     assert not (tmp_path / "must_not_exist.txt").exists()
+
+
+def test_kernel_path_prefers_the_projects_own_or_an_installed_ductaflow(tmp_path: Path, monkeypatch) -> None:
+    from trakt_dagster.ductaflow.model import DuctaflowProject
+    from trakt_dagster.ductaflow.runtime import kernel_pythonpath
+
+    plain = DuctaflowProject("p", tmp_path / "p")
+    own = DuctaflowProject("q", tmp_path / "q", own_ductaflow=True)
+    assert kernel_pythonpath(plain) == [str(COMPAT_DIR)]
+    assert kernel_pythonpath(own) == [str(tmp_path / "q")]
+    installed = tmp_path / "site"
+    (installed / "ductaflow").mkdir(parents=True)
+    (installed / "ductaflow" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(installed))
+    assert kernel_pythonpath(plain) == []

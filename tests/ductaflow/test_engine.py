@@ -90,6 +90,13 @@ with open("seen.json", "w") as handle:
         with open(f"marker_{name}.txt", "w") as handle:
             handle.write(os.getcwd())
         """),
+    "flows/whose.py": flow("""
+        # %%
+        import ductaflow
+        with open("whose.txt", "w") as handle:
+            handle.write(ductaflow.__file__)
+        """),
+    "ductaflow.py": "def unpack_config(config, flow_name=None, caller_locals=None):\n    return dict(config)\n",
     "flows/debugged.py": flow("""
         # %%
         with open("executed.txt", "w") as handle:
@@ -120,11 +127,13 @@ def _run(project: Path, name: str, instance: str, config: dict[str, Any], **opti
             ran.lines.append((level, text))
 
     started = time.perf_counter()
+    options = dict(options)
+    own = options.pop("own", False)  # the project's own ductaflow.py (its folder on the path) instead of ours
     request = NotebookRequest(
         source=Path(f"flows/{name}.py"),
         execution_dir=Path(f"runs/{name}/{instance}"),
         config=config,
-        pythonpath=[str(COMPAT_DIR)],
+        pythonpath=[str(project)] if own else [str(COMPAT_DIR)],
         sink=sink,
         cwd=project,
         **options,
@@ -148,6 +157,7 @@ BATCH = [
     ("one_slow", "x", {}, {"timeout": 2}),
     ("marker", "eu", {"name": "eu"}, {}),
     ("marker", "us", {"name": "us"}, {}),
+    ("whose", "own", {}, {"own": True}),
 ]
 
 
@@ -247,6 +257,12 @@ def test_concurrent_instances_in_threads_do_not_cross(batch, project: Path) -> N
     assert sorted(p.name for p in (project / "flows").iterdir() if p.suffix == ".ipynb") == ["marker.ipynb"]
     assert (project / "flows" / "marker.ipynb").read_text() == PAIRED
     assert not list(project.glob("*.ipynb")) and not list(project.glob("*_config.json"))
+
+
+def test_a_projects_own_ductaflow_wins(batch, project: Path) -> None:
+    ran = batch[("whose", "own")]
+    assert ran.error is None, ran.error
+    assert (ran.result.execution_dir / "whose.txt").read_text() == str(project / "ductaflow.py")
 
 
 def test_debug_folder_then_a_normal_run_executes(project: Path, capsys) -> None:

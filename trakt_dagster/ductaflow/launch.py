@@ -14,17 +14,18 @@ from typing import Any
 
 import dagster as dg
 
-from trakt_dagster.core.builder import build_graph_definitions
-from trakt_dagster.core.definitions import default_runs_dir, load_graphs
+from trakt_dagster.core.builder import build_graph_definitions, check_graph
+from trakt_dagster.core.definitions import default_runs_dir
 from trakt_dagster.core.errors import LoadError
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.launch import RunOutcome, launch_job, open_instance
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.resources import RunStorage
+from trakt_dagster.core.translator import DagsterTaskGraphTranslator
 from trakt_dagster.ductaflow.frontend import load_projects
-from trakt_dagster.ductaflow.model import TOOL, Conductor, DuctaflowProject, Notebook
+from trakt_dagster.ductaflow.model import Conductor, DuctaflowProject, Notebook
 from trakt_dagster.ductaflow.runtime import REPORT_KEY, asset_key, observe_configs
-from trakt_dagster.ductaflow.translate import graph_name
+from trakt_dagster.ductaflow.translate import build_notebook_graph
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -75,15 +76,13 @@ def resolve(root: Path, name: str, project_name: str | None = None) -> Target:
         names = ", ".join(f"{p.name}/{n.name}" for p, n in found)
         raise LaunchError(f"'{name}' is in several projects ({names}): write <project>/{name}")
     project, notebook = found[0]
-    graphs, errors = load_graphs(root)
-    graph = next((g for g in graphs if g.name == graph_name(project, notebook)), None)
-    if graph is None:
-        raise LaunchError(
-            f"{notebook.kind} '{project.name}/{name}' did not load: see 'trakt-dagster ductaflow validate'"
-        )
+    graph = build_notebook_graph(project, notebook)
+    problems = check_graph(graph, DagsterTaskGraphTranslator())
+    if problems:
+        raise LaunchError("\n".join(p.render() for p in problems))
     runs_dir = default_runs_dir(Path(root))
     defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
-    return Target(project, notebook, graph, defs, runs_dir, errors=[e for e in errors if e.tool == TOOL])
+    return Target(project, notebook, graph, defs, runs_dir, errors=list(result.errors))
 
 
 def resolve_conductor(root: Path, name: str | None) -> tuple[Conductor, Target]:

@@ -252,7 +252,10 @@ def make_session_factory(project: DuctaflowProject, notebook: Notebook, keys: As
         if notebook.partitioned:
             wanted = list(request.run.partition_keys)
             if not wanted:
-                raise ValueError(f"{notebook.kind} '{notebook.name}' is partitioned: choose partitions to run")
+                raise ValueError(
+                    f"{notebook.kind} '{notebook.name}' is partitioned: choose partitions to run (a backfill, or "
+                    f"'trakt-dagster ductaflow run {notebook.name} --instance NAME')"
+                )
             unknown = [k for k in wanted if k not in by_key]
             if unknown:
                 raise ValueError(f"unknown partition(s) of '{notebook.name}': {', '.join(unknown)}")

@@ -203,7 +203,7 @@ def read_notebook(project: Path, kind: str, path: Path, problems: Problems) -> N
 
     try:
         text = path.read_text(encoding="utf-8")
-        nb = jupytext.reads(text, fmt="py:percent")
+        nb = jupytext.reads(text, fmt=path.suffix.lstrip(".") or "py")  # the format is detected, as when it runs
     except Exception as exc:  # noqa: BLE001 - any reader failure is a load error of this file
         line = getattr(exc, "lineno", None)
         problems.error(

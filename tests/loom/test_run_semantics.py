@@ -74,6 +74,7 @@ def test_selecting_assets_runs_only_those_steps_and_the_temps_they_read(orders: 
     # Summary reads the RUN temp of Positive: loom's include gets both class names, nothing else runs
     assert sorted(calls(folder)) == ["Positive", "Summary"]
     assert run.manifest["loom"]["include"] == ["Positive", "Summary"]
+    assert any("loom pipeline Nightly started (include ['Positive', 'Summary']" in m for m in run.messages())
     assert set(run.materializations()) == {"mart/summary"}
     tasks = run.manifest["tasks"]
     assert tasks["Positive"]["selected"] is False and tasks["Positive"]["status"] == "success"
@@ -119,8 +120,8 @@ def test_params_from_run_config_and_their_validation(orders: Path, instance) -> 
     run = run_loom(orders, "Nightly", instance, params={"run_date": "2026-04-02", "region": "us"})
     assert run.success
     assert (folder / "out" / "summary_2026-04-02.csv").exists()
-    start = next(m for m in run.messages() if "ETLRunner.run(Nightly" in m)
-    assert "last_attempt=True" in start
+    start = next(m for m in run.messages() if "loom pipeline Nightly started" in m)
+    assert "include all steps" in start and "last_attempt True" in start
     calls(folder)
     bad = run_loom(orders, "Nightly", instance, params={"run_date": "not-a-date"})
     assert not bad.success

@@ -76,6 +76,7 @@ class CorrelationState:
         self.path = path
         self.correlation = correlation
         self._lock = threading.Lock()
+        self._steps: dict[str, dict[str, Any]] | None = None
 
     def completed(self) -> dict[str, dict[str, Any]]:
         try:
@@ -87,7 +88,9 @@ class CorrelationState:
 
     def record(self, key: str, *, run_id: str, attempt: int, loom_run_id: str) -> None:
         with self._lock:
-            steps = self.completed()
+            if self._steps is None:
+                self._steps = self.completed()
+            steps = self._steps
             steps[key] = {
                 "run_id": run_id,
                 "attempt": attempt,
@@ -98,6 +101,7 @@ class CorrelationState:
 
     def reset(self) -> None:
         with self._lock:
+            self._steps = {}
             self.path.unlink(missing_ok=True)
 
     def _write(self, steps: Mapping[str, Any]) -> None:

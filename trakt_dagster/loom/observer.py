@@ -89,6 +89,8 @@ class LoomRunObserver:
         self.pipeline = pipeline
         self.on_line = on_line
         self.read_target = read_target
+        self.include_text = "all steps"
+        """How the pipeline `START` line names the call's include (set by the session)."""
         self.started = threading.Event()
         """Set by loom's pipeline `START` event (the plan compiled and filtered, execution began)."""
         self.pipeline_status: str | None = None
@@ -153,8 +155,9 @@ class LoomRunObserver:
             self.on_line(
                 StepLine(
                     "info",
-                    f"loom pipeline {event.name} started (run_id {meta.get('run_id')}, attempt {meta.get('attempt')}, "
-                    f"last_attempt {meta.get('last_attempt')}, correlation_id {event.correlation_id})",
+                    f"loom pipeline {event.name} started (include {self.include_text}, run_id {meta.get('run_id')}, "
+                    f"attempt {meta.get('attempt')}, last_attempt {meta.get('last_attempt')}, "
+                    f"correlation_id {event.correlation_id})",
                     {"event": "loom.pipeline.start", "run_id": meta.get("run_id"), "attempt": meta.get("attempt")},
                 )
             )
@@ -169,6 +172,7 @@ class LoomRunObserver:
         self.on_line(StepLine("info" if kind == "end" else "error", text, {"event": f"loom.pipeline.{kind}"}))
 
     def _process_event(self, event: Any, kind: str) -> None:
+        """Processes map steps to their occurrence; only a failed process is worth a log line of its own."""
         process_run_id = event.id or dict(event.meta or {}).get("process_run_id")
         if kind == "start":
             with self._lock:
@@ -183,10 +187,10 @@ class LoomRunObserver:
                 if index is not None:
                     self._claimed_processes.add(index)
                     self._process_claims[str(process_run_id)] = index
-            self.on_line(StepLine("debug", f"loom process {event.name} started", {"event": "loom.process.start"}))
             return
-        text = f"loom process {event.name} {'succeeded' if kind == 'end' else 'failed'} in {_ms(event.duration_ms)}"
-        self.on_line(StepLine("debug" if kind == "end" else "warning", text, {"event": f"loom.process.{kind}"}))
+        if kind == "error":
+            text = f"loom process {event.name} failed in {_ms(event.duration_ms)}"
+            self.on_line(StepLine("warning", text, {"event": "loom.process.error"}))
 
     def _step_event(self, event: Any, kind: str) -> None:
         meta = dict(event.meta or {})

@@ -80,11 +80,7 @@ class LoomSession(PipelineSession):
             self.finished.set()
             self.observer.close("not run")
             return {**record, "called": False}
-        ctx.log.info(
-            f"ETLRunner.run({self.pipeline.name}, include={sorted(self.include) if self.include else None}, "
-            f"run_id={self.loom_run_id}, correlation_id={self.correlation_id}, attempt={self.attempt}, "
-            f"last_attempt={self.last_attempt})"
-        )
+        self.observer.include_text = str(sorted(self.include)) if self.include is not None else "all steps"
         self.called = True
         self.thread = threading.Thread(target=self._call, name=f"loom-{self.pipeline.name}", daemon=True)
         self.thread.start()

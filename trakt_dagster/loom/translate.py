@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
@@ -197,7 +198,7 @@ def build_loom_graph(pipeline: LoomPipeline, catalog: Catalog | None = None) -> 
     snapshot = SnapshotSpec(
         root=folder,
         suffixes=SOURCE_SUFFIXES,
-        exclude_dirs=tuple(folder / name for name in ("lake", "exports", "outputs", "checkpoints")),
+        exclude_dirs=_data_dirs(pipeline, folder),
         files=(pipeline.module_path, *config_files) if top_level else (),
     )
     return TaskGraph(
@@ -339,6 +340,21 @@ def _external(pipeline: LoomPipeline, dataset: Dataset) -> ExternalDataset:
         metadata=meta,
         asset_key=dataset.asset_key,
     )
+
+
+def _data_dirs(pipeline: LoomPipeline, folder: Path) -> tuple[Path, ...]:
+    """Folders holding data, not source, that the run's snapshot skips: the lake (table roots), the temps."""
+    found = [folder / name for name in ("lake", "exports", "outputs", "checkpoints")]
+    storage = pipeline.config.storage
+    roots = [storage.defaults.table_path.uri] if storage.defaults.table_path is not None else []
+    roots += [str(Path(r.path.uri).parent) for r in storage.tables if r.path is not None]
+    if pipeline.settings.temp_root:
+        config_folder = pipeline.config.path if pipeline.config.path.is_dir() else pipeline.config.path.parent
+        roots.append(str(config_folder / pipeline.settings.temp_root))
+    for root in roots:
+        if root and "://" not in root:
+            found.append(Path(root))
+    return tuple(dict.fromkeys(found))
 
 
 def _partitions(pipeline: LoomPipeline) -> Any:

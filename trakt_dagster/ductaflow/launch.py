@@ -170,6 +170,8 @@ def run_target(
     finally:
         if own:
             instance.dispose()
+    order = {i.key: n for n, i in enumerate(target.notebook.instances)}
+    outcome.instances = dict(sorted(outcome.instances.items(), key=lambda item: order.get(item[0], len(order))))
     return outcome
 
 

@@ -1,19 +1,106 @@
-"""Atomic file writes: a temp file in the target folder, renamed into place only when complete."""
+"""Atomic file writes: the file is written in a hidden staging folder beside the target and renamed into
+place only when complete.
+
+The staging folder is named `.<target name>.<host>-<pid>-<token>.tmp`, so a folder listing or a glob
+for the target's suffix (`*.csv`, `**/*.csv`) never sees a half-written file as data, while the file
+inside keeps the target's exact name for writers that look at its suffix (compression, formats).
+Files get the mode an ordinary write gives (the umask applies). Staging folders left behind by killed
+writers are removed by the next atomic write into the same folder: those of processes of this host that
+no longer run, those of other hosts after a day.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-import tempfile
+import re
+import secrets
+import shutil
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+STAGING_SUFFIX = ".tmp"
+FOREIGN_STALE_AFTER_S = 24 * 3600.0
+"""Staging folders of other hosts (a shared file system) count as stale after this long."""
+
+_STAGING = re.compile(r"^\..+\.(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")
+
+
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+HOST_TAG = _host_tag()
+
+
+def is_staging_name(name: str) -> bool:
+    """Whether a file or folder name is an atomic write's staging folder.
+
+    Example:
+        >>> is_staging_name(".orders.csv.a1b2c3-42-0011aabb.tmp"), is_staging_name("orders.csv")
+        (True, False)
+    """
+    return bool(_STAGING.match(name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(folder: str | os.PathLike[str], *, now: float | None = None) -> list[str]:
+    """Remove the staging folders of writes that can no longer finish (their process is gone).
+
+    Returns the names removed. Writes still going on (a live process of this host) are never touched.
+
+    Example:
+        >>> import tempfile
+        >>> remove_stale_staging(tempfile.mkdtemp())
+        []
+    """
+    removed: list[str] = []
+    now = time.time() if now is None else now
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(".") or STAGING_SUFFIX not in name:
+            continue
+        match = _STAGING.match(name)
+        if match is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        if match["host"] == HOST_TAG:
+            stale = int(match["pid"]) != os.getpid() and not _alive(int(match["pid"]))
+        else:
+            try:
+                stale = now - entry.stat(follow_symlinks=False).st_mtime > FOREIGN_STALE_AFTER_S
+            except OSError:
+                continue
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(name)
+    return removed
+
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], *, make_parents: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success it replaces `target`, on error it is removed.
+def atomic_path(
+    target: str | os.PathLike[str], *, make_parents: bool = True, mode: int | None = None
+) -> Iterator[Path]:
+    """Yield a temporary path for `target`; on success it replaces `target`, on error it is removed.
 
-    The temporary name keeps the target's suffix, so writers that look at it behave the same.
+    The temporary file has the target's own name, inside a hidden staging folder beside it. It does not
+    exist yet: the writer creates it (with the umask applied), unless `mode` is given, in which case it
+    is created empty with exactly that mode (e.g. `0o600` for files holding credentials).
 
     Readers never see a half-written file and a failed write leaves any older file untouched.
 
@@ -22,22 +109,34 @@ def atomic_path(target: str | os.PathLike[str], *, make_parents: bool = True) ->
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "final.csv"
         >>> with atomic_path(out) as tmp:
         ...     _ = tmp.write_text("id\\n1\\n")
-        >>> out.read_text()
-        'id\\n1\\n'
+        >>> out.read_text(), sorted(p.name for p in out.parent.iterdir())
+        ('id\\n1\\n', ['final.csv'])
     """
     target = Path(target)
     if make_parents:
         target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    remove_stale_staging(target.parent)
+    staging = _make_staging(target)
+    tmp = staging / target.name
     try:
+        if mode is not None:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode))
+            os.chmod(tmp, mode)
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _make_staging(target: Path) -> Path:
+    for _ in range(100):
+        staging = target.parent / f".{target.name}.{HOST_TAG}-{os.getpid()}-{secrets.token_hex(4)}{STAGING_SUFFIX}"
+        try:
+            staging.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return staging
+    raise FileExistsError(f"cannot create a staging folder beside {target}")
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:

@@ -191,10 +191,8 @@ def write_profiles(
         if database != ":memory:" and not database.startswith("md:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates the file, not its folder
     path = Path(directory) / "profiles.yml"
-    with atomic_path(path) as tmp:  # mkstemp: created 0600
-        os.chmod(tmp, 0o600)
+    with atomic_path(path, mode=0o600) as tmp:  # credentials: owner only, whatever the umask
         tmp.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    os.chmod(path, 0o600)
     return path
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from trakt_dagster.core.atomic import atomic_path
 from trakt_dagster.core.redact import Redactor
 from trakt_dagster.pit.gomatch import go_path_match
 from trakt_dagster.pit.secrets import ProjectSecrets, SecretsError, go_json
@@ -360,15 +361,8 @@ class SdkServer:
         if name in ("", ".", ".."):
             raise _SdkError(f'remote file "{remote}" has no usable file name')
         target = self._data_path(name, "file name")
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                ftp.retrbinary(f"RETR {remote}", out.write)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_path(target) as tmp, open(tmp, "wb") as out:
+            ftp.retrbinary(f"RETR {remote}", out.write)
         return target
 
     def _ftp_upload(self, params: _Params) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,14 +116,30 @@ def _kind(data: Any) -> str:
 
 @contextlib.contextmanager
 def _atomic(target: Path) -> Iterator[Path]:
+    """A path for writing `target`: `target`'s own name in a hidden folder beside it, renamed into place.
+
+    Nothing named `*.parquet` appears in the data folder before the file is complete, the file gets the
+    mode an ordinary write gives (umask), and folders left by earlier killed writes of `target` are removed.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".parquet.tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    for old in target.parent.glob(f".{glob.escape(target.name)}.*-*.tmp"):
+        pid = old.name.rsplit(".", 2)[-2].split("-")[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=f"-{os.getpid()}-sdk.tmp", dir=target.parent))
+    tmp = staging / target.name
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 
 from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.paths import escapes_folder, folder_name_problem
 from trakt_dagster.pit.model import LOAD_MODES, OVERLAPS, PitProject, PitTask, WorkspaceConfig
 from trakt_dagster.pit.schedule import ScheduleError, parse_schedule
 
@@ -104,7 +105,50 @@ def validate_project(
     project = replace(project, tasks=tuple(tasks))
     _check_names_and_deps(check, project)
     _check_dag(check, project)
+    _check_paths(check, project)
     return project, check.errors, check.warnings
+
+
+def _check_paths(check: _Checker, project: PitProject) -> None:
+    """Names and paths that would leave their folder: the DAG name (the repo cache folder of git-backed
+    projects), load/save files (the run's data folder), and scripts reached through a symbolic link (the
+    run's snapshot does not copy links, so the task could not find its script)."""
+    problem = folder_name_problem(project.name)
+    if problem:
+        check.error(
+            f'invalid DAG name "{project.name}": {problem}',
+            check.where("dag.name", project.name_line),
+            "a DAG name becomes a folder name (repo cache, run ids): use letters, digits, '-', '_' or '.'",
+        )
+    for task in project.tasks:
+        for key in ("source", "output"):
+            value = getattr(task, key)
+            if task.type in ("load", "save") and value and escapes_folder(value):
+                check.error(
+                    f'task "{task.name}": {key} "{value}" is outside the run\'s data folder',
+                    check.task_where(task, key),
+                    f'{key} names a file in the run\'s data/ folder, e.g. {key} = "orders.parquet"',
+                )
+        script = task.script or ""
+        if project.is_git or task.kind in ("dbt", "load", "") or not script or escapes_project(script):
+            continue
+        link = _symlink_on_the_way(project.folder, script)
+        if link is not None:
+            check.error(
+                f'task "{task.name}": script "{script}" is reached through the symbolic link "{link}"',
+                check.task_where(task, "script"),
+                "runs copy the project without symbolic links (as pit does): put the file itself in the project",
+            )
+
+
+def _symlink_on_the_way(folder: Path, relative: str) -> str | None:
+    """The first part of `folder/relative` (below `folder`) that is a symbolic link, or None."""
+    current = folder
+    for part in PurePosixPath(relative.replace("\\", "/")).parts:
+        current = current / part
+        if current.is_symlink():
+            return str(current.relative_to(folder))
+    return None
 
 
 def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:

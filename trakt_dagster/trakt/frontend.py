@@ -13,7 +13,7 @@ from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_erro
 from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
 from trakt_dagster.trakt import compat_import
 from trakt_dagster.trakt.dsl import WorkflowBuilder
-from trakt_dagster.trakt.loader import load_pipeline_spec
+from trakt_dagster.trakt.loader import load_pipeline_spec, path_problems
 from trakt_dagster.trakt.translate import build_trakt_graph
 
 MARKER = "pipeline.yaml"
@@ -70,4 +70,9 @@ def _load_workflows(found: PipelineModule, result: FrontEndResult) -> None:
                 )
             )
             continue
-        result.graphs.append(build_trakt_graph(spec, files=(found.path,)))
+        unsafe = path_problems(spec)
+        for message, _, hint in unsafe:
+            where = SourceLocation(found.path, value.location.line, f"workflow '{value.name}'")
+            result.errors.append(LoadError(message, where, hint, "trakt", pipeline=str(value.name)))
+        if not unsafe:
+            result.graphs.append(build_trakt_graph(spec, files=(found.path,)))

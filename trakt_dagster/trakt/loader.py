@@ -16,6 +16,7 @@ import yaml
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.modules import ModuleNamespace
+from trakt_dagster.core.paths import escapes_folder, folder_name_problem
 from trakt_dagster.trakt import compat_import
 from trakt_dagster.trakt.bindings import normalize_binding, output_binding_error, split_bindings
 from trakt_dagster.trakt.contract import handler_contract
@@ -120,6 +121,8 @@ def load_pipeline_spec(
         settings=settings,
         namespace=namespace,
     )
+    for message, where, hint in path_problems(spec):
+        problems.add(message, where, hint)
     if not problems.errors:
         for part, where, hint in validate_pipeline(spec, doc):
             problems.add(f"Pipeline '{name}' is invalid: {part}", where, hint)
@@ -139,6 +142,35 @@ def _pipeline_name(data: Mapping[str, Any], path: Path, problems: _Problems) -> 
         )
         return path.parent.name
     return str(raw)
+
+
+def path_problems(spec: PipelineSpec) -> list[tuple[str, KeyPath, str]]:
+    """Names that would leave their folder: the pipeline name (a folder under the `trakt_paths` roots) and
+    dataset names written without a `uri` (`<output_dir>/<name><ext>`). As (message, key path, hint).
+
+    Example:
+        >>> # path_problems(spec) -> [("Pipeline name '..' cannot be a folder name: ...", ("name",), "...")]
+    """
+    found: list[tuple[str, KeyPath, str]] = []
+    problem = folder_name_problem(spec.name)
+    if problem:
+        found.append(
+            (
+                f"Pipeline name '{spec.name}' cannot be a folder name: {problem}.",
+                ("name",),
+                "the name becomes a folder under the trakt_paths input/output roots: use letters, digits, '-', '_'",
+            )
+        )
+    for output in spec.outputs:
+        if not output.uri and escapes_folder(output.name):
+            found.append(
+                (
+                    f"Output dataset '{output.name}' would be written outside the output folder.",
+                    ("outputs",),
+                    "give the dataset a plain name, or an explicit 'uri' if it must go elsewhere",
+                )
+            )
+    return found
 
 
 # -- execution mode ---------------------------------------------------------------------------------

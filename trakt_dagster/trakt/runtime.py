@@ -13,6 +13,7 @@ from pydantic import Field
 
 from trakt_dagster.core.atomic import atomic_path
 from trakt_dagster.core.context import TaskContext
+from trakt_dagster.core.paths import path_inside
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.trakt.adapters import ArtifactAdapterRegistry
 from trakt_dagster.trakt.context import Context
@@ -159,10 +160,10 @@ def resolve_dirs(spec: PipelineSpec, config: TraktRunConfig | None, paths: Trakt
     default_in = str(spec.directory / settings["input_dir"]) if "input_dir" in settings else str(spec.directory)
     default_out = str(spec.directory / settings.get("output_dir", "outputs"))
     input_dir = (config.input_dir if config else None) or (
-        str(Path(paths.input_root) / spec.name) if paths and paths.input_root else default_in
+        str(path_inside(Path(paths.input_root), spec.name)) if paths and paths.input_root else default_in
     )
     output_dir = (config.output_dir if config else None) or (
-        str(Path(paths.output_root) / spec.name) if paths and paths.output_root else default_out
+        str(path_inside(Path(paths.output_root), spec.name)) if paths and paths.output_root else default_out
     )
     return input_dir, output_dir
 

@@ -198,7 +198,7 @@ def execute_graph(
         for event in runner.execute(selected, provided):
             if isinstance(event, TaskLogged):
                 manifest.task_logged(event)
-                text = _with_fields(event.message, event.fields)
+                text = _with_fields(event.message, redactor.data(event.fields))
                 folder.log(event.key, event.level, text)
                 dagster_log(event.level, f"[{event.key}] {text}")
                 _notify(session, event, dagster_log)
@@ -427,6 +427,7 @@ def _short(value: Any) -> str:
 
 
 def _clean_metadata(metadata: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """Metadata for Dagster with every secret masked, in plain values and in Dagster metadata values."""
     cleaned: dict[str, Any] = {}
     for key, value in metadata.items():
         if value is None:
@@ -435,8 +436,26 @@ def _clean_metadata(metadata: Mapping[str, Any], redactor: Redactor) -> dict[str
             value = redactor.text(value)
         elif isinstance(value, dict | list):
             value = dg.MetadataValue.json(redactor.data(value))
-        cleaned[key] = value
+        elif redactor and isinstance(value, dg.MetadataValue):
+            value = _masked_metadata_value(value, redactor)
+        cleaned[redactor.text(key)] = value
     return cleaned
+
+
+def _masked_metadata_value(value: Any, redactor: Redactor) -> Any:
+    if isinstance(value, dg.JsonMetadataValue):
+        return dg.MetadataValue.json(redactor.data(value.data))
+    for kind, field in (
+        (dg.TextMetadataValue, "text"),
+        (dg.MarkdownMetadataValue, "md_str"),
+        (dg.PathMetadataValue, "path"),
+        (dg.UrlMetadataValue, "url"),
+    ):
+        if isinstance(value, kind):
+            text = getattr(value, field)
+            masked = redactor.text(text) if isinstance(text, str) else text
+            return value if masked == text else type(value)(masked)
+    return value
 
 
 def _check_result(

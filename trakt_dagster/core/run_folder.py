@@ -86,11 +86,12 @@ class RunFolder:
             else:
                 with self._file_lock():
                     fragments_dir = self.path / "fragments"
-                    own = json.dumps(self.manifest.fragment(), default=str)
+                    own = self.redactor.text(json.dumps(self.redactor.data(self.manifest.fragment()), default=str))
                     atomic_write_text(fragments_dir / f"{log_file_name(self.fragment)[:-4]}.json", own)
                     fragments = [json.loads(p.read_text()) for p in sorted(fragments_dir.glob("*.json"))]
                     data = self.manifest.merged(fragments, self.run_plan)
-            text = self.redactor.text(to_json(data, compact=data["status"] == "running"))
+            # masked before serialising (escaping would hide a secret from a text search), then as text
+            text = self.redactor.text(to_json(self.redactor.data(data), compact=data["status"] == "running"))
             atomic_write_text(self.manifest_path, text)
             for copy in self.copies:
                 atomic_write_text(copy, text)
@@ -135,21 +136,52 @@ class RunFolder:
         return target
 
 
+AGE_KEY_MARK = b"AGE-SECRET-KEY-"
+"""age private keys (identity files) start with this, after optional `#` comment lines."""
+
+
+def is_private_key_file(path: Path) -> bool:
+    """Whether `path` looks like an age identity (private key) file, which snapshots never copy.
+
+    Example:
+        >>> import tempfile
+        >>> key = Path(tempfile.mkdtemp()) / "key.txt"
+        >>> _ = key.write_text("# created: 2026-01-01\\nAGE-SECRET-KEY-1QQQ\\n")
+        >>> is_private_key_file(key)
+        True
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    for line in head.splitlines():
+        line = line.strip()
+        if line and not line.startswith(b"#"):
+            return line.startswith(AGE_KEY_MARK)
+    return False
+
+
 def copy_tree(spec: SnapshotSpec, target: Path, exclude: Iterable[Path] = ()) -> int:
     """Copy the files `spec` selects from `spec.root` into `target`; returns the number copied.
 
-    Skips VCS/cache/virtualenv folders, symlinks, excluded folders, any folder holding `target`
-    (a runs folder inside the project) and files larger than `spec.max_file_bytes`.
+    Skips VCS/cache/virtualenv folders, symlinks, excluded folders and files (`exclude`: e.g. the
+    secrets file a tool reads), age private keys, any folder holding `target` (a runs folder inside the
+    project) and files larger than `spec.max_file_bytes`.
     """
     root = spec.root.resolve()
     target_abs = target.resolve()
+    excluded = {p.resolve() for p in (*spec.exclude_dirs, *exclude)}
     if spec.files:
+        copied = 0
         for src in spec.files:
+            if Path(src).resolve() in excluded or is_private_key_file(Path(src)):
+                continue
             dest = target / Path(src).resolve().relative_to(root)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest)
-        return len(spec.files)
-    excluded = {p.resolve() for p in (*spec.exclude_dirs, *exclude)}
+            copied += 1
+        return copied
     copied = 0
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
@@ -171,6 +203,8 @@ def copy_tree(spec: SnapshotSpec, target: Path, exclude: Iterable[Path] = ()) ->
                 if src.stat().st_size > spec.max_file_bytes:
                     continue
             except OSError:
+                continue
+            if src.resolve() in excluded or is_private_key_file(src):
                 continue
             dest = target / src.relative_to(root)
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,8 @@ class PipelineSession:
     secrets: list[str] = field(default_factory=list)
     """Values to mask in every log line, manifest and error message."""
     snapshot_exclude: list[Path] = field(default_factory=list)
-    """Folders inside the project that hold data, not source (left out of the run's snapshot)."""
+    """Folders and files inside the project that hold data or secrets, not source (left out of the run's
+    snapshot)."""
 
     def on_event(self, event: Any) -> None:
         """Called with every runner event (`core.events`) after the manifest took it into account.

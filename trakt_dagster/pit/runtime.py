@@ -30,6 +30,7 @@ from trakt_dagster.core.events import (
     TaskStarted,
     TaskSucceeded,
 )
+from trakt_dagster.core.paths import path_inside
 from trakt_dagster.core.run_folder import log_file_name
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.pit.model import ARTIFACT_FOLDERS, PitProject, WorkspaceConfig, kept_artifacts
@@ -292,7 +293,7 @@ class PitSession(PipelineSession):
 def sync_git_source(project: PitProject, cache: Path, log: Any) -> Path:
     """pit's git-backed projects: clone into `<repo_cache>/<dag>` (or fetch), check out `git_ref`, then a
     best-effort `git reset --hard origin/<ref>`. Returns the folder holding the project's source."""
-    target = cache / project.name
+    target = path_inside(cache, project.name)  # validated at load; never let a name reach the workspace
     cache.mkdir(parents=True, exist_ok=True)
 
     def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -311,12 +312,37 @@ def sync_git_source(project: PitProject, cache: Path, log: Any) -> Path:
     return target
 
 
+def secrets_resource(resource: PitSecrets | None, workspace: WorkspaceConfig) -> PitSecrets:
+    """The run's `pit_secrets` resource, else one for the workspace's `secrets_dir`."""
+    return resource if resource is not None else PitSecrets(workspace_secrets=str(workspace.secrets_path or ""))
+
+
+def secret_files(resource: PitSecrets | None, workspace: WorkspaceConfig) -> list[Path]:
+    """The secrets file and age key files a run may read: never copied into a run's snapshot.
+
+    Example:
+        >>> resource = PitSecrets(path="/etc/pit/s.toml", age_identity="/etc/pit/key.txt")
+        >>> secret_files(resource, WorkspaceConfig(Path("/w")))
+        [PosixPath('/etc/pit/s.toml'), PosixPath('/etc/pit/key.txt')]
+    """
+    resource = secrets_resource(resource, workspace)
+    candidates = [resource.secrets_file(), resource.age_identity or workspace.age_identity]
+    candidates.append(os.environ.get("PIT_AGE_KEY_FILE"))
+    found: list[Path] = []
+    for item in candidates:
+        if item:
+            path = Path(item).expanduser()
+            path = path if path.is_absolute() else workspace.root / path
+            if path not in found:
+                found.append(path)
+    return found
+
+
 def load_project_secrets(
     resource: PitSecrets | None, project: PitProject, workspace: WorkspaceConfig
 ) -> ProjectSecrets | None:
     """The project's view of the secrets file, or None when there is no secrets file."""
-    if resource is None:
-        resource = PitSecrets(workspace_secrets=str(workspace.secrets_path or ""))
+    resource = secrets_resource(resource, workspace)
     path = resource.secrets_file()
     if path is None:
         return None
@@ -385,7 +411,7 @@ def make_session_factory(project: PitProject, workspace: WorkspaceConfig):  # no
                     f"single-task run of {', '.join(sorted(selected_tasks))}: "
                     f"dependencies not run: {', '.join(skipped)}",
                 )
-        session.snapshot_exclude.extend([project.folder / "runs"])
+        session.snapshot_exclude.extend([project.folder / "runs", *secret_files(resource, workspace)])
         if project.is_git:
             sync_git_source(project, workspace.repo_cache, request.log)
         start_trigger(session, request)

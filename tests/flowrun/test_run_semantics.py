@@ -207,7 +207,7 @@ ENGINE_DAGS = """
     @timeouts.task(timeout_s=0.05, retries=1)
     async def slow(context: RunContext[dict]):
         DEADLINES.append(context.time_remaining_s())
-        await asyncio.sleep(1)
+        await asyncio.sleep(120)
 
 
     @timeouts.task(timeout_s=5)
@@ -431,7 +431,7 @@ def test_async_timeouts_on_one_loop_row_16(root, instance) -> None:
     assert quick["deadline_left"] is True
     assert quick["loop"] == run.task("quick_too")["result"]  # every async task of a run on one loop
     duration = run.manifest["tasks"]["slow"]["duration_ms"]
-    assert duration < 900  # the 1 s sleeps were cancelled
+    assert duration < 60_000  # generous: the 120 s sleeps were cancelled, not waited for
 
 
 def test_max_parallel_row_24(root, instance) -> None:

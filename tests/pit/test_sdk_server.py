@@ -318,7 +318,7 @@ def test_concurrent_clients(server: SdkServer) -> None:
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=16) as pool:
             replies = list(pool.map(lambda key: call(server.address, "get_secret", key=key), keys))
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 60  # generous: a serial server would wait for the stalled client
         assert [r["result"] for r in replies] == [expected[k] for k in keys]
         assert all(("error" in r) == (k == "nope") for r, k in zip(replies, keys))
     finally:

@@ -7,7 +7,9 @@ summary line per node (`OK model stg_orders (0.12s, 3 rows)`, `FAIL test …`) i
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,11 +131,19 @@ def _node_result(entry: Mapping[str, Any], names: Mapping[str, tuple[str, str]])
     )
 
 
-def _stopper(process: subprocess.Popen[bytes], cancelled: list[bool]) -> Callable[[], None]:
+def _stopper(process: subprocess.Popen[bytes], cancelled: list[bool], talking: threading.Event) -> Callable[[], None]:
+    """`cancel()` for a running dbt: before dbt wrote its first line it has opened nothing and is killed at
+    once (a signal that early may be lost while Python starts up); after that it is asked to stop."""
+
     def cancel() -> None:
         if process.poll() is None:
             cancelled.append(True)  # before the signal: the reading thread may finish right after it
-            stop_dbt(process)
+            if talking.is_set():
+                stop_dbt(process)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                process.wait()
 
     return cancel
 
@@ -155,8 +165,9 @@ def run_dbt(
 
     `env` is added to dbt's environment only (pit's `PIT_RUN_ID`, …). `on_line(level, text)` receives dbt's
     log lines live (`level` is dbt's: debug, info, warn, error), then one summary line per node.
-    `on_start(cancel)` is called once dbt runs; `cancel()` stops it (SIGINT, then terminate, then kill,
-    a few seconds apart) and returns when it exited. Any of `secrets` is masked in lines and errors.
+    `on_start(cancel)` is called once dbt runs; `cancel()` stops it and returns when it exited: killed at
+    once while dbt has not written its first line yet, else SIGINT, then terminate, then kill, a few
+    seconds apart. Any of `secrets` is masked in lines and errors.
     dbt's output is read here, not echoed to stdout.
 
     Example:
@@ -186,10 +197,12 @@ def run_dbt(
     names: dict[str, tuple[str, str]] = {}
     errors: list[str] = []
     raw: list[str] = []
+    talking = threading.Event()
     try:
         if on_start is not None:
-            on_start(_stopper(invocation.process, cancelled))
+            on_start(_stopper(invocation.process, cancelled, talking))
         for event in read_events(invocation):
+            talking.set()
             node = event.node_info
             if node.get("unique_id"):
                 names[str(node["unique_id"])] = (str(node.get("resource_type", "")), str(node.get("node_name", "")))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import replace
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from trakt_dagster.core.errors import LoadError, SourceLocation
 from trakt_dagster.core.paths import escapes_folder, folder_name_problem

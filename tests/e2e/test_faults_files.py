@@ -21,6 +21,7 @@ from tests.conftest import REPO, run_trakt, write_files
 from tests.pit.conftest import run_pit, workspace
 from trakt_dagster.cli import main as cli
 from trakt_dagster.core.atomic import atomic_path, atomic_write_text
+from trakt_dagster.ductaflow.compat.ductaflow._logfile import atomic_write as notebook_write
 from trakt_dagster.trakt.csv_io import resolve_input_paths
 
 
@@ -101,8 +102,15 @@ def test_atomic_files_get_the_mode_an_ordinary_write_gives(tmp_path: Path, mask:
         with atomic_path(tmp_path / "profiles.yml", mode=0o600) as tmp:  # explicit mode: exactly that
             tmp.write_text("secret: x\n")
         (tmp_path / "plain.txt").write_text("ordinary write")
+        notebook_write(tmp_path / "flow.ipynb", "{}")  # ductaflow's own atomic writes
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
-    assert modes == {"a.json": expected, "b.csv": expected, "profiles.yml": 0o600, "plain.txt": expected}
+    assert modes == {
+        "a.json": expected,
+        "b.csv": expected,
+        "profiles.yml": 0o600,
+        "plain.txt": expected,
+        "flow.ipynb": expected,
+    }
 
 
 def test_trakt_and_pit_outputs_and_manifests_get_the_umask_mode(tmp_path: Path, instance) -> None:

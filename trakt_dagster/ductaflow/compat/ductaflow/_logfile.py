@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -25,18 +26,21 @@ LineSink = Callable[[str, str], None]
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write a file through a temporary file in the same folder and a rename."""
+    """Write a file under its own name in a hidden folder beside it, then rename it into place.
+
+    Nothing half-written ever carries the file's name or suffix in its folder, and the file gets the mode an
+    ordinary write gives (the umask applies), as trakt-dagster's own atomic writes.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=f"-{os.getpid()}-nb.tmp", dir=path.parent))
     try:
-        with os.fdopen(fd, "wb") as handle:
+        tmp = staging / path.name
+        with open(tmp, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def stamp() -> str:

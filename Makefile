@@ -9,6 +9,7 @@ UV_VERSION := 0.13.9
 DAGSTER_HOME_DIR := $(CURDIR)/.dagster
 HOST ?= 127.0.0.1
 PORT ?= 3000
+WEBHOOK_PORT ?= 9090
 
 .PHONY: run test test-services venv lint lock bench clean
 
@@ -54,7 +55,12 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME_DIR)
 	@cp -n deploy/dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml 2>/dev/null || true
-	DAGSTER_HOME=$(DAGSTER_HOME_DIR) PATH=$(CURDIR)/$(BIN):$$PATH \
+	@# pit's webhook receiver (POST /webhook/<dag>) runs beside `dagster dev` and stops with it. A new instance's
+	@# storage is created first, by one process (two processes creating SQLite storage at once can clash).
+	export DAGSTER_HOME=$(DAGSTER_HOME_DIR) PATH=$(CURDIR)/$(BIN):$$PATH; \
+	  [ -d $(DAGSTER_HOME_DIR)/history ] || $(BIN)/dagster instance info >/dev/null; \
+	  $(BIN)/python -m trakt_dagster.pit.webhook_server --root . --host $(HOST) --port $(WEBHOOK_PORT) & receiver=$$!; \
+	  trap 'kill $$receiver 2>/dev/null; wait $$receiver 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
 
 test: $(STAMP) test-services

@@ -72,14 +72,21 @@ class FtpServer:
         >>> # with FtpServer(home, "u", "pw") as server: ... server.port ...
     """
 
-    def __init__(self, home: Path, user: str, password: str, port: int = 0) -> None:
+    def __init__(
+        self, home: Path, user: str, password: str, port: int = 0, tls: tuple[Path, Path] | None = None
+    ) -> None:
         import logging
 
-        logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+        log = logging.getLogger("pyftpdlib")
+        log.setLevel(logging.WARNING)
+        if not log.handlers:  # else pyftpdlib configures its own INFO logging on every serve_forever call
+            log.addHandler(logging.NullHandler())
         self.home = home
         self.user = user
         self.password = password
         self.port = port
+        self.tls = tls
+        """(certificate, key) files: explicit FTPS (AUTH TLS) required on the control and data channels."""
         self._server = None
         self._thread = None
         self._stop = None
@@ -94,7 +101,16 @@ class FtpServer:
 
         authorizer = DummyAuthorizer()
         authorizer.add_user(self.user, self.password, str(self.home), perm="elradfmwMT")
-        handler = type("TestFTPHandler", (FTPHandler,), {"authorizer": authorizer, "auth_failed_timeout": 0.01})
+        attributes = {"authorizer": authorizer, "auth_failed_timeout": 0.01}
+        base = FTPHandler
+        if self.tls is not None:
+            from pyftpdlib.handlers import TLS_FTPHandler
+
+            base = TLS_FTPHandler
+            attributes.update(
+                certfile=str(self.tls[0]), keyfile=str(self.tls[1]), tls_control_required=True, tls_data_required=True
+            )
+        handler = type("TestFTPHandler", (base,), attributes)
         server = _Server(("127.0.0.1", self.port), handler, ioloop=IOLoop())  # its own loop: servers stop alone
         self.port = server.socket.getsockname()[1]
         stop = threading.Event()
@@ -155,3 +171,37 @@ def service(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> Itera
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
+
+
+def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate for `host` (an IP address SAN) and its key, as PEM files in `folder`: (cert, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path

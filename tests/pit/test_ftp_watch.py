@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from tests.pit.conftest import DEFINITIONS_PY, instance_home, launch_request, tick, workspace
-from tests.servers import FtpServer, free_port
+from tests.servers import FtpServer, free_port, self_signed_certificate
 from trakt_dagster import build_definitions
 from trakt_dagster.pit.ftp_client import FtpWatchError, RemoteFile, ftp_credentials, ftp_session
 from trakt_dagster.pit.ftp_watch import WatchState
@@ -237,3 +237,29 @@ def test_wrong_password_and_tls_errors_name_no_secret(env) -> None:
         with pytest.raises(FtpWatchError) as refused, ftp_session(ftp_credentials(tls, secrets)):
             pass
         assert "127.0.0.1" in str(refused.value) and "Wr0ng" not in str(refused.value)
+
+
+def test_explicit_tls_with_a_checked_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trakt_dagster.pit.ftp_client import list_files
+    from trakt_dagster.pit.secrets import SecretsFile
+
+    home = tmp_path / "ftps"
+    (home / "in").mkdir(parents=True)
+    (home / "in" / "a.csv").write_text("id\n1\n")
+    cert, key = self_signed_certificate(tmp_path / "tls")
+    secrets = SecretsFile(
+        Path("s.toml"), {"global": {"ftp": {"host": "127.0.0.1", "user": USER, "password": PASSWORD}}}
+    )
+    with FtpServer(home, USER, PASSWORD, tls=(cert, key)) as server:
+        settings = FtpWatchSettings(secret="ftp", port=server.port, tls=True, directory="/in", pattern="*.csv")
+        creds = ftp_credentials(settings, secrets.for_project("p"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+        with pytest.raises(FtpWatchError, match="certificate verify failed") as untrusted, ftp_session(creds):
+            pass
+        assert PASSWORD not in str(untrusted.value)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # a private CA: the server's certificate is trusted
+        with ftp_session(creds) as ftp:
+            assert [f.name for f in list_files(ftp, "/in", "*.csv")] == ["a.csv"]
+        plain = FtpWatchSettings(secret="ftp", port=server.port, directory="/in", pattern="*.csv")
+        with pytest.raises(FtpWatchError), ftp_session(ftp_credentials(plain, secrets.for_project("p"))) as ftp:
+            list_files(ftp, "/in", "*.csv")  # the server requires TLS: plain FTP is refused

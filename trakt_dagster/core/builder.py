@@ -132,6 +132,7 @@ def build_graph_definitions(
         description=graph.description or f"Run the {graph.tool} pipeline '{graph.name}'.",
         tags={"trakt/tool": graph.tool, "trakt/pipeline": pipeline},
         partitions_def=graph.partitions_def,
+        executor_def=dg.in_process_executor if graph.in_process and granularity is Granularity.PIPELINE else None,
     )
     defs = dg.Definitions.merge(
         dg.Definitions(

@@ -296,6 +296,9 @@ class TaskGraph:
     op_retries: OpRetries | None = None
     """Dagster retries of the pipeline's op (pipeline granularity); task retries (`Task.retries`) are the
     runner's, inside one attempt of the op."""
+    in_process: bool = False
+    """Pipeline granularity: run the job's single op in the run worker itself (Dagster's in-process executor)
+    instead of a step process of its own, which would only add its start-up (seconds) to every run."""
     defer_materializations: bool = False
     """Report assets only when the whole run is done, and only those whose task still counts as
     succeeded (lazy tools such as trakt stream mode run a step's code while later tasks consume it)."""

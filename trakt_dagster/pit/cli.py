@@ -9,6 +9,7 @@ Example:
     trakt-dagster pit logs sales/extract             # that task's log of the newest run (or --run-id)
     trakt-dagster pit outputs --type table --location 'warehouse.*'
     trakt-dagster pit init --type sql reporting      # scaffold projects/reporting/
+    trakt-dagster pit serve --port 9090              # daemon + UI + webhook receiver until Ctrl-C
     ```
 """
 
@@ -199,3 +200,32 @@ def init_command(name: str, kind: str, root: Path) -> None:
     except (FileExistsError, ValueError) as exc:
         _fail(f"Error: {exc}")
     click.echo(f"created {folder}")
+
+
+@pit_group.command("serve")
+@ROOT_OPTION
+@click.option("--port", default=9090, show_default=True, help="Port of the webhook receiver (pit's HTTP port).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface for the receiver and the UI (pit listens on all interfaces: pass 0.0.0.0 for that).",
+)
+@click.option("--secrets", "secrets_file", default=None, help="Secrets TOML (.toml or .age) for triggers, tasks.")
+@click.option("--no-ui", is_flag=True, help="Run only the Dagster daemon, without the web UI.")
+@click.option("--ui-port", default=3000, show_default=True, help="Port of the Dagster web UI.")
+@click.option("--verbose", is_flag=True, help="Log every webhook request and Dagster's debug lines.")
+def serve_command(
+    root: Path, port: int, host: str, secrets_file: str | None, no_ui: bool, ui_port: int, verbose: bool
+) -> None:
+    """Run pit's triggers on Dagster: the daemon (schedules, FTP watches, webhooks), the UI and the webhook
+    receiver, until Ctrl-C or SIGTERM."""
+    import logging
+
+    from trakt_dagster.pit.serve import serve
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stdout)
+    status = serve(
+        root, host=host, port=port, ui=not no_ui, ui_port=ui_port, secrets_file=secrets_file, verbose=verbose
+    )
+    sys.exit(status)

@@ -1,9 +1,9 @@
 """pit's `[dag.ftp_watch]` on Dagster: the sensor `<dag>_ftp_watch` and the run's download and archive.
 
-The sensor ticks every `poll_interval`, lists `directory`, keeps the plain files whose names match `pattern`
-(Go `path.Match`: case-sensitive, `[!x]` is not a negation, a malformed pattern matches nothing) and tracks
-each file's size and time. A file is stable once unchanged for `stable_seconds` (exactly at the threshold
-counts; a new file therefore needs two ticks at least); every stable file not run yet goes into **one**
+The sensor ticks every `poll_interval` (see `sensor_interval`), lists `directory`, keeps the plain files whose
+names match `pattern` (Go `path.Match`: case-sensitive, `[!x]` is not a negation, a malformed pattern matches
+nothing) and tracks each file's size and time. A file is stable once unchanged for `stable_seconds` (exactly
+at the threshold counts; a new file therefore needs two ticks at least); every stable file not run yet goes into **one**
 run request for the batch, sorted by name. A file's identity is (name, size, modification time): an
 identity that has had a run never triggers again — not after a success without `archive_dir`, not after a
 failed run (unlike pit, which re-triggers such files forever) — and a changed file (new size or time) is
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,6 +110,18 @@ class WatchState:
             self.launched[item.key] = now
 
 
+def sensor_interval(poll_interval: float) -> int:
+    """The sensor's minimum interval for pit's `poll_interval`: one second less (at least one), so that ticks come
+    every `poll_interval` — the daemon starts a loop about every 5 s and skips a sensor whose last tick is a hair
+    less than its minimum interval ago, which would stretch a 5 s poll to 10 s.
+
+    Example:
+        >>> sensor_interval(30), sensor_interval(5), sensor_interval(1)
+        (29, 4, 1)
+    """
+    return max(1, math.ceil(poll_interval) - 1)
+
+
 def batch_run_key(files: list[RemoteFile]) -> str:
     """The run key of a batch: derived from every file's (name, size, time).
 
@@ -139,7 +152,7 @@ def build_ftp_sensor(project: PitProject, workspace: WorkspaceConfig, job: Any) 
     assert settings is not None
     dag = project.name
     overlap = project.overlap_policy
-    interval = max(1, round(settings.poll_interval))
+    interval = sensor_interval(settings.poll_interval)
 
     @dg.sensor(
         name=ftp_sensor_name(dag),

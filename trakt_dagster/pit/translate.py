@@ -165,6 +165,7 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
         resources={SECRETS_RESOURCE_KEY: PitSecrets(workspace_secrets=str(workspace.secrets_path or ""))},
         snapshot=SnapshotSpec(root=source_folder(project, workspace), max_file_bytes=NO_SIZE_LIMIT),
         pool=project.pool,
+        in_process=True,
         extra_definitions=event_trigger_definitions(project, workspace),
         kinds=frozenset({TOOL}),
         metadata={

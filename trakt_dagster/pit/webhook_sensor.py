@@ -27,8 +27,9 @@ from trakt_dagster.pit.webhook_stream import STREAM_TAG
 
 EVENT_TAG = "trakt/webhook_event"
 TRIGGER_TAG = "trakt/trigger"
-WEBHOOK_INTERVAL_S = 5
-"""Seconds between two ticks of a webhook sensor (the daemon may take longer on a busy machine)."""
+WEBHOOK_INTERVAL_S = 1
+"""Minimum seconds between two ticks of a webhook sensor: in effect every loop of Dagster's sensor daemon
+(which starts a loop at most every 5 s), since a tick only lists a folder."""
 MAX_EVENTS_PER_TICK = 500
 
 

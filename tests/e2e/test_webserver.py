@@ -81,7 +81,8 @@ def dagster_dev(example_root: Path, tmp_path_factory):
 def test_ui_serves_example_assets(dagster_dev: int) -> None:
     entries = graphql(dagster_dev, LOCATION_QUERY)["workspaceOrError"]["locationEntries"]
     assert [e["name"] for e in entries] == ["trakt_dagster"]
-    assert entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+    loaded = entries[0]["locationOrLoadError"]
+    assert loaded["__typename"] == "RepositoryLocation", loaded.get("message")
     nodes = graphql(dagster_dev, ASSETS_QUERY)["assetNodes"]
     keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
     assert {

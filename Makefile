@@ -66,7 +66,8 @@ run: $(STAMP)
 test: $(STAMP) test-services
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Programs the tests need: PostgreSQL's server (tests start their own), git (pit's git-backed projects).
+# Programs the tests need: PostgreSQL's server (tests start their own), git (pit's git-backed projects),
+# Debian's Chromium (the browser test drives it through Playwright, which never downloads a browser).
 test-services:
 	@command -v git >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null; \
@@ -77,6 +78,14 @@ test-services:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else \
 	    echo "error: the tests need PostgreSQL's server programs (initdb, pg_ctl): install the 'postgresql' package" >&2; \
+	    exit 1; \
+	  fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Chromium (Debian package) for the browser test..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	  else \
+	    echo "error: the browser test needs Chromium: install the 'chromium' package" >&2; \
 	    exit 1; \
 	  fi; }
 

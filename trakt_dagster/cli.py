@@ -24,6 +24,7 @@ ROOT_HELP = "Folder holding pipelines/ and projects/ (default: current folder)."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trakt-dagster", message="%(prog)s %(version)s")
 def main() -> None:
     """Run trakt, flowrun, ductaflow, loom.etl and pit pipelines on Dagster."""
 

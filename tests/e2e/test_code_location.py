@@ -166,6 +166,14 @@ def test_cli_list_validate_and_run(example_root: Path, tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no pipeline 'nope'" in missing.stderr
 
 
+def test_cli_version_is_the_installed_package_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    done = run_cli(["trakt-dagster", "--version"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"trakt-dagster {version('trakt-dagster')}"
+
+
 def test_cli_run_against_dagster_home_records_the_run(example_root: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

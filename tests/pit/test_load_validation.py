@@ -282,7 +282,7 @@ def test_recipients_array_and_requires_table_load_rows_39_n13(tmp_path: Path, ca
         / "projects/o/pit.toml"
     )
     project, problems = read_project(path)
-    assert not problems.errors and project.outputs[0].recipients == ("a@b", "c@d")
+    assert not problems.errors and project.outputs[0].record()["recipients"] == ["a@b", "c@d"]
     assert any("requires is not enforced" in w.message for w in problems.warnings)
 
 

@@ -168,6 +168,7 @@ CHAIN = {
         name = "summary"
         type = "file"
         location = "/srv/summary.csv"
+        recipients = "ops@example.com, cfo@example.com"
     """,
     "projects/chain/fail.sh": "echo boom\nexit 3\n",
     "projects/chain/ok.sh": 'echo "ok $PIT_TASK_NAME"\n',
@@ -198,6 +199,22 @@ def test_single_task_run_and_successful_outputs_row_10(tmp_path: Path, instance)
     assert full.success and "chain/summary" in full.materialized()
     assert [o["name"] for o in full.report["outputs"]] == ["summary"]
     assert full.manifest["outputs"]["summary"]["location"] == "/srv/summary.csv"
+    # every [[outputs]] field as pit stores it: recipients stays the string written in pit.toml (item 4)
+    written = {"name": "summary", "type": "file", "location": "/srv/summary.csv"}
+    recipients = "ops@example.com, cfo@example.com"
+    assert {k: full.report["outputs"][0][k] for k in (*written, "recipients")} == {**written, "recipients": recipients}
+    (output,) = [
+        e.event_specific_data.materialization
+        for e in full.result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+        and e.event_specific_data.materialization.asset_key.to_user_string() == "chain/summary"
+    ]
+    assert {k: v.value for k, v in output.metadata.items()} == {
+        "pit/output": "summary",
+        "pit/type": "file",
+        "pit/location": "/srv/summary.csv",
+        "pit/recipients": recipients,
+    }
 
 
 def test_concurrent_runs_have_their_own_socket_and_snapshot_row_13(tmp_path: Path) -> None:

@@ -243,13 +243,19 @@ def test_project_secret_shadows_global_without_field_fallback(server: SdkServer)
     # §6 row 26
     assert json.loads(call(server.address, "get_secret", key="db")["result"]) == {"host": "h"}
     reply = call(server.address, "get_secret_field", secret="db", field="user")
-    assert reply["result"] == "" and '"user"' in reply["error"] and "[sales]" in reply["error"]
-    assert "global-user" not in reply["error"]
+    assert reply == {"result": "", "error": 'field "user" not found in secret "db" for project "sales"'}
 
 
-def test_missing_secret_error_names_key_and_scopes(server: SdkServer) -> None:
-    reply = call(server.address, "get_secret", key="nope")
-    assert reply == {"result": "", "error": 'secret "nope" not found (searched [sales], [global])'}
+def test_secret_errors_are_pits_words(server: SdkServer, logs: list[tuple[str, str]]) -> None:
+    # pit's Store.Resolve / ResolveField texts, byte for byte; the searched scopes go to the Dagster log only
+    assert raw(server.address, b'{"method":"get_secret","params":{"key":"nope"}}') == (
+        b'{"result":"","error":"secret \\"nope\\" not found for project \\"sales\\""}\n'
+    )
+    assert call(server.address, "get_secret_field", secret="token", field="x")["error"] == (
+        'secret "token" is a plain value, not a structured secret (use Resolve instead)'
+    )
+    assert call(server.address, "get_secret", key='a"b')["error"] == 'secret "a\\"b" not found for project "sales"'
+    assert any("searched [sales], [global]" in text for _, text in logs)
 
 
 def test_no_secrets_means_no_secret_methods(data_dir: Path) -> None:
@@ -265,29 +271,40 @@ def test_no_secrets_means_no_secret_methods(data_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "error"),
     [
-        b'{"method": "get_secret", "params": {"key": 1}}',  # §6 row 28
-        b'{"method": "get_secret", "params": {"key": null}}',
-        b'{"method": "get_secret", "params": ["key"]}',
-        b'{"method": 7}',
-        b'["get_secret"]',
-        b'{"method": "get_secret", "params": {"key": "x"}',
-        b"not json at all",
-        b"",
+        # §6 row 28; the texts are Go's json.Decoder's, as pit sends them
+        (
+            b'{"method": "get_secret", "params": {"key": 1}}',
+            "json: cannot unmarshal number into Go struct field Request.params of type string",
+        ),
+        (
+            b'{"method": "get_secret", "params": ["key"]}',
+            "json: cannot unmarshal array into Go struct field Request.params of type map[string]string",
+        ),
+        (b'{"method": 7}', "json: cannot unmarshal number into Go struct field Request.method of type string"),
+        (b'["get_secret"]', "json: cannot unmarshal array into Go value of type sdk.Request"),
+        (b'{"method": "get_secret", "params": {"key": "x"}', "unexpected EOF"),
+        (b"not json at all", "invalid character 'o' in literal null (expecting 'u')"),
+        (b'{"method" "x"}', "invalid character '\"' after object key"),
+        (b"", "EOF"),
     ],
 )
-def test_invalid_requests(server: SdkServer, payload: bytes) -> None:
-    response = raw(server.address, payload)
-    assert response.startswith(b'{"result":"","error":"invalid request: ')
-    assert response.endswith(b"}\n")
+def test_invalid_requests(server: SdkServer, payload: bytes, error: str) -> None:
+    assert raw(server.address, payload) == encode_response("", f"invalid request: {error}")
 
 
 def test_missing_and_empty_params(server: SdkServer) -> None:
-    assert call(server.address, "get_secret") == {"result": "", "error": "missing param: key"}
-    assert call(server.address, "get_secret", key="") == {"result": "", "error": "missing param: key"}
-    assert call(server.address, "get_secret_field", secret="db")["error"] == "missing param: field"
-    assert call(server.address, "load_data", file="x.parquet")["error"] == "missing param: table"
+    assert call(server.address, "get_secret") == {"result": "", "error": "missing required parameter: key"}
+    assert call(server.address, "get_secret", key="") == {"result": "", "error": "missing required parameter: key"}
+    # Go decodes null into an empty string, which pit then calls missing
+    assert json.loads(raw(server.address, b'{"method": "get_secret", "params": {"key": null}}')) == {
+        "result": "",
+        "error": "missing required parameter: key",
+    }
+    assert call(server.address, "get_secret_field", secret="db")["error"] == "missing required parameter: field"
+    assert call(server.address, "load_data", file="x.parquet")["error"] == "missing required parameter: table"
+    assert call(server.address, "ftp_list", secret="ftp")["error"] == "missing required parameter: directory"
 
 
 def test_request_without_half_close_is_answered(server: SdkServer) -> None:
@@ -406,12 +423,18 @@ def test_load_data_calls_the_injected_function(server: SdkServer, data_dir: Path
     reply = call(server.address, "load_data", file="claims.parquet", table="claims", connection="warehouse")
     assert reply == {"result": "4 rows loaded"}
     reply = call(
-        server.address, "load_data", file="claims.parquet", table="c2", connection="warehouse", schema="s", mode="m"
+        server.address,
+        "load_data",
+        file="claims.parquet",
+        table="c2",
+        connection="warehouse",
+        schema="s",
+        mode="truncate_and_load",
     )
     assert reply == {"result": "4 rows loaded"}
     url = f"postgresql://loader:{DB_PASSWORD}@db.internal:5432/wh"
     path = (data_dir / "claims.parquet").resolve()
-    assert loads.calls == [(path, url, "claims", None, "append"), (path, url, "c2", "s", "m")]
+    assert loads.calls == [(path, url, "claims", None, "append"), (path, url, "c2", "s", "truncate_and_load")]
 
 
 @pytest.mark.parametrize("name", ["../x.parquet", "sub/../../x.parquet", "/etc/passwd", "..", ".", "link/x.parquet"])
@@ -422,25 +445,28 @@ def test_load_data_refuses_paths_outside_the_data_dir(
     write_parquet(data_dir.parent / "x.parquet")
     (data_dir / "link").symlink_to(data_dir.parent)
     reply = call(server.address, "load_data", file=name, table="t", connection="warehouse")
-    assert reply["result"] == "" and "refused" in reply["error"] and "inside the data directory" in reply["error"]
+    assert reply == {"result": "", "error": f"file path {json.dumps(name)} escapes data directory"}
     assert loads.calls == []
 
 
 def test_load_data_errors(data_dir: Path, secrets: ProjectSecrets, server: SdkServer) -> None:
-    assert (
-        "not found in the data directory"
-        in call(server.address, "load_data", file="absent.parquet", table="t", connection="warehouse")["error"]
+    absent = (data_dir / "absent.parquet").resolve()
+    assert call(server.address, "load_data", file="absent.parquet", table="t", connection="warehouse")["error"] == (
+        f"loading data: reading parquet file: opening file: open {absent}: no such file or directory"
     )
     write_parquet(data_dir / "t.parquet")
     assert call(server.address, "load_data", file="t.parquet", table="t", connection="nope")["error"] == (
-        'secret "nope" not found (searched [sales], [global])'
+        'resolving connection "nope": secret "nope" not found for project "sales"'
     )
+    assert call(server.address, "load_data", file="t.parquet", table="t", connection="warehouse", mode="upsert")[
+        "error"
+    ] == ('loading data: unsupported load mode "upsert" (must be append, truncate_and_load, or create_or_replace)')
     with SdkServer(data_dir=data_dir, task_name="t", secrets=secrets) as sdk:
         reply = call(sdk.address, "load_data", file="t.parquet", table="t", connection="warehouse")
-        assert reply["error"] == "load_data is not available"
+        assert reply["error"] == "loading data: load_data is not available"
     with SdkServer(data_dir=data_dir, task_name="t", secrets=None, load_data=LoadCalls()) as sdk:
         reply = call(sdk.address, "load_data", file="t.parquet", table="t", connection="warehouse")
-        assert "no secrets file" in reply["error"]
+        assert reply["error"] == "secrets store not configured (use --secrets flag)"
 
 
 # --- FTP against a real server ---------------------------------------------------------------------------------
@@ -463,7 +489,9 @@ def test_ftp_download_single_and_by_pattern(server: SdkServer, data_dir: Path) -
     assert (data_dir / "sales_2.csv").read_text() == "id\n2\n"
     assert sorted(p.name for p in data_dir.iterdir()) == ["notes.txt", "sales_1.csv", "sales_2.csv"]
     missing = call(server.address, "ftp_download", secret="ftp", remote_path="/incoming/absent.csv")
-    assert missing["error"].startswith("FTP error: 550")
+    assert missing["error"].startswith('retrieving "/incoming/absent.csv": 550 ')
+    nothing = call(server.address, "ftp_download", secret="ftp", directory="/incoming", pattern="*.xlsx")
+    assert nothing == {"result": "null"}  # pit marshals the empty (nil) list of a batch that matched nothing
     assert sorted(p.name for p in data_dir.iterdir()) == ["notes.txt", "sales_1.csv", "sales_2.csv"]
 
 
@@ -477,24 +505,31 @@ def test_ftp_upload_and_move(server: SdkServer, data_dir: Path, ftp_server: tupl
     assert call(server.address, "ftp_move", secret="ftp", src="/summary.csv", dst="/done/summary.csv") == {"result": ""}
     assert not (home / "summary.csv").exists() and (home / "done" / "summary.csv").read_text() == "total\n42\n"
     refused = call(server.address, "ftp_upload", secret="ftp", local_name="../secrets.toml", remote_path="/x")
-    assert "refused" in refused["error"]
+    assert refused["error"] == 'filename "../secrets.toml" escapes data directory'
+    gone = call(server.address, "ftp_move", secret="ftp", src="/absent.txt", dst="/done/absent.txt")
+    assert gone["error"].startswith('moving "/absent.txt" to "/done/absent.txt": 550 ')
 
 
 def test_ftp_tls_field_asks_for_tls(server: SdkServer) -> None:
     # the test server has no TLS: a client that honours tls = "true" fails at AUTH TLS instead of logging in
     reply = call(server.address, "ftp_list", secret="ftp_tls", directory="/incoming")
-    assert reply["result"] == "" and 'FTP login for secret "ftp_tls" failed' in reply["error"]
-    assert "AUTH" in reply["error"]
+    # host and port are values of the secrets file, so they are masked like any secret value
+    assert reply == {"result": "", "error": 'connecting to ***:***: 500 Command "AUTH" not understood.'}
+    bad = call(server.address, "ftp_list", secret="ftp_bad_login", directory="/incoming")
+    assert bad == {"result": "", "error": 'login as "***": 530 Authentication failed.'}
 
 
 def test_ftp_needs_a_structured_secret_with_credentials(server: SdkServer, data_dir: Path) -> None:
-    assert "plain value" in call(server.address, "ftp_list", secret="token", directory="/")["error"]
-    assert (
-        "needs the fields host, user and password"
-        in call(server.address, "ftp_list", secret="db", directory="/")["error"]
+    assert call(server.address, "ftp_list", secret="token", directory="/")["error"] == (
+        'resolving token.host: secret "token" is a plain value, not a structured secret (use Resolve instead)'
+    )
+    assert call(server.address, "ftp_list", secret="db", directory="/")["error"] == (
+        'resolving db.user: field "user" not found in secret "db" for project "sales"'
     )
     with SdkServer(data_dir=data_dir, task_name="t", secrets=None) as sdk:
-        assert "no secrets file" in call(sdk.address, "ftp_list", secret="ftp", directory="/")["error"]
+        assert call(sdk.address, "ftp_list", secret="ftp", directory="/")["error"] == (
+            "secrets store not configured (use --secrets flag)"
+        )
 
 
 # --- pit_sdk in this process: client, data, SQL, FTP ---------------------------------------------------------------
@@ -576,7 +611,7 @@ def test_sdk_ftp_functions(pit_sdk: Any, task_env: SdkServer, data_dir: Path, ft
     assert pit_sdk.ftp_upload("ftp", "up.txt", "/up.txt") is None
     assert pit_sdk.ftp_move("ftp", "/up.txt", "/done/up.txt") is None
     assert (home / "done" / "up.txt").read_text() == "up"
-    with pytest.raises(RuntimeError, match="^SDK error: FTP error: 550"):
+    with pytest.raises(RuntimeError, match='^SDK error: moving "/absent.txt" to "/done/absent.txt": 550'):
         pit_sdk.ftp_move("ftp", "/absent.txt", "/done/absent.txt")
 
 

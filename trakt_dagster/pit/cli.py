@@ -172,7 +172,7 @@ def outputs_command(root: Path, project: str | None, kind: str | None, location:
                 continue
             if location and not go_path_match(location, output.location):
                 continue
-            rows.append((p.name, output.name, output.type, output.location, ", ".join(output.recipients)))
+            rows.append((p.name, output.name, output.type, output.location, str(output.record()["recipients"])))
     if rows:
         widths = [
             max(len(str(r[i])) for r in rows + [("PROJECT", "NAME", "TYPE", "LOCATION", "RECIPIENTS")])

@@ -397,14 +397,12 @@ def _task(reader: _TableReader, raw: dict[str, Any], index: int) -> PitTask:
 
 def _output(reader: _TableReader, raw: dict[str, Any], index: int) -> PitOutput:
     values = reader.read("outputs", raw, index)
-    recipients = values.get("recipients", ())
-    if isinstance(recipients, str):
-        recipients = tuple(r.strip() for r in recipients.split(",") if r.strip())
+    recipients = values.get("recipients", "")
     return PitOutput(
         name=values.get("name", ""),
         type=values.get("type", ""),
         location=values.get("location", ""),
-        recipients=tuple(recipients),
+        recipients=recipients if isinstance(recipients, str) else tuple(recipients),
         line=reader.doc.line_of("outputs", index=index),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 RUNNER_KINDS = ("python", "bash", "sql", "dbt")
 LOAD_MODES = ("append", "truncate_and_load", "create_or_replace")
@@ -56,18 +57,26 @@ class PitTask:
 
 @dataclass(frozen=True)
 class PitOutput:
-    """One `[[outputs]]` entry (metadata recorded when a run of the DAG succeeds).
+    """One `[[outputs]]` entry (metadata recorded when a run of the DAG succeeds), every field as written.
+
+    `recipients` is a string in pit (`"a@b, c@d"` stays that string); an array of strings is accepted too
+    (N13) and kept as that list.
 
     Example:
-        >>> PitOutput("daily report", type="email", recipients=("ops@example.com",)).recipients
-        ('ops@example.com',)
+        >>> PitOutput("daily report", type="email", recipients="ops@example.com").record()["recipients"]
+        'ops@example.com'
     """
 
     name: str
     type: str = ""
     location: str = ""
-    recipients: tuple[str, ...] = ()
+    recipients: str | tuple[str, ...] = ""
     line: int | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The output's fields as pit keeps them (`name`, `type`, `location`, `recipients`)."""
+        recipients = self.recipients if isinstance(self.recipients, str) else list(self.recipients)
+        return {"name": self.name, "type": self.type, "location": self.location, "recipients": recipients}
 
 
 @dataclass(frozen=True)

@@ -280,10 +280,7 @@ class PitSession(PipelineSession):
             self.stream.complete("success" if success and self.status == "success" else "failed")
         if success and self.status == "success" and not self.single_task:
             now = time.time()
-            self.outputs_recorded[:] = [
-                {"name": o.name, "type": o.type, "location": o.location, "recipients": list(o.recipients), "at": now}
-                for o in project.outputs
-            ]
+            self.outputs_recorded[:] = [{**o.record(), "at": now} for o in project.outputs]
         keep = kept_artifacts(project, self.workspace or WorkspaceConfig(project.folder))
         for folder in ARTIFACT_FOLDERS:
             if folder not in keep:

@@ -2,15 +2,17 @@
 
 One server per task attempt (§5 N9), on a Unix socket in a fresh private temp folder (or TCP on 127.0.0.1).
 The wire format is pit's, byte for byte: one JSON request per connection, `{"method": ..., "params": {...}}`
-with string params, answered by one line `{"result":"...","error":"..."}` (`error` omitted when empty).
-Error texts never contain secret values: every outgoing error is masked with the project's secret values.
+with string params, answered by one line `{"result":"...","error":"..."}` (`error` omitted when empty). Every
+error text is the one pit's Go server sends (`missing required parameter: key`, `secret "x" not found for
+project "sales"`, `invalid request: unexpected EOF`); where trakt-dagster knows more (which scopes were
+searched), it says so in the Dagster log, not in the reply. Error texts never contain secret values: every
+outgoing error is masked with the project's secret values.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ftplib
-import json
 import os
 import posixpath
 import shutil
@@ -21,11 +23,13 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Literal
 
 from trakt_dagster.core.atomic import atomic_path
 from trakt_dagster.core.redact import Redactor
+from trakt_dagster.pit.gofmt import go_quote
 from trakt_dagster.pit.gomatch import go_path_match
+from trakt_dagster.pit.sdk_request import RequestError, complete_length, decode_request
 from trakt_dagster.pit.secrets import ProjectSecrets, SecretsError, go_json
 
 __all__ = ["LoadDataFn", "LogFn", "SdkServer", "encode_response"]
@@ -37,29 +41,26 @@ LogFn = Callable[[str, str], None]
 """`log(level, message)`; level is "debug", "info", "warning" or "error"."""
 
 _MAX_REQUEST = 1 << 20
+LOAD_MODES = ("append", "truncate_and_load", "create_or_replace")
 _SOCKET_NAME = "sdk.sock"
 _MAX_SOCKET_PATH = 100
 
 
 class _SdkError(Exception):
-    """A handler failure whose message is sent to the task as the response's `error`."""
+    """A handler failure whose message is sent to the task as the response's `error` (pit's wording)."""
 
 
-class _MissingParam(KeyError):
-    """A required request parameter that is absent or empty."""
-
-
-class _Params(dict[str, str]):
-    """Request params; a missing or empty required one raises `_MissingParam` (→ `missing param: <name>`)."""
-
-    def __getitem__(self, name: str) -> str:
-        value = super().get(name, "")
-        if value == "":
-            raise _MissingParam(name)
-        return value
-
-
+_Params = dict[str, str]
 _Handler = Callable[[_Params], str]
+NO_SECRETS = "secrets store not configured (use --secrets flag)"
+
+
+def _required(params: _Params, name: str, note: str = "") -> str:
+    """A required parameter (pit treats an empty one as missing)."""
+    value = params.get(name, "")
+    if not value:
+        raise _SdkError(f"missing required parameter: {name}{note}")
+    return value
 
 
 def encode_response(result: str, error: str = "") -> bytes:
@@ -237,10 +238,14 @@ class SdkServer:
             >>> server.handle_request(b'{"method": "get_secret", "params": {"key": "x"}}')
             b'{"result":"","error":"unknown method: get_secret"}\\n'
         """
-        request, problem = _parse_request(raw, complete=True)
-        if request is None:
-            return encode_response("", f"invalid request: {problem}")
-        return self._dispatch(*request)
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            end = complete_length(text, at_eof=True)
+            assert end is not None
+            request = decode_request(text[:end])
+        except RequestError as exc:
+            return encode_response("", f"invalid request: {exc}")
+        return self._dispatch(request.method, request.params)
 
     def _serve_connection(self, conn: socket.socket) -> None:
         with self._busy:
@@ -261,7 +266,7 @@ class SdkServer:
             try:
                 chunk = conn.recv(65536)
             except TimeoutError:
-                return encode_response("", "invalid request: timed out waiting for the request")
+                return encode_response("", "invalid request: i/o timeout")
             except OSError as exc:
                 return encode_response("", f"invalid request: {exc.strerror or type(exc).__name__}")
             if not chunk:
@@ -270,11 +275,11 @@ class SdkServer:
             if len(buffer) > _MAX_REQUEST:
                 return encode_response("", f"invalid request: larger than {_MAX_REQUEST} bytes")
             # like Go's json.Decoder, answer as soon as one whole JSON value has arrived
-            request, problem = _parse_request(buffer, complete=False)
-            if request is not None:
-                return self._dispatch(*request)
-            if problem is not None:
-                return encode_response("", f"invalid request: {problem}")
+            try:
+                if complete_length(buffer.decode("utf-8", errors="replace"), at_eof=False) is not None:
+                    return self.handle_request(buffer)
+            except RequestError:
+                return self.handle_request(buffer)
         return self.handle_request(buffer)
 
     def _dispatch(self, method: str, params: _Params) -> bytes:
@@ -286,7 +291,9 @@ class SdkServer:
             result = handler(params)
         except Exception as exc:
             error = self._redactor.text(_error_text(exc))
-            self._emit("warning", f"pit SDK {method} failed for task {self.task_name!r}: {error}")
+            hint = getattr(exc, "hint", None)
+            detail = f" ({self._redactor.text(hint)})" if hint else ""
+            self._emit("warning", f"pit SDK {method} failed for task {self.task_name!r}: {error}{detail}")
             return encode_response("", error)
         self._emit("debug", f"pit SDK {method} answered for task {self.task_name!r}")
         return encode_response(result)
@@ -300,114 +307,144 @@ class SdkServer:
 
     def _get_secret(self, params: _Params) -> str:
         assert self.secrets is not None
-        return self.secrets.resolve(params["key"], task=self.task_name)
+        return self.secrets.resolve(_required(params, "key"), task=self.task_name)
 
     def _get_secret_field(self, params: _Params) -> str:
         assert self.secrets is not None
-        return self.secrets.field(params["secret"], params["field"], task=self.task_name)
+        secret = _required(params, "secret")
+        return self.secrets.field(secret, _required(params, "field"), task=self.task_name)
 
     # --- load_data ---------------------------------------------------------------------------------------
 
     def _load_data_handler(self, params: _Params) -> str:
-        name, table, connection = params["file"], params["table"], params["connection"]
-        schema = params.get("schema") or None
-        mode = params.get("mode") or "append"
-        path = self._data_path(name, "file")
-        if not path.is_file():
-            raise _SdkError(f'data file "{name}" not found in the data directory')
-        if self._load_data is None:
-            raise _SdkError("load_data is not available")
+        name, table = _required(params, "file"), _required(params, "table")
+        connection = _required(params, "connection")
         if self.secrets is None:
-            raise _SdkError(f'cannot resolve connection "{connection}": no secrets file is loaded')
-        url = self.secrets.resolve(connection, task=self.task_name)
-        rows = self._load_data(path, url, table, schema, mode)
+            raise _SdkError(NO_SECRETS)
+        mode = params.get("mode") or "append"
+        path = self._data_path(name, f"file path {go_quote(name)} escapes data directory")
+        try:
+            url = self.secrets.resolve(connection, task=self.task_name)
+        except SecretsError as exc:
+            raise _SdkError(f"resolving connection {go_quote(connection)}: {exc}") from exc
+        if mode not in LOAD_MODES:
+            raise _SdkError(
+                f"loading data: unsupported load mode {go_quote(mode)} "
+                "(must be append, truncate_and_load, or create_or_replace)"
+            )
+        if not path.is_file():
+            raise _SdkError(f"loading data: reading parquet file: opening file: open {path}: no such file or directory")
+        if self._load_data is None:
+            raise _SdkError("loading data: load_data is not available")
+        try:
+            rows = self._load_data(path, url, table, params.get("schema") or None, mode)
+        except Exception as exc:  # noqa: BLE001 - every driver error goes back to the task, as pit's does
+            raise _SdkError(f"loading data: {_error_text(exc)}") from exc
         return f"{rows} rows loaded"
 
-    def _data_path(self, name: str, what: str) -> Path:
+    def _data_path(self, name: str, refusal: str) -> Path:
         """`data_dir / name`, refusing absolute names and anything that resolves outside the data dir."""
-        refused = _SdkError(f'{what} "{name}" refused: it must stay inside the data directory (no "..", not absolute)')
         if not name or os.path.isabs(name) or name.startswith(("/", "\\")):
-            raise refused
+            raise _SdkError(refusal)
         root = self.data_dir.resolve()
         target = (root / name).resolve()
         if target == root or not target.is_relative_to(root):
-            raise refused
+            raise _SdkError(refusal)
         return target
 
     # --- FTP ---------------------------------------------------------------------------------------------
 
     def _ftp_list(self, params: _Params) -> str:
-        directory = params["directory"]
+        secret, directory = _required(params, "secret"), _required(params, "directory")
         pattern = params.get("pattern") or "*"
-        with self._ftp(params["secret"]) as ftp:
+        with self._ftp(secret) as ftp:
             return go_json(_matching_names(ftp, directory, pattern))
 
     def _ftp_download(self, params: _Params) -> str:
-        secret = params["secret"]
+        secret = _required(params, "secret")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if params.get("pattern"):
-            directory = params["directory"]
-            with self._ftp(secret) as ftp:
-                names = _matching_names(ftp, directory, params["pattern"])
-                local = [self._download(ftp, _remote_join(directory, name), name) for name in names]
-        else:
-            remote = params["remote_path"]
-            name = posixpath.basename(remote.rstrip("/"))
-            with self._ftp(secret) as ftp:
-                local = [self._download(ftp, remote, name)]
-        return go_json([str(path) for path in local])
+        with self._ftp(secret) as ftp:
+            if params.get("pattern"):
+                directory = _required(params, "directory", " (required with pattern)")
+                local = []
+                for name in _matching_names(ftp, directory, params["pattern"]):
+                    try:
+                        local.append(self._download(ftp, f"{directory}/{name}", name))
+                    except _SdkError as exc:
+                        raise _SdkError(f"downloading {go_quote(name)}: {exc}") from exc
+            else:
+                remote = _required(params, "remote_path", " (or use directory+pattern for batch)")
+                local = [self._download(ftp, remote, posixpath.basename(remote.rstrip("/")) or "/")]
+        # like pit: a batch that matched nothing is JSON null
+        return go_json([str(path) for path in local] or None)
 
     def _download(self, ftp: ftplib.FTP, remote: str, name: str) -> Path:
-        if name in ("", ".", ".."):
-            raise _SdkError(f'remote file "{remote}" has no usable file name')
-        target = self._data_path(name, "file name")
+        target = self._data_path(name, f"filename {go_quote(name)} escapes data directory")
         with atomic_path(target) as tmp, open(tmp, "wb") as out:
-            ftp.retrbinary(f"RETR {remote}", out.write)
+            try:
+                ftp.retrbinary(f"RETR {remote}", out.write)
+            except ftplib.Error as exc:
+                raise _SdkError(f"retrieving {go_quote(remote)}: {exc}") from exc
         return target
 
     def _ftp_upload(self, params: _Params) -> str:
-        secret, local_name, remote = params["secret"], params["local_name"], params["remote_path"]
-        path = self._data_path(local_name, "local_name")
-        if not path.is_file():
-            raise _SdkError(f'local file "{local_name}" not found in the data directory')
-        with self._ftp(secret) as ftp, path.open("rb") as source:
-            ftp.storbinary(f"STOR {remote}", source)
+        secret, local_name = _required(params, "secret"), _required(params, "local_name")
+        remote = _required(params, "remote_path")
+        path = self._data_path(local_name, f"filename {go_quote(local_name)} escapes data directory")
+        with self._ftp(secret) as ftp:
+            try:
+                source = path.open("rb")
+            except OSError as exc:
+                raise _SdkError(f"opening {go_quote(str(path))}: open {path}: {_os_reason(exc).lower()}") from exc
+            with source:
+                try:
+                    ftp.storbinary(f"STOR {remote}", source)
+                except ftplib.Error as exc:
+                    raise _SdkError(f"uploading to {go_quote(remote)}: {exc}") from exc
         return ""
 
     def _ftp_move(self, params: _Params) -> str:
-        secret, src, dst = params["secret"], params["src"], params["dst"]
+        secret, src, dst = _required(params, "secret"), _required(params, "src"), _required(params, "dst")
         with self._ftp(secret) as ftp:
-            ftp.rename(src, dst)
+            try:
+                ftp.rename(src, dst)
+            except ftplib.Error as exc:
+                raise _SdkError(f"moving {go_quote(src)} to {go_quote(dst)}: {exc}") from exc
         return ""
 
     @contextlib.contextmanager
     def _ftp(self, secret: str) -> Iterator[ftplib.FTP]:
-        """A logged-in FTP (or FTPS with `tls = "true"`) session from the structured secret `secret`."""
+        """A logged-in FTP (or FTPS with `tls = "true"`) session from the structured secret `secret`: its
+        `host`, `user` and `password` fields, and the optional `port` (default 21) and `tls`."""
         if self.secrets is None:
-            raise _SdkError(f'cannot resolve FTP secret "{secret}": no secrets file is loaded')
-        conf = self.secrets.structured(secret, task=self.task_name)
-        missing = [name for name in ("host", "user", "password") if name not in conf]
-        if missing or not conf["host"]:
-            raise _SdkError(
-                f'FTP secret "{secret}" needs the fields host, user and password (missing: '
-                f"{', '.join(missing) or 'host'})"
-            )
-        try:
-            port = int(conf.get("port") or "21")
-        except ValueError:
-            raise _SdkError(f'FTP secret "{secret}": field "port" must be a whole number') from None
-        tls = conf.get("tls") == "true"
+            raise _SdkError(NO_SECRETS)
+        login = {}
+        for name in ("host", "user", "password"):
+            try:
+                login[name] = self.secrets.field(secret, name, task=self.task_name)
+            except SecretsError as exc:
+                raise _SdkError(f"resolving {secret}.{name}: {exc}") from exc
+        present = self.secrets.field_names(secret)
+        port = 21
+        if "port" in present:
+            with contextlib.suppress(ValueError):  # pit ignores a port it cannot read
+                port = int(self.secrets.field(secret, "port", task=self.task_name))
+        tls = "tls" in present and self.secrets.field(secret, "tls", task=self.task_name) == "true"
         ftp: ftplib.FTP = ftplib.FTP_TLS(timeout=self._ftp_timeout) if tls else ftplib.FTP(timeout=self._ftp_timeout)
+        address = f"{login['host']}:{port}"
         try:
             try:
-                ftp.connect(conf["host"], port)
-                ftp.login(conf["user"], conf["password"])
+                ftp.connect(login["host"], port)
+                if isinstance(ftp, ftplib.FTP_TLS):
+                    ftp.auth()
+            except (OSError, EOFError, ftplib.Error) as exc:
+                raise _SdkError(f"connecting to {address}: {_dial_reason(exc, address)}") from None
+            try:
+                ftp.login(login["user"], login["password"])
                 if isinstance(ftp, ftplib.FTP_TLS):
                     ftp.prot_p()
-            except (OSError, EOFError) as exc:
-                raise _SdkError(f'FTP connection for secret "{secret}" failed: {_os_reason(exc)}') from None
-            except ftplib.Error as exc:
-                raise _SdkError(f'FTP login for secret "{secret}" failed: {exc}') from None
+            except (OSError, EOFError, ftplib.Error) as exc:
+                raise _SdkError(f"login as {go_quote(login['user'])}: {exc}") from None
             yield ftp
         finally:
             try:
@@ -438,58 +475,23 @@ def _short_temp_folder() -> Path:
     return folder
 
 
-def _parse_request(raw: bytes, *, complete: bool) -> tuple[tuple[str, _Params] | None, str | None]:
-    """((method, params), None) for a valid request, (None, why) for an invalid one, and (None, None) while
-    the JSON value is not complete yet (only when more input may come: `complete` is False)."""
-    text = raw.decode("utf-8", errors="replace").lstrip()
-    if not text:
-        return None, "empty request (EOF before any JSON)" if complete else None
-    try:
-        value, _ = json.JSONDecoder().raw_decode(text)
-    except json.JSONDecodeError as exc:
-        return None, f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})" if complete else None
-    if not isinstance(value, dict):
-        return None, f"the request must be a JSON object, not {_json_kind(value)}"
-    method = value.get("method", "")
-    if method is None:
-        method = ""
-    if not isinstance(method, str):
-        return None, f'"method" must be a string, not {_json_kind(method)}'
-    params = value.get("params")
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        return None, f'"params" must be an object of strings, not {_json_kind(params)}'
-    for key, item in params.items():
-        if not isinstance(item, str):
-            return None, f'param "{key}" must be a string, not {_json_kind(item)}'
-    return (method, _Params(params)), None
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
 def _error_text(exc: Exception) -> str:
-    if isinstance(exc, _MissingParam):
-        return f"missing param: {exc.args[0]}"
     if isinstance(exc, _SdkError | SecretsError):
         return str(exc)
     if isinstance(exc, ftplib.Error):
-        return f"FTP error: {exc}"
+        return str(exc)
     if isinstance(exc, OSError):
-        return f"{type(exc).__name__}: {_os_reason(exc)}"
-    return f"{type(exc).__name__}: {exc}"
+        return _os_reason(exc)
+    return str(exc) or type(exc).__name__
+
+
+def _dial_reason(exc: BaseException, address: str) -> str:
+    """Go's wording for a failed FTP connection (`dial tcp h:21: connect: connection refused`)."""
+    if isinstance(exc, ftplib.Error):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return f"dial tcp {address}: i/o timeout"
+    return f"dial tcp {address}: connect: {_os_reason(exc).lower()}"
 
 
 def _os_reason(exc: BaseException) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from trakt_dagster.pit.gofmt import go_quote
+
 __all__ = [
     "AuditFn",
     "AuditRecord",
@@ -47,11 +49,21 @@ class SecretsError(Exception):
         (2, '[global] db_port')
     """
 
-    def __init__(self, message: str, *, path: Path | None = None, line: int | None = None, key: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ):
         super().__init__(message)
         self.path = path
         self.line = line
         self.key = key
+        self.hint = hint
+        """Why, in more words than pit's message (which scopes were searched, where the secret came from)."""
 
 
 class SecretNotFoundError(SecretsError):
@@ -234,19 +246,19 @@ class ProjectSecrets:
         if isinstance(value, str):
             self._audit(secret, field, task, False)
             raise SecretsError(
-                f'secret "{secret}" (from [{scope}]) is a plain value, not a structured secret: '
-                f'it has no field "{field}"',
+                f"secret {go_quote(secret)} is a plain value, not a structured secret (use Resolve instead)",
                 path=self.source,
                 key=f"[{scope}] {secret}",
+                hint=f'"{secret}" comes from [{scope}] as a plain value; ask for it with get_secret',
             )
         if field not in value:
             self._audit(secret, field, task, False)
             names = ", ".join(sorted(value)) or "no fields"
             raise SecretNotFoundError(
-                f'field "{field}" not found in secret "{secret}": the secret comes whole from [{scope}], '
-                f"which has: {names}",
+                f"field {go_quote(field)} not found in secret {go_quote(secret)} for project {go_quote(self.dag_name)}",
                 path=self.source,
                 key=f"[{scope}.{secret}] {field}",
+                hint=f"the secret comes whole from [{scope}], which has: {names} (no per-field fallback to [global])",
             )
         self._audit(secret, field, task, True)
         return value[field]
@@ -303,7 +315,23 @@ class ProjectSecrets:
 
     def _not_found(self, key: str) -> SecretNotFoundError:
         where = ", ".join(f"[{scope}]" for scope in self.searched)
-        return SecretNotFoundError(f'secret "{key}" not found (searched {where})', path=self.source, key=key)
+        return SecretNotFoundError(
+            f"secret {go_quote(key)} not found for project {go_quote(self.dag_name)}",
+            path=self.source,
+            key=key,
+            hint=f"searched {where}",
+        )
+
+    def field_names(self, key: str) -> list[str]:
+        """The field names of the structured secret `key` (empty for a plain or missing one); not audited.
+
+        Example:
+            >>> sf = SecretsFile(Path("s.toml"), {"global": {"ftp": {"port": "21", "host": "h"}}})
+            >>> sf.for_project("p").field_names("ftp")
+            ['host', 'port']
+        """
+        found = self._lookup(key)
+        return [] if found is None or isinstance(found[1], str) else sorted(found[1])
 
     def _audit(self, key: str, field: str | None, task: str | None, found: bool) -> None:
         if self.on_access is not None:
@@ -362,7 +390,7 @@ def parse_secrets_text(text: str, path: Path) -> dict[str, dict[str, SecretValue
     scopes: dict[str, dict[str, SecretValue]] = {}
     for scope, section in data.items():
         if not isinstance(section, dict):
-            message = f"top-level key '{scope}' must be a table (a scope: [global] or [<dag name>]), not a value"
+            message = f"section {go_quote(scope)} is not a table (a scope: [global] or [<dag name>])"
             _invalid(text, path, (), scope, section, message)
         secrets: dict[str, SecretValue] = {}
         for key, value in section.items():
@@ -371,21 +399,35 @@ def parse_secrets_text(text: str, path: Path) -> dict[str, dict[str, SecretValue
             elif isinstance(value, dict):
                 for name, item in value.items():
                     if not isinstance(item, str):
-                        label = f"[{_dotted(scope, key)}] {_key(name)}"
-                        _invalid(text, path, (scope, key), name, item, f"{label} must be a string")
+                        _invalid(
+                            text, path, (scope, key), name, item, f"field {_go_key(scope, key, name)} must be a string"
+                        )
                 secrets[key] = dict(value)
             else:
-                label = f"[{_dotted(scope)}] {_key(key)}"
-                _invalid(text, path, (scope,), key, value, f"{label} must be a string or a table of strings")
+                _invalid(text, path, (scope,), key, value, f"key {_go_key(scope, key)} must be a string or table")
         scopes[scope] = secrets
     return scopes
+
+
+def _go_key(*parts: str) -> str:
+    """pit's notation for a key of the secrets file: `"global"."db"."port"`.
+
+    Example:
+        >>> _go_key("global", "db", "port")
+        '"global"."db"."port"'
+    """
+    return ".".join(go_quote(part) for part in parts)
 
 
 def _invalid(text: str, path: Path, table: tuple[str, ...], key: str, value: object, message: str) -> None:
     line = _find_line(text, table, key)
     where = f", line {line}" if line else ""
-    label = f"[{_dotted(*table)}] {_key(key)}" if table else _key(key)
-    raise SecretsError(f"secrets file {path}{where}: {message} (found {_kind(value)})", path=path, line=line, key=label)
+    raise SecretsError(
+        f"secrets file {path}{where}: {message} (found {_kind(value)})",
+        path=path,
+        line=line,
+        key=_go_key(*table, key),
+    )
 
 
 def _kind(value: object) -> str:
@@ -409,10 +451,6 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 def _key(name: str) -> str:
     return name if _BARE_KEY.fullmatch(name) else json.dumps(name, ensure_ascii=False)
-
-
-def _dotted(*parts: str) -> str:
-    return ".".join(_key(part) for part in parts)
 
 
 def _find_line(text: str, table: tuple[str, ...], key: str) -> int | None:

@@ -105,11 +105,19 @@ class RecordOutput:
         self.output = output
 
     def __call__(self, ctx: Any, upstream: Any) -> TaskResult:
-        o = self.output
-        return TaskResult(
-            metadata={"pit/type": o.type, "pit/location": o.location, "pit/recipients": list(o.recipients)},
-            record={"name": o.name, "type": o.type, "location": o.location, "recipients": list(o.recipients)},
-        )
+        record = self.output.record()
+        return TaskResult(metadata=output_metadata(self.output), record=record)
+
+
+def output_metadata(output: PitOutput) -> dict[str, Any]:
+    """Metadata of an `[[outputs]]` asset: each field exactly as written in pit.toml (`""` when absent).
+
+    Example:
+        >>> output_metadata(PitOutput("mail", type="email", recipients="a@b, c@d"))["pit/recipients"]
+        'a@b, c@d'
+    """
+    record = output.record()
+    return {"pit/output": record["name"], **{f"pit/{key}": record[key] for key in ("type", "location", "recipients")}}
 
 
 def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGraph:
@@ -206,12 +214,7 @@ def _output_tasks(project: PitProject, tasks: list[Task]) -> list[Task]:
                 description=f"pit output '{output.name}' ({output.type or 'untyped'}) at {output.location or '?'}",
                 source=SourceLocation(project.pit_toml, output.line, f"outputs[{index}]"),
                 kinds=frozenset({TOOL}),
-                metadata={
-                    "pit/output": output.name,
-                    "pit/type": output.type,
-                    "pit/location": output.location,
-                    "pit/recipients": list(output.recipients),
-                },
+                metadata=output_metadata(output),
             )
         )
     return found

@@ -28,16 +28,7 @@ SECRETS_TOML = f"""
 """
 
 
-def stamps(log: str, needle: str) -> list[datetime]:
-    """Timestamps of the log lines that contain `needle`."""
-    found = []
-    for line in log.splitlines():
-        if needle in line:
-            found.append(datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f"))
-    return found
-
-
-def test_retries_with_delay_one_log_and_one_run_id_row_3(tmp_path: Path, instance) -> None:
+def test_retries_with_delay_one_log_and_one_run_id_row_3_and_pits_log_format_item_1(tmp_path: Path, instance) -> None:
     root = workspace(
         tmp_path,
         {
@@ -52,8 +43,8 @@ def test_retries_with_delay_one_log_and_one_run_id_row_3(tmp_path: Path, instanc
                 n=$(cat "$PIT_DATA_DIR/count" 2>/dev/null || echo 0)
                 n=$((n + 1))
                 echo "$n" > "$PIT_DATA_DIR/count"
-                echo "attempt $n of run $PIT_RUN_ID"
-                [ "$n" -ge 3 ] || { echo "ERROR: not yet"; exit 1; }
+                echo "attempt $n of run $PIT_RUN_ID at $(date +%s.%N)"
+                [ "$n" -ge 3 ] || { echo "ERROR: not yet" >&2; exit 1; }
             """,
         },
     )
@@ -61,12 +52,25 @@ def test_retries_with_delay_one_log_and_one_run_id_row_3(tmp_path: Path, instanc
     assert run.success and run.status("flaky") == "success"
     assert run.report["tasks"]["flaky"]["attempts"] == 3
     log = run.log("flaky")
-    assert "--- retry attempt 2/3 ---" in log and "--- retry attempt 3/3 ---" in log
-    ids = re.findall(r"attempt (\d) of run (\S+)", log)
-    assert [n for n, _ in ids] == ["1", "2", "3"] and len({rid for _, rid in ids}) == 1
-    assert ids[0][1] == run.report["run_id"] and re.fullmatch(r"\d{8}_\d{6}\.\d{3}_flaky", ids[0][1])
-    starts = stamps(log, " of run ")
-    assert len(starts) == 3 and all((b - a).total_seconds() >= 1.0 for a, b in zip(starts, starts[1:]))
+    ids = re.findall(r"attempt (\d) of run (\S+) at (\S+)", log)
+    assert [n for n, _, _ in ids] == ["1", "2", "3"] and len({rid for _, rid, _ in ids}) == 1
+    run_id = ids[0][1]
+    assert run_id == run.report["run_id"] and re.fullmatch(r"\d{8}_\d{6}\.\d{3}_flaky", run_id)
+    starts = [float(at) for _, _, at in ids]
+    assert all(b - a >= 1.0 for a, b in zip(starts, starts[1:]))
+    # item 1: exactly what pit writes there: the task's stdout and stderr, and pit's line before each retry
+    at = [at for _, _, at in ids]
+    assert log == (
+        f"attempt 1 of run {run_id} at {at[0]}\nERROR: not yet\n"
+        "\n--- retry attempt 2/3 ---\n"
+        f"attempt 2 of run {run_id} at {at[1]}\nERROR: not yet\n"
+        "\n--- retry attempt 3/3 ---\n"
+        f"attempt 3 of run {run_id} at {at[2]}\n"
+    )
+    # the Dagster log keeps its richer lines; attempts are in the metadata and the manifest (item 3)
+    assert "[flaky] --- retry attempt 2/3 --- after TaskProcessError" in run.dagster_log_text()
+    assert run.metadata_of("flaky")["pit/attempt"] == 3 and run.metadata_of("flaky")["pit/max_attempts"] == 3
+    assert run.report["tasks"]["flaky"]["max_attempts"] == 3 and run.manifest["tasks"]["flaky"]["attempts"] == 3
 
 
 def test_load_task_runs_once_row_4(tmp_path: Path, instance) -> None:
@@ -89,7 +93,7 @@ def test_load_task_runs_once_row_4(tmp_path: Path, instance) -> None:
     run = run_pit(root, "ld", instance)
     assert not run.success and run.status("ld") == "failed"
     assert run.manifest["tasks"]["ld"]["attempts"] == 1
-    assert "no file missing.parquet" in run.report["tasks"]["ld"]["error"]
+    assert run.report["tasks"]["ld"]["error"] == "loading data: no file missing.parquet in the run's data folder"
 
 
 def test_timeout_kills_the_whole_process_group_row_6(tmp_path: Path, instance) -> None:
@@ -104,7 +108,9 @@ def test_timeout_kills_the_whole_process_group_row_6(tmp_path: Path, instance) -
     run = run_pit(root, "slow", instance)
     assert time.monotonic() - started < 100  # generous: neither sleep was waited for
     assert not run.success and run.status("slow") == "failed"
-    assert "timed out after 3s" in run.report["tasks"]["slow"]["error"]
+    # pit's words for a task killed at its timeout; the Dagster side says why
+    assert run.report["tasks"]["slow"]["error"] == f"shell runner {run.folder / 'project' / 'slow.sh'}: signal: killed"
+    assert "timed out after 3s" in run.report["tasks"]["slow"]["detail"]
     child = int((run.folder / "data" / "child.pid").read_text())
     deadline = time.monotonic() + 60  # the group was killed; wait until the kernel is done with it
     while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
@@ -126,6 +132,8 @@ def test_dag_timeout_fails_running_and_later_tasks_row_7(tmp_path: Path, instanc
     assert not run.success
     assert run.status("A") == "failed" and run.status("B") == "failed"  # not upstream_failed
     assert run.report["status"] == "failed"
+    assert run.report["tasks"]["B"]["error"] == "context deadline exceeded"  # pit's (Go's) words
+    assert not (run.folder / "logs" / "B.log").exists()  # never started: no log file (item 1)
 
 
 def test_a_task_starts_when_its_own_deps_finish_row_8(tmp_path: Path, instance) -> None:
@@ -182,8 +190,11 @@ def test_failure_marks_dependants_upstream_failed_row_9_and_outputs_only_on_succ
     run = run_pit(root, "chain", instance)
     assert not run.success
     assert [run.status(t) for t in "ABCD"] == ["failed", "upstream_failed", "upstream_failed", "success"]
-    assert "exited with status 3" in run.report["tasks"]["A"]["error"] and "boom" in run.report["tasks"]["A"]["error"]
-    assert "started" not in run.log("B") and "skipped: upstream task 'A' failed" in run.log("B")
+    assert run.report["tasks"]["A"]["error"] == f"shell runner {run.folder / 'project' / 'fail.sh'}: exit status 3"
+    assert run.log("A") == "boom\n" and run.log("D") == "ok D\n"
+    # item 1: tasks that never started have no log file; the Dagster log says why they were skipped
+    assert not (run.folder / "logs" / "B.log").exists() and not (run.folder / "logs" / "C.log").exists()
+    assert "Task 'B' skipped: upstream task 'A' failed" in run.dagster_log_text()
     assert run.report["outputs"] == [] and "chain/summary" not in run.materialized()
     assert "chain/D" in run.materialized() and "chain/B" not in run.materialized()
 
@@ -332,7 +343,12 @@ def test_sql_stub_strict_and_task_connection_rows_1_31_32(tmp_path: Path, instan
     stub_root = workspace(tmp_path / "stub", files)
     stub = run_pit(stub_root, "q", instance)
     assert stub.success
-    assert "stub mode (no secrets file)" in stub.log("c") and "select 42 as answer" in stub.log("c")
+    script = stub.folder / "project" / "c.sql"
+    assert stub.log("c") == (  # pit's stub lines, exactly
+        "[sql-stub] would execute against configured connection:\n"
+        f"--- {script} ---\ncreate table if not exists t as select 42 as answer;\n\n--- end ---\n"
+    )
+    assert "stub mode (no secrets file)" in stub.dagster_log_text()
     assert stub.metadata_of("c")["pit/sql_stub"] is True
     strict = run_pit(stub_root, "q", instance, config={"sql_stub": "error"})
     assert not strict.success and "sql_stub = 'error'" in strict.report["tasks"]["c"]["error"]
@@ -342,7 +358,10 @@ def test_sql_stub_strict_and_task_connection_rows_1_31_32(tmp_path: Path, instan
     )
     real = run_pit(real_root, "q", instance)
     assert real.success and real.metadata_of("c")["pit/sql_stub"] is False
-    assert "[sql] c.sql executed in" in real.log("c")
+    assert re.fullmatch(
+        rf"\[sql\] {re.escape(str(real.folder / 'project' / 'c.sql'))} executed in \S+ \(\d+ rows affected\)\n",
+        real.log("c"),
+    )
     assert duckdb.connect(str(real_root / "warehouse.duckdb")).execute("select answer from t").fetchall() == [(42,)]
     # N11: the task-level connection is honoured
     assert duckdb.connect(str(real_root / "other.duckdb")).execute("select answer from mine").fetchall() == [(7,)]
@@ -537,4 +556,4 @@ def test_sql_load_and_save_on_postgresql(tmp_path: Path, instance, postgres_port
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select code, eur from mart.rates order by code")
         assert cur.fetchall() == [("GBP", 1.17), ("USD", 0.92)]
-    assert "[sql] ddl.sql executed in" in run.log("ddl")
+    assert f"[sql] {run.folder / 'project' / 'ddl.sql'} executed in" in run.log("ddl")

@@ -164,7 +164,7 @@ def test_twenty_concurrent_events_twenty_runs_overlap_allow(env) -> None:
     runs = [launch_request(root, "hooks", instance, r) for r in first.run_requests if r.run_key in ids]
     assert all(run.success for run in runs)
     assert len({run.run_id for run in runs}) == 20 and len({run.folder for run in runs}) == 20
-    assert all(run.folder.is_dir() and "INFO    hello from 20" in run.log("echo") for run in runs)
+    assert all(run.folder.is_dir() and run.log("echo").startswith("hello from 20") for run in runs)
     events = {run.manifest["pit"]["trigger"]["event_id"] for run in runs}
     assert events == ids and all(run.manifest["pit"]["trigger"]["source"] == "webhook" for run in runs)
     second = tick(defs, "hooks_webhook", instance, first.cursor)

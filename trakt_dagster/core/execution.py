@@ -127,6 +127,10 @@ def execute_graph(
     def dagster_log(level: str, message: str) -> None:
         getattr(context.log, level if level in _LEVELS else "info")(redactor.text(message))
 
+    def task_log(key: str, level: str, message: str) -> None:
+        if graph.task_log_files:
+            folder.log(key, level, message)
+
     redactor = Redactor()
     session: PipelineSession | None = None
     try:
@@ -199,7 +203,7 @@ def execute_graph(
             if isinstance(event, TaskLogged):
                 manifest.task_logged(event)
                 text = _with_fields(event.message, redactor.data(event.fields))
-                folder.log(event.key, event.level, text)
+                task_log(event.key, event.level, text)
                 dagster_log(event.level, f"[{event.key}] {text}")
                 _notify(session, event, dagster_log)
                 _checkpoint(runner, folder)
@@ -210,14 +214,14 @@ def execute_graph(
                 continue
             if isinstance(event, TaskStarted):
                 manifest.task_started(event)
-                folder.log(event.key, "info", "started")
+                task_log(event.key, "info", "started")
             elif isinstance(event, TaskRetrying):
                 manifest.task_retrying(event)
                 line = (
                     f"--- retry attempt {event.attempt}/{event.max_attempts} --- after "
                     f"{type(event.error).__name__}: {_first_line(event.error)}"
                 )
-                folder.log(event.key, "warning", line)
+                task_log(event.key, "warning", line)
                 dagster_log("warning", f"[{event.key}] {line}")
             elif isinstance(event, TaskSucceeded):
                 is_selected = selected is None or event.key in selected
@@ -226,7 +230,7 @@ def execute_graph(
                     task.is_asset and is_selected and event.key in binding.asset_keys and event.result.materialize
                 )
                 manifest.task_succeeded(event, materialized=materialize)
-                folder.log(event.key, "info", f"succeeded in {event.duration_ms:.1f} ms")
+                task_log(event.key, "info", f"succeeded in {event.duration_ms:.1f} ms")
                 if materialize and step_mode:
                     stored = _store_step_value(run_dir, run_id, event, manifest)
                     folder.write_manifest()
@@ -262,15 +266,15 @@ def execute_graph(
                 failures.append(event)
                 manifest.task_failed(event)
                 message = redactor.text(f"{type(event.error).__name__}: {event.error}")
-                folder.log(event.key, "error", f"failed after {event.attempts} attempt(s): {message}")
-                folder.log(event.key, "error", event.traceback_text)
+                task_log(event.key, "error", f"failed after {event.attempts} attempt(s): {message}")
+                task_log(event.key, "error", event.traceback_text)
                 dagster_log("error", f"Task '{event.key}' failed: {message}\n{event.traceback_text}")
                 for outcome in getattr(event.error, "checks", ()):
                     if event.key in binding.asset_keys:
                         yield _check_result(binding, event.key, outcome, redactor)
             elif isinstance(event, TaskSkipped):
                 manifest.task_skipped(event)
-                folder.log(event.key, "warning", f"skipped: {event.reason}")
+                task_log(event.key, "warning", f"skipped: {event.reason}")
                 dagster_log("warning", f"Task '{event.key}' skipped: {event.reason}")
             elif isinstance(event, RunFinished):
                 success = event.success

@@ -311,6 +311,10 @@ class TaskGraph:
     """`extra_definitions(build_context) -> dagster.Definitions`: sensors, schedules or checks a front end
     adds beyond what the core builds (see `core.builder.BuildContext`)."""
     snapshot: SnapshotSpec | None = None
+    task_log_files: bool = True
+    """Whether the core writes `logs/<task>.log` (timestamped lines: start, output, retries, outcome). False when
+    the tool's tasks write their own log files in the tool's format (pit: the task's raw output only); the Dagster
+    log gets every line either way."""
     asset_prefix: str | None = None
     """First part of the graph's asset keys (default: the graph's name), so several graphs (e.g. one per
     ductaflow flow, each with its own partitions) can share one key prefix and group."""

@@ -81,6 +81,13 @@ class RunDbt:
         chosen = [n.name for n in self.nodes if node_key(self.task, n) in session.planned]
         if self.task.name not in session.planned and 0 < len(chosen) < len(self.nodes):
             args += selection_args(chosen)
+        log = session.task_log(self.task.name)
+        log.begin_attempt(ctx.attempt, self.task.attempts)
+
+        def line(level: str, text: str) -> None:
+            log.write_text(text + "\n")
+            ctx.emit(level, text, {})
+
         with tempfile.TemporaryDirectory(prefix="pit-dbt-") as profiles:
             write_profiles(
                 Path(profiles),
@@ -100,7 +107,7 @@ class RunDbt:
                 target=dbt.target,
                 target_path=session.data_dir / "dbt_target" / self.task.name,
                 env=session.task_env(self.task.name, ""),
-                on_line=lambda level, text: ctx.emit(level, text, {}),
+                on_line=line,
                 on_start=ctx.on_cancel,
                 secrets=session.secrets,
             )
@@ -175,8 +182,10 @@ class FinishDbtTask:
 
     def __call__(self, ctx: TaskContext, upstream: Any) -> TaskResult:
         outcome: DbtRunOutcome = upstream[runner_key(self.task)]
+        log = ctx.session.task_log(self.task.name)
         for result in outcome.results.values():
             level, text = summary_line(result)
+            log.write_text(text + "\n")
             ctx.emit(level, text, {})
         if not outcome.success:
             raise DbtCommandError(self.task.name, outcome)

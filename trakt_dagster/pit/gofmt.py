@@ -132,3 +132,17 @@ def exit_status(returncode: int) -> str:
     except ValueError:
         name = f"signal {number}"
     return f"signal: {name}"
+
+
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+"""What Go's `unicode.IsSpace` calls white space (`strings.TrimSpace` trims it)."""
+
+
+def go_trim_space(text: str) -> str:
+    """`strings.TrimSpace`: Python's `str.strip()` also strips the ASCII separators U+001C..U+001F; Go does not.
+
+    Example:
+        >>> go_trim_space("\\x1c select 1 \\n")
+        '\\x1c select 1'
+    """
+    return text.strip(GO_SPACE)

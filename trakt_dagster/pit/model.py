@@ -48,6 +48,8 @@ class PitTask:
     """Position in the file's `[[tasks]]` list."""
     key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
     """The line of each key of the entry (for error locations)."""
+    model: Any = field(default=None, compare=False, hash=False)
+    """For a transform model's task: the compiled model (`pit.transform.Model`)."""
 
     @property
     def attempts(self) -> int:
@@ -144,6 +146,8 @@ class PitProject:
     transform: bool = False
     """Whether `[dag.transform]` is present (pit's SQL transform engine)."""
     transform_dialect: str = ""
+    transform_models: Any = field(default=None, compare=False, repr=False)
+    """The compiled transform models (`pit.transform.CompileResult`) once validation compiled them."""
     ftp_watch: FtpWatchSettings | None = None
     webhook_token_secret: str | None = None
     dbt: DbtSettings | None = None

@@ -64,17 +64,20 @@ def run_process(
     *,
     cwd: Path,
     env: Mapping[str, str],
-    on_line: Callable[[str, str], None],
+    on_output: Callable[[bytes], None],
     on_cancel: Callable[[Callable[[], None]], None],
+    on_notice: Callable[[str, str], None] | None = None,
 ) -> None:
-    """Run `command`; every output line goes to `on_line(level, text)`; raises `TaskProcessError` on failure.
+    """Run `command`; its output (stdout and stderr, as the process wrote it) goes to `on_output` one line at a
+    time (with the line's end); raises `TaskProcessError` on failure. `on_notice(level, text)` receives what the
+    adapter itself has to say (background processes stopped), which is not the task's output.
 
     Example:
-        >>> lines = []
-        >>> run_process("hi", ["echo", "hello"], cwd=Path("."), env=os.environ,
-        ...             on_line=lambda level, text: lines.append(text), on_cancel=lambda stop: None)
-        >>> lines
-        ['hello']
+        >>> chunks = []
+        >>> run_process("hi", ["echo", "hello"], cwd=Path("."), env=os.environ, on_output=chunks.append,
+        ...             on_cancel=lambda stop: None)
+        >>> chunks
+        [b'hello\\n']
     """
     try:
         proc = subprocess.Popen(
@@ -94,16 +97,16 @@ def run_process(
     def pump() -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            tail.append(text)
-            on_line(log_level(text), text)
+            tail.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            on_output(raw)
 
     reader = threading.Thread(target=pump, name=f"pit-output-{name}", daemon=True)
     reader.start()
     status = proc.wait()
     reader.join(LEFTOVER_GRACE_S)
     if reader.is_alive():
-        on_line("warning", "stopping background processes the task left running (they kept its output open)")
+        if on_notice is not None:
+            on_notice("warning", "stopping background processes the task left running (they kept its output open)")
         kill_group(proc.pid)
         reader.join(LEFTOVER_GRACE_S)
     if status != 0:

@@ -31,10 +31,13 @@ from trakt_dagster.core.events import (
     TaskSucceeded,
 )
 from trakt_dagster.core.paths import path_inside
+from trakt_dagster.core.redact import Redactor
 from trakt_dagster.core.run_folder import log_file_name
+from trakt_dagster.core.runner import RunTimeoutError, TaskTimeoutError
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.pit.model import ARTIFACT_FOLDERS, PitProject, WorkspaceConfig, kept_artifacts
 from trakt_dagster.pit.secrets import AuditRecord, ProjectSecrets, SecretsError, load_secrets
+from trakt_dagster.pit.task_log import PitTaskLog
 
 SECRETS_RESOURCE_KEY = "pit_secrets"
 SECRETS_ENV = "PIT_SECRETS_FILE"
@@ -136,9 +139,15 @@ class PitSession(PipelineSession):
     """The live log of a `?stream=true` webhook run (`pit.webhook_stream.StreamWriter`)."""
     log: Any = None
     """`log(level, message)` to the Dagster run log."""
+    started_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    finished_at: datetime | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _started: dict[str, float] = field(default_factory=dict)
     _attempt: dict[str, int] = field(default_factory=dict)
+    _logs: dict[str, PitTaskLog] = field(default_factory=dict)
+    _redactor: Redactor | None = None
+    _compile_lock: threading.Lock = field(default_factory=threading.Lock)
+    _compiled: Any = None
 
     @property
     def run(self) -> RunInfo:
@@ -165,6 +174,32 @@ class PitSession(PipelineSession):
     def log_path(self, task_name: str) -> Path:
         """`logs/<task>.log` of this run, named as the run folder writes it."""
         return self.logs_dir / log_file_name(task_name)
+
+    def compile_transform(self) -> Any:
+        """A transform project's models compiled into the snapshot's `compiled_models/` (once per run, as pit
+        does when a run starts); None for other projects. Raises `pit.transform.TransformError`."""
+        project = self.project
+        if project is None or not project.transform:
+            return None
+        from trakt_dagster.pit.transform import COMPILED_DIR, compile_models
+
+        with self._compile_lock:
+            if self._compiled is None:
+                explicit = {task.name: task.depends_on for task in project.tasks}
+                result = compile_models(self.project_dir, project.transform_dialect, explicit)
+                result.write(self.project_dir / COMPILED_DIR)
+                self._compiled = result
+            return self._compiled
+
+    def task_log(self, task_name: str) -> PitTaskLog:
+        """The task's log file in pit's format (one per task and run, shared by its attempts)."""
+        with self._lock:
+            log = self._logs.get(task_name)
+            if log is None:
+                if self._redactor is None:
+                    self._redactor = Redactor(self.secrets)
+                log = self._logs[task_name] = PitTaskLog(self.log_path(task_name), task_name, self._redactor)
+            return log
 
     def task_env(self, task_name: str, socket: str) -> dict[str, str]:
         """pit's task environment: the parent's plus PIT_RUN_ID, PIT_TASK_NAME, PIT_DAG_NAME, PIT_SOCKET and
@@ -208,14 +243,34 @@ class PitSession(PipelineSession):
                 state.update(status="running", started_at=event.started_at.isoformat())
             elif isinstance(event, TaskSucceeded | TaskFailed):
                 state["finished_at"] = event.finished_at.isoformat()
+                if "started_at" in state:
+                    started = datetime.fromisoformat(state["started_at"])
+                    state["duration_ms"] = round((event.finished_at - started).total_seconds() * 1000, 3)
                 if helper or "attempts" not in state:
                     state["attempts"] = event.attempts
                 if isinstance(event, TaskFailed):
-                    state.update(status="failed", error=f"{type(event.error).__name__}: {event.error}")
+                    state.update(status="failed", error=self.pit_error(name, event.error))
+                    if state["error"] != str(event.error):
+                        state["detail"] = f"{type(event.error).__name__}: {event.error}"
                 elif not helper:
                     state["status"] = "success"
             elif isinstance(event, TaskSkipped) and state.get("status") != "failed":
                 state.update(status=pit_status("skipped", event.upstream is not None), reason=event.reason)
+
+    def pit_error(self, name: str, error: BaseException) -> str:
+        """A task's failure in pit's words (its runner's `pit_error`, or how pit words a timeout)."""
+        text = getattr(error, "pit_error", None)
+        if text:
+            return str(text)
+        if isinstance(error, RunTimeoutError):
+            return "context deadline exceeded"  # pit's DAG deadline is a Go context deadline
+        task = self.project.by_name.get(name) if self.project is not None else None
+        if isinstance(error, TaskTimeoutError) and task is not None and task.script:
+            from trakt_dagster.pit.tasks import runner_prefix
+
+            prefix = runner_prefix(task, self.project_dir / task.script)
+            return f"{prefix}: signal: killed" if task.kind != "sql" else f"{prefix}: context deadline exceeded"
+        return str(error) or type(error).__name__
 
     def _stream_event(self, event: Any) -> None:
         """Keep each task's start and attempt; write its lines to the live log of a streamed webhook run."""
@@ -243,16 +298,24 @@ class PitSession(PipelineSession):
             tasks = {}
             for task in project.tasks:
                 state = dict(self.tasks.get(task.name) or {"status": "skipped" if self.single_task else "pending"})
+                state["max_attempts"] = task.attempts
                 state["log"] = str(self.log_path(task.name))
                 tasks[task.name] = state
+            finished = self.finished_at
             return {
                 REPORT_KEY: {
                     "run_id": self.run_id,
                     "dag_name": project.name,
                     "status": self.status,
+                    "started_at": self.started_at.isoformat(),
+                    "finished_at": finished.isoformat() if finished else None,
+                    "duration_ms": (
+                        round((finished - self.started_at).total_seconds() * 1000, 3) if finished else None
+                    ),
                     "snapshot": str(self.run_dir),
                     "data_dir": str(self.data_dir),
                     "tasks": tasks,
+                    "task_order": [task.name for task in project.tasks],
                     "trigger": self._trigger_report(),
                     "outputs": list(self.outputs_recorded),
                     "secret_audit": list(self.audit),
@@ -272,6 +335,10 @@ class PitSession(PipelineSession):
         project = self.project
         if project is None:
             return
+        self.finished_at = datetime.now().astimezone()
+        with self._lock:
+            for log in self._logs.values():
+                log.close()
         if self.ftp_batch is not None and success and self.status == "success" and not self.single_task:
             from trakt_dagster.pit.ftp_watch import archive_batch
 
@@ -387,6 +454,7 @@ def make_session_factory(project: PitProject, workspace: WorkspaceConfig):  # no
         selected_tasks = {key for key in request.selected if key in names}
         session = PitSession(
             run_id=pit_run_id(project.name, request.run.started_at.astimezone()),
+            started_at=request.run.started_at.astimezone(),
             project=project,
             workspace=workspace,
             run_info=request.run,

@@ -1,28 +1,71 @@
 """The task callables of pit tasks: python / bash / custom processes, sql scripts, load and save.
 
 Every attempt runs with pit's environment and its own SDK socket (N9), with cwd = the run's snapshot
-`project/`; output lines go to `logs/<task>.log` and the Dagster log. A timeout or termination kills the
-task's process group (see `pit.process`). dbt tasks are in `pit.dbt_tasks`.
+`project/`. `logs/<task>.log` gets what pit writes there (the process's raw output, the sql runner's and the
+loaders' lines, pit's retry separator); the Dagster log gets every line too, with its level. A failure's
+`pit_error` is pit's wording of it (`shell runner <script>: exit status 3`), shown in pit's run summary. A
+timeout or termination kills the task's process group (see `pit.process`). dbt tasks are in `pit.dbt_tasks`.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.graph import TaskResult
+from trakt_dagster.pit.gofmt import exit_status, go_duration, go_quote, round_duration
 from trakt_dagster.pit.model import PitProject, PitTask, WorkspaceConfig
-from trakt_dagster.pit.process import run_process
+from trakt_dagster.pit.process import TaskProcessError, log_level, run_process
 from trakt_dagster.pit.runtime import SDK_PATH, PitSession
-from trakt_dagster.pit.sdk_server import SdkServer
+from trakt_dagster.pit.sdk_server import NO_SECRETS, SdkServer
+from trakt_dagster.pit.secrets import SecretsError
 from trakt_dagster.pit.sql import execute_script, load_parquet, save_query
+from trakt_dagster.pit.task_log import PitTaskLog
 
 
 class SqlStubError(RuntimeError):
     """A sql task would run as a stub (no secrets or no connection) while stubs are disallowed."""
+
+
+class PitTaskError(RuntimeError):
+    """A task failure worded as pit words it (`pit_error`); the message may say more for the Dagster log.
+
+    Example:
+        >>> str(PitTaskError("no connection configured (set connection on task or [dag.sql])"))
+        'no connection configured (set connection on task or [dag.sql])'
+    """
+
+    def __init__(self, pit_error: str, detail: str | None = None) -> None:
+        super().__init__(detail or pit_error)
+        self.pit_error = pit_error
+
+
+def runner_prefix(task: PitTask, script: Path) -> str:
+    """How pit's runners name themselves in their errors.
+
+    Example:
+        >>> runner_prefix(PitTask("b", kind="bash"), Path("/r/project/b.sh"))
+        'shell runner /r/project/b.sh'
+        >>> runner_prefix(PitTask("e", kind="custom", runner="$ python3 -u"), Path("/r/e.txt"))
+        'custom runner "python3 -u" /r/e.txt'
+    """
+    if task.kind == "custom":
+        return f"custom runner {go_quote((task.runner or '')[2:])} {script}"
+    return {"bash": "shell", "python": "python", "sql": "sql"}.get(task.kind, task.kind) + f" runner {script}"
+
+
+def elapsed_text(seconds: float) -> str:
+    """A duration as pit logs it (rounded to milliseconds, Go's notation).
+
+    Example:
+        >>> elapsed_text(0.01234), elapsed_text(2.5)
+        ('12ms', '2.5s')
+    """
+    return go_duration(round_duration(seconds, 0.001))
 
 
 def uv_executable() -> str:
@@ -84,41 +127,65 @@ class RunPitTask:
         metadata: dict[str, Any] = {
             "pit/run_id": session.run_id,
             "pit/attempt": ctx.attempt,
+            "pit/max_attempts": self.task.attempts,
             "pit/log": str(session.log_path(self.task.name)),
             "pit/trigger": session.trigger.get("source", "manual"),
         }
         if session.ftp_batch is not None:
             metadata["pit/ftp_files"] = [f.name for f in session.ftp_batch.files]
+        try:
+            session.compile_transform()
+        except Exception as exc:  # noqa: BLE001 - pit fails the run when its models do not compile
+            raise PitTaskError(f"compiling transform models: {exc}") from exc
+        log = session.task_log(self.task.name)
+        log.begin_attempt(ctx.attempt, self.task.attempts)
         if kind in ("python", "bash", "custom"):
-            self._process(ctx, session)
+            self._process(ctx, session, log)
         elif kind == "sql":
-            metadata.update(self._sql(ctx, session))
+            metadata.update(self._sql(ctx, session, log))
         elif kind == "load":
-            metadata.update(self._load(ctx, session))
+            metadata.update(self._load(ctx, session, log))
         elif kind == "save":
-            metadata.update(self._save(ctx, session))
+            metadata.update(self._save(ctx, session, log))
         else:  # validation rejects every other kind
             raise RuntimeError(f"task '{self.task.name}': no runner for kind '{kind}'")
         return TaskResult(metadata=metadata, record={"pit_task": self.task.name, "attempt": ctx.attempt})
 
     # -- processes ---------------------------------------------------------------------------
-    def _process(self, ctx: TaskContext, session: PitSession) -> None:
+    def _process(self, ctx: TaskContext, session: PitSession, log: PitTaskLog) -> None:
         task = self.task
         command = process_command(self.project, task, self.workspace, session.project_dir)
+        script = session.project_dir / (task.script or "")
+        if task.kind == "custom" and shutil.which(command[0]) is None:
+            raise PitTaskError(
+                f"custom runner: command {go_quote(command[0])} not found: "
+                f"exec: {go_quote(command[0])}: executable file not found in $PATH"
+            )
         secrets = session.secrets_store.with_task(task.name) if session.secrets_store is not None else None
         load = self._load_data if secrets is not None else None
+
+        def output(raw: bytes) -> None:
+            log.write(raw)
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            ctx.emit(log_level(text), text, {})
+
         with SdkServer(data_dir=session.data_dir, task_name=task.name, secrets=secrets, load_data=load) as server:
             env = session.task_env(task.name, server.address)
             if task.kind == "python" and not has_own_sdk(source_folder(self.project, self.workspace)):
                 env["PYTHONPATH"] = _path_join(env.get("PYTHONPATH"), str(SDK_PATH))
-            run_process(
-                task.name,
-                command,
-                cwd=session.project_dir,
-                env=env,
-                on_line=lambda level, text: ctx.emit(level, text, {}),
-                on_cancel=ctx.on_cancel,
-            )
+            try:
+                run_process(
+                    task.name,
+                    command,
+                    cwd=session.project_dir,
+                    env=env,
+                    on_output=output,
+                    on_notice=lambda level, text: ctx.emit(level, text, {}),
+                    on_cancel=ctx.on_cancel,
+                )
+            except TaskProcessError as exc:
+                exc.pit_error = f"{runner_prefix(task, script)}: {exit_status(exc.status)}"  # type: ignore[attr-defined]
+                raise
 
     def _load_data(self, path: Path, url: str, table: str, schema: str | None, mode: str) -> int:
         return load_parquet(path, url, table, schema, mode, self.workspace.root)
@@ -128,54 +195,99 @@ class RunPitTask:
         assert session.secrets_store is not None
         return session.secrets_store.resolve(name, task=self.task.name)
 
-    def _sql(self, ctx: TaskContext, session: PitSession) -> dict[str, Any]:
+    def _sql(self, ctx: TaskContext, session: PitSession, log: PitTaskLog) -> dict[str, Any]:
         task = self.task
         path = session.project_dir / (task.script or "")
-        sql = path.read_text(encoding="utf-8")
+        prefix = runner_prefix(task, path)
+        try:
+            sql = path.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as exc:
+            raise PitTaskError(f"sql runner reading {path}: open {path}: {(exc.strerror or str(exc)).lower()}") from exc
         name = task.connection or self.project.sql_connection  # N11: the task's own connection wins
         if session.secrets_store is None or not name:
             reason = "no secrets file" if session.secrets_store is None else "no connection ([dag.sql] or the task's)"
             if session.sql_stub == "error":
                 raise SqlStubError(f"task '{task.name}': {reason}, and sql_stub = 'error' forbids running it as a stub")
+            log.write_text(
+                f"[sql-stub] would execute against configured connection:\n--- {path} ---\n{sql}\n--- end ---\n"
+            )
             ctx.log.warning(f"[sql] stub mode ({reason}): {task.script} was not executed; its SQL follows")
             for line in sql.splitlines():
                 ctx.log.info(line)
             return {"pit/sql_stub": True}
-        outcome = execute_script(sql, self._connection(session, name), self.workspace.root, on_cancel=ctx.on_cancel)
-        rows = "?" if outcome.rows_affected is None else outcome.rows_affected
-        ctx.log.info(f"[sql] {task.script} executed in {outcome.seconds:.3f}s ({rows} rows affected)")
+        try:
+            url = self._connection(session, name)
+        except SecretsError as exc:
+            raise PitTaskError(f"sql runner resolving connection {go_quote(name)}: {exc}") from exc
+        try:
+            outcome = execute_script(sql, url, self.workspace.root, on_cancel=ctx.on_cancel)
+        except Exception as exc:
+            raise PitTaskError(f"{prefix.replace(' runner ', ' runner executing ', 1)}: {exc}", str(exc)) from exc
+        rows = 0 if outcome.rows_affected is None else outcome.rows_affected
+        line = f"[sql] {path} executed in {elapsed_text(outcome.seconds)} ({rows} rows affected)"
+        log.write_text(line + "\n")
+        ctx.log.info(line)
         return {"pit/sql_stub": False, "pit/rows_affected": outcome.rows_affected}
 
-    def _load(self, ctx: TaskContext, session: PitSession) -> dict[str, Any]:
+    def _load(self, ctx: TaskContext, session: PitSession, log: PitTaskLog) -> dict[str, Any]:
         task = self.task
-        source = _inside(session.data_dir, task.source or "", task.name)
         url = self._required_connection(session)
-        rows = load_parquet(source, url, task.table or "", None, task.mode or "append", self.workspace.root)
-        ctx.log.info(f"[load] {task.source} -> {task.table} ({task.mode or 'append'}): {rows} rows loaded")
+        source = _inside(session.data_dir, task.source or "", task.name)
+        started = time.perf_counter()
+        try:
+            rows = load_parquet(source, url, task.table or "", None, task.mode or "append", self.workspace.root)
+        except Exception as exc:
+            raise PitTaskError(f"loading data: {exc}") from exc
+        line = (
+            f"[load] {task.source} -> {task.table}: {rows} rows loaded in {elapsed_text(time.perf_counter() - started)}"
+        )
+        log.write_text(line + "\n")
+        ctx.log.info(line)
         return {"pit/table": task.table, "dagster/row_count": rows}
 
-    def _save(self, ctx: TaskContext, session: PitSession) -> dict[str, Any]:
+    def _save(self, ctx: TaskContext, session: PitSession, log: PitTaskLog) -> dict[str, Any]:
         task = self.task
-        sql = (session.project_dir / (task.script or "")).read_text(encoding="utf-8")
+        url = self._required_connection(session)
+        path = session.project_dir / (task.script or "")
+        try:
+            sql = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PitTaskError(
+                f"reading SQL script {task.script}: open {path}: {(exc.strerror or str(exc)).lower()}"
+            ) from exc
         target = _inside(session.data_dir, task.output or "", task.name)
-        rows = save_query(sql, self._required_connection(session), target, self.workspace.root)
-        ctx.log.info(f"[save] {task.script} -> data/{task.output}: {rows} rows")
+        started = time.perf_counter()
+        try:
+            rows = save_query(sql, url, target, self.workspace.root)
+        except Exception as exc:
+            raise PitTaskError(f"saving data: {exc}") from exc
+        line = (
+            f"[save] {task.script} -> {task.output}: {rows} rows saved in {elapsed_text(time.perf_counter() - started)}"
+        )
+        log.write_text(line + "\n")
+        ctx.log.info(line)
         return {"pit/output": str(target), "dagster/row_count": rows}
 
     def _required_connection(self, session: PitSession) -> str:
-        task = self.task
-        name = task.connection or self.project.sql_connection
+        """pit's executeSQLTask: the task's connection, else [dag.sql]'s, resolved from the secrets file."""
+        name = self.task.connection or self.project.sql_connection
         if not name:
-            raise RuntimeError(f"task '{task.name}': {task.kind} tasks need connection = \"<secret name>\"")
+            raise PitTaskError("no connection configured (set connection on task or [dag.sql])")
         if session.secrets_store is None:
-            raise RuntimeError(f"task '{task.name}': {task.kind} tasks need a secrets file holding '{name}'")
-        return self._connection(session, name)
+            raise PitTaskError(NO_SECRETS)
+        try:
+            return self._connection(session, name)
+        except SecretsError as exc:
+            raise PitTaskError(f"resolving connection {go_quote(name)}: {exc}") from exc
 
 
 def _inside(folder: Path, name: str, task: str) -> Path:
     path = (folder / name).resolve()
     if not path.is_relative_to(folder.resolve()):
-        raise RuntimeError(f"task '{task}': '{name}' is outside the run's data folder")
+        raise PitTaskError(
+            f"file path {go_quote(name)} escapes data directory",
+            f"task '{task}': '{name}' is outside the run's data folder",
+        )
     return path
 
 

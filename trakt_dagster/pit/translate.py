@@ -69,6 +69,21 @@ def task_metadata(project: PitProject, task: PitTask) -> dict[str, Any]:
     ):
         if value:
             meta[key] = value
+    model = task.model
+    if model is not None:  # a transform model's task: its settings and the SQL it runs
+        meta.update(
+            {
+                "pit/model": model.name,
+                "pit/model_file": f"models/{model.rel_path}",
+                "pit/materialization": model.config.materialization,
+                "pit/relation": model.relation,
+                "pit/sql": model.compiled,
+            }
+        )
+        if model.config.strategy or model.config.materialization == "incremental":
+            meta["pit/strategy"] = model.config.strategy or "merge"
+        if model.config.unique_key:
+            meta["pit/unique_key"] = list(model.config.unique_key)
     if task.kind not in ("load", "save"):
         meta["pit/retries"] = task.retries
         if task.timeout is not None:
@@ -135,14 +150,22 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
             tasks.extend(dbt_graph_tasks(project, task, workspace))
             continue
         once = task.kind in ("load", "save")
+        if task.model is not None:
+            model = task.model
+            description = (
+                f"pit transform model '{model.name}' ({model.config.materialization} {model.relation}): "
+                f"models/{model.rel_path}"
+            )
+        else:
+            description = f"pit {task.kind} task '{task.name}'" + (f": {task.script}" if task.script else "")
         tasks.append(
             Task(
                 key=task.name,
                 run=RunPitTask(project, task, workspace),
                 deps=task.depends_on,
-                description=f"pit {task.kind} task '{task.name}'" + (f": {task.script}" if task.script else ""),
+                description=description,
                 source=SourceLocation(project.pit_toml, task.line, f"tasks[{task.index}]"),
-                kinds=frozenset({TOOL, kind_tag(task)}),
+                kinds=frozenset({TOOL, kind_tag(task), *(("mssql",) if task.model is not None else ())}),
                 metadata=task_metadata(project, task),
                 retries=0 if once else task.retries,
                 retry_delay=task.retry_delay,
@@ -172,6 +195,7 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
         config_class=PitRunConfig,
         resources={SECRETS_RESOURCE_KEY: PitSecrets(workspace_secrets=str(workspace.secrets_path or ""))},
         snapshot=SnapshotSpec(root=source_folder(project, workspace), max_file_bytes=NO_SIZE_LIMIT),
+        task_log_files=False,  # pit's tasks write logs/<task>.log themselves, in pit's format (pit.task_log)
         pool=project.pool,
         in_process=True,
         extra_definitions=event_trigger_definitions(project, workspace),

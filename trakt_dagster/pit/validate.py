@@ -99,9 +99,22 @@ def escapes_project(script: str) -> bool:
 def validate_project(
     project: PitProject, workspace: WorkspaceConfig
 ) -> tuple[PitProject, list[LoadError], list[LoadError]]:
-    """(project with task kinds, errors, warnings)."""
+    """(project with task kinds, errors, warnings).
+
+    A transform project (`[dag.transform]`) has its models compiled here; their `sql` tasks come first in the
+    returned project's tasks, as pit runs them.
+    """
     check = _Checker(project)
-    tasks = [_check_task(check, project, task) for task in project.tasks]
+    models: set[str] = set()
+    if project.transform:
+        project, models = _merge_transform(check, project)
+    # a model's own [[tasks]] entry needs no script; when the models did not compile, it is not checked either
+    tasks = [
+        task
+        if task.model is not None or (task.name in models and not task.script)
+        else _check_task(check, project, task)
+        for task in project.tasks
+    ]
     project = replace(project, tasks=tuple(tasks))
     _check_names_and_deps(check, project)
     _check_dag(check, project)
@@ -349,24 +362,108 @@ def _check_dag(check: _Checker, project: PitProject) -> None:
             check.dag_where("dag.webhook.token_secret"),
             'name the secret that holds the bearer token: token_secret = "sales_webhook"',
         )
-    if project.transform:
-        _check_transform(check, project)
     if project.dbt is not None:
         _check_dbt(check, project)
 
 
-def _check_transform(check: _Checker, project: PitProject) -> None:
+def _merge_transform(check: _Checker, project: PitProject) -> tuple[PitProject, set[str]]:
+    """Compile the project's models and put one `sql` task per compiled model before the other tasks (pit's
+    order), merged with a `[[tasks]]` entry of the same name (its timeout, retries, retry_delay and extra
+    depends_on). Returns the project and the names of its models."""
+    from trakt_dagster.pit.transform import COMPILED_DIR, MODELS_DIR, TransformError, compile_models, walk_files
+
+    names = {p.name[:-4] for p in walk_files(project.folder / MODELS_DIR) if p.name.endswith(".sql")}
     if not project.sql_connection:
-        check.error("transform requires [dag.sql] connection", check.dag_where("dag.sql.connection"), "set it")
+        check.error(
+            "transform projects require a [dag.sql] connection",
+            check.dag_where("dag.sql.connection"),
+            'add [dag.sql] with connection = "<secret holding the connection URL>"',
+        )
     if not project.transform_dialect:
-        check.error("transform requires a dialect", check.dag_where("dag.transform.dialect"), 'dialect = "mssql"')
-    if not (project.folder / "models").is_dir():
-        check.error("transform requires a models/ directory", check.dag_where("dag.transform"), "create models/")
-    check.error(
-        "pit's SQL transform engine ([dag.transform]) is not supported by trakt-dagster",
-        check.dag_where("dag.transform"),
-        "compile the models with `pit compile` and list them as sql tasks, or use a dbt project ([dag.dbt])",
-    )
+        check.error(
+            'transform projects require a dialect (e.g. "mssql")',
+            check.dag_where("dag.transform.dialect"),
+            'dialect = "mssql" in [dag.transform]',
+        )
+    if not (project.folder / MODELS_DIR).is_dir():
+        check.error(
+            "transform projects require a models/ directory",
+            check.dag_where("dag.transform"),
+            f"create {project.folder / MODELS_DIR} holding the models' .sql files",
+        )
+    if project.is_git:
+        check.error(
+            "transform models of a git-backed project are not supported: trakt-dagster reads the models when "
+            "definitions load, before any clone exists",
+            check.dag_where("dag.git_url"),
+            "keep the transform project in projects/ (without git_url), or use a dbt project",
+        )
+    if check.errors:
+        return project, names
+    explicit = {task.name: task for task in project.tasks}
+    notes: list[TransformError] = []
+    try:
+        result = compile_models(
+            project.folder,
+            project.transform_dialect,
+            {name: task.depends_on for name, task in explicit.items()},
+            warnings=notes,
+        )
+    except TransformError as exc:
+        check.errors.append(
+            LoadError(
+                f"transform models: {exc}",
+                SourceLocation(exc.file or project.pit_toml, exc.line, exc.key),
+                exc.hint or "fix the model or its .toml settings",
+                TOOL,
+            )
+        )
+        return project, names
+    for note in notes:
+        check.warnings.append(LoadError(str(note), SourceLocation(note.file, note.line, note.key), note.hint, TOOL))
+    model_tasks = []
+    for model in result.compiled:
+        task = PitTask(
+            name=model.name,
+            kind="sql",
+            script=f"{COMPILED_DIR}/{model.name}.sql",
+            runner="sql",
+            depends_on=result.task_deps(model.name),
+            connection=model.config.connection or None,
+            model=model,
+        )
+        own = explicit.get(model.name)
+        if own is not None:
+            extra = tuple(dep for dep in own.depends_on if dep not in task.depends_on)
+            task = replace(
+                task,
+                depends_on=task.depends_on + extra,
+                timeout=own.timeout if own.timeout else None,
+                retries=own.retries if own.retries > 0 else 0,
+                retry_delay=own.retry_delay if own.retry_delay > 0 else 0.0,
+                line=own.line,
+                index=own.index,
+                key_lines=own.key_lines,
+            )
+            ignored = [key for key in ("script", "runner", "type", "connection") if getattr(own, key)]
+            if ignored:
+                check.warn(
+                    f'task "{model.name}" is a transform model: its {", ".join(ignored)} is ignored '
+                    "(the compiled model runs as a sql task)",
+                    check.task_where(own, ignored[0]),
+                    "keep only timeout, retries, retry_delay and depends_on in a model's [[tasks]] entry",
+                )
+        model_tasks.append(task)
+    for name, own in explicit.items():
+        if name in result.models and result.models[name].ephemeral:
+            check.warn(
+                f'task "{name}" names an ephemeral model: pit drops it (ephemeral models are inlined, never run)',
+                check.task_where(own, "name"),
+                "remove the [[tasks]] entry, or give the model another materialization",
+            )
+    others = tuple(task for task in project.tasks if task.name not in result.models)
+    merged = replace(project, tasks=(*model_tasks, *others), transform_models=result)
+    return merged, set(result.models)
 
 
 def _check_dbt(check: _Checker, project: PitProject) -> None:

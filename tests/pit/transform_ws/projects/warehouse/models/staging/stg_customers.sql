@@ -1,0 +1,3 @@
+SELECT customer_id, name, country
+FROM raw.customers
+WHERE deleted = 0

@@ -1,0 +1,1 @@
+echo "raw files landed for $PIT_DAG_NAME"

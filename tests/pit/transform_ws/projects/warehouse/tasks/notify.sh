@@ -1,0 +1,1 @@
+echo "models refreshed in run $PIT_RUN_ID"

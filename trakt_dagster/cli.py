@@ -172,6 +172,30 @@ def run_command(
     sys.exit(0 if outcome.success else 1)
 
 
+@main.command(
+    "exec",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option("-m", "module", default=None, metavar="MODULE", help="Run a module as `python -m MODULE` does.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def exec_command(module: str | None, args: tuple[str, ...]) -> None:
+    """Run a Python script (or `-m MODULE`) as `python` would, with `import trakt` available.
+
+    Existing trakt scripts and trakt's own entry points run unchanged:
+    `trakt-dagster exec run_python_dsl.py --input-dir in --output-dir out`,
+    `trakt-dagster exec -m trakt.run_local --pipeline-file p/pipeline.yaml`. Their pipelines run through
+    Dagster in this process. (`from flowrun import Pipeline` works too.)
+    """
+    from trakt_dagster.core.scripts import run_python
+    from trakt_dagster.flowrun import compat_import as flowrun_compat
+    from trakt_dagster.trakt import compat_import as trakt_compat
+
+    if module is None and not args:
+        raise click.UsageError("give a script (trakt-dagster exec script.py ARGS) or -m MODULE.")
+    target, rest = (module, args) if module is not None else (args[0], args[1:])
+    run_python(target, rest, module=module is not None, prepare=(trakt_compat.install, flowrun_compat.install))
+
+
 def _register_tool_commands() -> None:
     from trakt_dagster.ductaflow.cli import ductaflow_group
     from trakt_dagster.flowrun.cli import flowrun_group

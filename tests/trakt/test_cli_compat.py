@@ -5,15 +5,19 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from click.testing import CliRunner
 
 from tests.conftest import write_files
 from tests.e2e.conftest import run_cli
 from tests.trakt.steps_fixtures import STEP_FILES
 from trakt_dagster.trakt import compat_import
+from trakt_dagster.trakt.cli import trakt_group
 
 TRICKY_CSV = (
     "id,amount,label,when,ratio\n"
@@ -140,30 +144,181 @@ def test_trakt_run_params_and_inputs_flags(tmp_path: Path) -> None:
     assert not (tmp_path / "o2" / "manifest.json").exists()
 
 
-def test_trakt_run_error_messages_and_exit_codes(tmp_path: Path) -> None:
-    make_project(tmp_path)
-    no_pipeline = run_cli(["trakt-dagster", "trakt", "run"], tmp_path)
-    assert no_pipeline.returncode == 1 and "Error: provide --pipeline or --pipeline-file." in no_pipeline.stderr
-    missing_file = run_cli(
-        ["trakt-dagster", "trakt", "run", "--pipeline", "compat", "--input-dir", "nowhere", "-q"], tmp_path
+ERROR_CASES = {
+    "pipelines/boom/pipeline.yaml": PIPELINE.replace("name: compat", "name: boom").replace(
+        "steps.double", "steps.boom"
+    ),
+    "pipelines/boom/steps/boom.py": "def run(ctx, input):\n    raise ValueError('boom at row 3')\n",
+    "pipelines/keyerr/pipeline.yaml": PIPELINE.replace("name: compat", "name: keyerr").replace(
+        "steps.double", "steps.keyerr"
+    ),
+    "pipelines/keyerr/steps/keyerr.py": "def run(ctx, input):\n    return {'output': input['nosuchcol']}\n",
+    "pipelines/unresolved/pipeline.yaml": PIPELINE.replace("name: compat", "name: unresolved").replace(
+        "steps.double", "steps.nosuch"
+    ),
+    "pipelines/dtypes/pipeline.yaml": PIPELINE.replace("name: compat", "name: dtypes").replace(
+        '{uri: "records/*.csv"}', '{uri: "records/*.csv", schema: {id: int64, amount: str}}'
+    ),
+    "pipelines/chunks/pipeline.yaml": """
+        name: chunks
+        execution: {mode: stream}
+        inputs: {src: {uri: "records/*.csv"}}
+        steps:
+          - {id: s, uses: steps.streamy, with: {input: src, output: o}}
+        outputs:
+          datasets:
+            - {name: final, from: o, metadata: {write_options: {mode: a}}}
+    """,
+    "pipelines/chunks/steps/streamy.py": """
+        from trakt import step_contract
+
+        @step_contract(inputs=["input"], outputs=["output"], supports_stream=True)
+        def run(ctx, input):
+            return {"output": (chunk for chunk in input)}
+    """,
+    "pipelines/invalid/pipeline.yaml": PIPELINE.replace("name: compat", "name: invalid").replace(
+        "input: source__records", "input: nope"
+    ),
+}
+for _name in ("boom", "keyerr", "unresolved", "dtypes", "chunks", "invalid"):
+    ERROR_CASES[f"pipelines/{_name}/steps/__init__.py"] = ""
+    ERROR_CASES[f"pipelines/{_name}/steps/double.py"] = STEP_FILES["steps/double.py"]
+HINT = "Use --verbose for full traceback."
+PART1 = "{root}/data/records/part1.csv"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], ["Error: provide --pipeline or --pipeline-file."]),
+        (  # a failing step: trakt's progress lines, its concise error and the --verbose hint
+            ["--pipeline", "boom"],
+            [
+                "Running pipeline 'boom' (batch mode)...",
+                "Running step 'double_amount'...",
+                "Error: ValueError: boom at row 3",
+                HINT,
+            ],
+        ),
+        (["--pipeline", "keyerr", "-q"], ["Missing artifact: 'nosuchcol'"]),
+        (
+            ["--pipeline", "compat", "--input-dir", "nowhere", "-q"],
+            ["File not found: No input files found for 'source__records' using source 'records/*.csv'."],
+        ),
+        (  # a missing pipeline file, in trakt's words
+            ["--pipeline", "nosuch"],
+            [
+                "Error loading pipeline: Failed to read pipeline file 'pipelines/nosuch/pipeline.yaml': [Errno 2] No "
+                "such file or directory: 'pipelines/nosuch/pipeline.yaml'"
+            ],
+        ),
+        (
+            ["--pipeline", "unresolved"],
+            [
+                "Error loading pipeline: Failed to resolve step 'double_amount' using 'steps.nosuch': No module named "
+                "'steps.nosuch'"
+            ],
+        ),
+        (
+            ["--pipeline", "invalid"],
+            [
+                "Error loading pipeline: Pipeline 'invalid' is invalid: missing inputs=double_amount:nope; unused "
+                "inputs=source__records; suspected literal bindings (use {const: value})=double_amount.input='nope'"
+            ],
+        ),
+        (
+            ["--pipeline", "dtypes", "-q"],
+            [
+                f"Error: ValueError: Artifact 'source__records' source '{PART1}' schema dtypes mismatch: amount "
+                "expected=str got=int64.",
+                HINT,
+            ],
+        ),
+        (
+            ["--pipeline", "chunks", "-q"],
+            [
+                "Error: ValueError: CSV stream mode does not allow write_options.mode; Trakt controls chunk write mode.",
+                HINT,
+            ],
+        ),
+        # override mistakes are rejected before anything runs
+        (
+            ["--pipeline", "compat", "--param", "oops"],
+            ["Error: ValueError: Invalid param override 'oops'. Expected STEP_ID.PARAM=VALUE.", HINT],
+        ),
+        (
+            ["--pipeline", "compat", "--param", "nosuch.x=1"],
+            ["Error: ValueError: Unknown step id 'nosuch' in param overrides.", HINT],
+        ),
+        (
+            ["--pipeline", "compat", "--param", "double_amount.input=x"],
+            ["Error: ValueError: Step 'double_amount' binding 'input' is not a const binding.", HINT],
+        ),
+        (
+            ["--pipeline", "compat", "--param", "double_amount.nothere=1"],
+            ["Error: ValueError: Step 'double_amount' has no binding named 'nothere' to override.", HINT],
+        ),
+        (
+            ["--pipeline", "compat", "--input", "nosuch=a.csv"],
+            [
+                "Error: ValueError: Unknown input 'nosuch' in input overrides; pipeline 'compat' has inputs: "
+                "source__records.",
+                HINT,
+            ],
+        ),
+        (
+            ["--pipeline", "compat", "--input", "=a.csv"],
+            ["Error: ValueError: Invalid input override '=a.csv'. Expected NAME=PATH.", HINT],
+        ),
+    ],
+)
+def test_trakt_run_errors_read_as_trakts(tmp_path: Path, monkeypatch, args: list[str], expected: list[str]) -> None:
+    """The first lines of stderr are trakt's CLI lines (trakt-dagster may add `at <file:line>` / `fix:` lines
+    after a load error); nothing else, no Dagster output, exit code 1."""
+    make_project(tmp_path, ERROR_CASES)
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(
+        trakt_group, ["run", *args, "--input-dir", "data"] if "--input-dir" not in args and args else ["run", *args]
     )
-    assert missing_file.returncode == 1
+    assert done.exit_code == 1, done.output
+    lines = done.stderr.splitlines()
+    expected = [line.replace("{root}", str(tmp_path.resolve())) for line in expected]
+    assert lines[: len(expected)] == expected
+    assert all(line.startswith(("  at ", "  fix: ", "  pipelines/", "    fix: ")) for line in lines[len(expected) :])
+    assert done.stdout == ""
+    if "--param" in args or "--input" in args:
+        assert not (tmp_path / ".trakt-dagster").exists()  # rejected before a run was launched
+    validated = CliRunner().invoke(trakt_group, ["validate", *args[:2]]) if args else None
+    if validated is not None and args[1] in ("nosuch", "unresolved", "invalid"):
+        assert validated.exit_code == 1
+        assert validated.stderr.splitlines()[0] == expected[0].replace("Error loading pipeline:", "Validation failed:")
+
+
+def test_trakt_run_prints_trakts_lines_not_dagsters(tmp_path: Path) -> None:
+    make_project(tmp_path, ERROR_CASES)
+    ok = run_cli(["trakt-dagster", "trakt", "run", "--pipeline", "compat", "--input-dir", "data"], tmp_path)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    pattern = (
+        r"Running pipeline 'compat' \(batch mode\)\.\.\.\n"
+        r"Running step 'double_amount'\.\.\.\n"
+        r"Step 'double_amount' completed \(\d+ms, 3 rows in -> 3 rows out\)\n"
+        r"Pipeline 'compat' completed in \d+ms \(1 steps, status=success\)\n"
+        r"Pipeline 'compat' completed successfully \(1 steps, 1 outputs\)\n"
+    )
+    assert re.fullmatch(pattern, ok.stderr), ok.stderr
+    assert json.loads(ok.stdout)["status"] == "success"
+    failed = run_cli(["trakt-dagster", "trakt", "run", "--pipeline", "boom", "--input-dir", "data", "-q"], tmp_path)
+    assert failed.returncode == 1
+    assert failed.stderr == f"Error: ValueError: boom at row 3\n{HINT}\n"
+    verbose = run_cli(["trakt-dagster", "trakt", "run", "--pipeline", "boom", "--input-dir", "data", "-v"], tmp_path)
+    assert verbose.returncode == 1
     assert (
-        "File not found: No input files found for 'source__records' using source 'records/*.csv'."
-        in missing_file.stderr
+        "Traceback (most recent call last)" in verbose.stderr and "raise ValueError('boom at row 3')" in verbose.stderr
     )
-    assert "Use --verbose for full traceback." in missing_file.stderr
-    bad_param = run_cli(["trakt-dagster", "trakt", "run", "--pipeline", "compat", "--param", "oops"], tmp_path)
-    assert bad_param.returncode == 1
-    assert "Invalid param override 'oops'. Expected STEP_ID.PARAM=VALUE." in bad_param.stderr
-    assert "Traceback" not in bad_param.stderr
-    write_files(tmp_path, {"pipelines/broken/pipeline.yaml": "inputs: {src: a.csv}\nsteps: {}\n"})
-    broken = run_cli(["trakt-dagster", "trakt", "run", "--pipeline", "broken"], tmp_path)
-    assert broken.returncode == 1
-    assert "Error loading pipeline:" in broken.stderr and "Pipeline 'steps' must be a list." in broken.stderr
+    assert "STEP_FAILURE" in verbose.stderr and HINT not in verbose.stderr
     invalid = run_cli(["trakt-dagster", "trakt", "validate", "--pipeline", "compat"], tmp_path)
     assert invalid.returncode == 0
-    assert invalid.stdout.strip() == "Pipeline 'compat' is valid (1 inputs, 1 steps, 1 outputs, mode=batch)"
+    assert invalid.stdout == "Pipeline 'compat' is valid (1 inputs, 1 steps, 1 outputs, mode=batch)\n"
 
 
 def test_trakt_init_scaffolds_a_pipeline_that_runs(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def test_concat_column_mismatch_and_union_by_name_row25(tmp_path: Path, instance
     run = run_trakt(pipeline(tmp_path, yaml_text, files), instance)
     assert not run.success
     assert run.manifest["error"]["message"] == (
-        "Column mismatch while combining frames: frame 0 columns=['id', 'amount'], frame 1 columns=['amount', 'id']"
+        "Column mismatch while combining frames: frame 0 columns=('id', 'amount'), frame 1 columns=('amount', 'id')"
     )
     run = run_trakt(pipeline(tmp_path, yaml_text.replace("concat", "union_by_name"), files), instance)
     assert run.success
@@ -82,7 +82,7 @@ def test_validate_schema_strategy_rejects_dtype_change(tmp_path: Path, instance)
         instance,
     )
     assert not run.success
-    assert "Dtype mismatch while combining frames" in run.manifest["error"]["message"]
+    assert "Schema mismatch while combining frames" in run.manifest["error"]["message"]
 
 
 def test_glob_skips_other_extensions_explicit_file_rejected_row26(tmp_path: Path) -> None:

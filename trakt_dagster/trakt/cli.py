@@ -21,9 +21,13 @@ from trakt_dagster.trakt.errors import ConfigError
 RUNS_DIR_ENV = "TRAKT_DAGSTER_RUNS_DIR"
 
 
-@click.group("trakt")
-def trakt_group() -> None:
+@click.group("trakt", invoke_without_command=True)
+@click.pass_context
+def trakt_group(ctx: click.Context) -> None:
     """trakt's commands (run, validate, init) with trakt's flags."""
+    if ctx.invoked_subcommand is None:  # trakt: no sub-command prints the help and exits 1
+        click.echo(ctx.get_help())
+        ctx.exit(1)
 
 
 def _pipeline_file(pipeline: str | None, pipeline_file: str | None) -> Path:
@@ -41,16 +45,58 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _load(path: Path, lenient: bool) -> Any:
+def load_message(errors: list[Any]) -> str:
+    """trakt's one-line load error, then each problem with its file, line, key and fix.
+
+    trakt stops at its first problem and joins validation parts with `; ` behind one
+    `Pipeline '<name>' is invalid: ` prefix; the first line keeps exactly that form.
+
+    Example:
+        >>> from trakt_dagster.core.errors import LoadError, SourceLocation
+        >>> where = SourceLocation(Path("p/pipeline.yaml"), 3, "inputs.src")
+        >>> print(load_message([LoadError("Pipeline 'p' is invalid: unused inputs=src", where, "use it")]))
+        Pipeline 'p' is invalid: unused inputs=src
+          at p/pipeline.yaml:3 (key inputs.src)
+          fix: use it
+    """
+    parts = [error.message.split(" is invalid: ", 1) for error in errors]
+    if all(len(part) == 2 for part in parts):
+        first = f"{parts[0][0]} is invalid: " + "; ".join(part for _, part in parts)
+    else:
+        first = errors[0].message
+    lines = [first]
+    for error, part in zip(errors, parts, strict=True):
+        indent = "  "
+        if error.location is not None and len(errors) > 1:
+            lines.append(f"  {error.location.describe()}: {part[-1]}")
+            indent = "    "
+        elif error.location is not None:
+            lines.append(f"  at {error.location.describe()}")
+        if error.hint:
+            lines.append(f"{indent}fix: {error.hint}")
+    return "\n".join(lines)
+
+
+def _load(path: Path, lenient: bool, prefix: str) -> Any:
     from trakt_dagster.trakt.loader import load_pipeline_spec
 
     spec, errors = load_pipeline_spec(path, strict=not lenient)
     if errors:
-        rendered = "\n".join(e.render() for e in errors)
-        if all(" is invalid: " in e.message for e in errors):
-            _fail(f"Pipeline validation failed: {rendered}")
-        _fail(f"Error loading pipeline: {rendered}")
+        _fail(f"{prefix}: {load_message(errors)}")
     return spec
+
+
+def _configure_trakt_log(level: str) -> None:
+    """trakt's CLI log: `%(message)s` lines on stderr from the `trakt.runner` logger only."""
+    from trakt_dagster.trakt.runtime import RUNNER_LOG
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for old in list(RUNNER_LOG.handlers):
+        RUNNER_LOG.removeHandler(old)
+    RUNNER_LOG.addHandler(handler)
+    RUNNER_LOG.setLevel(getattr(logging, level))
+    RUNNER_LOG.propagate = False
 
 
 def _pipeline_options(fn: Any) -> Any:
@@ -93,26 +139,36 @@ def run_command(
     quiet: bool,
     verbose: bool,
 ) -> None:
-    """Run one trakt pipeline through Dagster; prints trakt's result JSON."""
+    """Run one trakt pipeline through Dagster; prints trakt's result JSON and trakt's messages.
+
+    Without `-v` the terminal shows what trakt's CLI shows (its progress lines, one concise error line and
+    the `--verbose` hint); `-v` adds Dagster's event log with the full tracebacks.
+    """
     from trakt_dagster.core.builder import build_graph_definitions
     from trakt_dagster.core.launch import launch_job
     from trakt_dagster.core.names import dagster_name
     from trakt_dagster.core.resources import RunStorage
-    from trakt_dagster.trakt.overrides import parse_input_overrides, parse_param_overrides
+    from trakt_dagster.trakt.overrides import (
+        apply_const_overrides,
+        check_input_overrides,
+        parse_input_overrides,
+        parse_param_overrides,
+    )
     from trakt_dagster.trakt.translate import build_trakt_graph
 
+    level = "DEBUG" if verbose else "WARNING" if quiet else "INFO"
+    _configure_trakt_log(level)
     if not pipeline and not pipeline_file:
         _fail("Error: provide --pipeline or --pipeline-file.")
     path = _pipeline_file(pipeline, pipeline_file)
-    if not path.exists():
-        _fail(f"File not found: {path}")
-    try:
+    spec = _load(path, lenient, "Error loading pipeline")
+    try:  # trakt applies overrides before its runner starts; here nothing is launched for a bad one
         input_overrides = parse_input_overrides(inputs)
         param_overrides = parse_param_overrides(params)
+        check_input_overrides(spec, input_overrides)
+        apply_const_overrides(spec, param_overrides)
     except ConfigError as exc:
-        _fail(f"Error: {exc}")
-        return
-    spec = _load(path, lenient)
+        _fail(f"{_error_line({'type': 'ValueError', 'message': str(exc)})}\n{VERBOSE_HINT}")
     graph = build_trakt_graph(spec)
     runs_dir = os.environ.get(RUNS_DIR_ENV) or str(Path(".trakt-dagster") / "runs")
     defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
@@ -127,42 +183,52 @@ def run_command(
         "pipeline_version": pipeline_version,
         "stream_chunk_size": stream_chunk_size,
     }
-    level = "DEBUG" if verbose else "WARNING" if quiet else "INFO"
+    dagster_level = "DEBUG" if verbose else "CRITICAL"
     op_name = f"{dagster_name(graph.name)}_pipeline"
-    logging.getLogger("dagster").setLevel(getattr(logging, level))
+    logging.getLogger("dagster").setLevel(getattr(logging, dagster_level))
     outcome = launch_job(
         defs,
         graph,
         runs_dir=runs_dir,
         run_config={"ops": {op_name: {"config": op_config}}},
-        log_level=level,
+        log_level=dagster_level,
     )
     manifest = outcome.manifest or {}
     if outcome.success:
-        click.echo(json.dumps(trakt_result(manifest, trakt_manifest), indent=2, sort_keys=True))
         click.echo(
             f"Pipeline '{spec.name}' completed successfully ({len(manifest.get('steps', []))} steps, "
             f"{len(manifest.get('outputs', {}))} outputs)",
             err=True,
         )
+        click.echo(json.dumps(trakt_result(manifest, trakt_manifest), indent=2, sort_keys=True))
         return
     error = manifest.get("error") or {"type": "Error", "message": "the run failed (see the Dagster run log)"}
-    click.echo(_error_line(error), err=True)
+    line = _error_line(error)
     if verbose:
-        click.echo(f"Run folder: {manifest.get('run_folder')}", err=True)
+        click.echo(f"{line}\nRun folder: {manifest.get('run_folder')}", err=True)
+    elif error.get("type") in _OWN_LINE_TYPES:
+        click.echo(line, err=True)
     else:
-        click.echo("Use --verbose for full traceback.", err=True)
+        click.echo(f"{line}\n{VERBOSE_HINT}", err=True)
     sys.exit(1)
 
 
+VERBOSE_HINT = "Use --verbose for full traceback."
+_OWN_LINE_TYPES = frozenset({"FileNotFoundError", "KeyError", "PipelineLoadError", "PipelineValidationError"})
+"""Errors trakt's CLI reports with their own line and no `--verbose` hint."""
+
+
 def _error_line(error: dict[str, Any]) -> str:
+    """trakt's CLI line for a failed run's error (by the exception type, as trakt's handlers)."""
     kind, message = error.get("type"), error.get("message")
     if kind == "FileNotFoundError":
         return f"File not found: {message}"
     if kind == "KeyError":
         return f"Missing artifact: {message}"
-    if kind == "ConfigError":
-        return f"Error: {message}"
+    if kind == "PipelineLoadError":
+        return f"Error loading pipeline: {message}"
+    if kind == "PipelineValidationError":
+        return f"Pipeline validation failed: {message}"
     return f"Error: {kind}: {message}"
 
 
@@ -191,14 +257,7 @@ def validate_command(
     """Check one trakt pipeline as trakt does."""
     if not pipeline and not pipeline_file:
         _fail("Error: provide --pipeline or --pipeline-file.")
-    path = _pipeline_file(pipeline, pipeline_file)
-    if not path.exists():
-        _fail(f"File not found: {path}")
-    from trakt_dagster.trakt.loader import load_pipeline_spec
-
-    spec, errors = load_pipeline_spec(path, strict=not lenient)
-    if errors:
-        _fail("Validation failed: " + "\n".join(e.render() for e in errors))
+    spec = _load(_pipeline_file(pipeline, pipeline_file), lenient, "Validation failed")
     click.echo(
         f"Pipeline '{spec.name}' is valid ({len(spec.inputs)} inputs, {len(spec.steps)} steps, "
         f"{len(spec.outputs)} outputs, mode={spec.mode})"

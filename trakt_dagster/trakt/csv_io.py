@@ -75,7 +75,7 @@ def resolve_input_paths(name: str, source: str, input_dir: str | Path, extension
         unique.setdefault(item.resolve(), item)
     if not unique:
         raise FileNotFoundError(f"No input files found for '{name}' using source '{source}'.")
-    return list(unique.values())
+    return list(unique)  # resolved, as trakt names them in its messages
 
 
 def _has_extension(path: Path, extension: str) -> bool:
@@ -192,21 +192,21 @@ def combine_frames(frames: Sequence[pd.DataFrame], strategy: CombineStrategy) ->
     """Several files' frames as one, by trakt's combine strategies."""
     if len(frames) == 1:
         return frames[0]
-    first = list(frames[0].columns)
+    first = tuple(frames[0].columns)
     if strategy is CombineStrategy.UNION_BY_NAME:
         return pd.concat(frames, ignore_index=True, sort=False)
     for index, frame in enumerate(frames[1:], start=1):
-        columns = list(frame.columns)
+        columns = tuple(frame.columns)
         if columns != first:
             raise ValueError(
                 f"Column mismatch while combining frames: frame 0 columns={first}, frame {index} columns={columns}"
             )
         if strategy is CombineStrategy.VALIDATE_SCHEMA:
-            want = [str(t) for t in frames[0].dtypes]
-            got = [str(t) for t in frame.dtypes]
+            want = tuple(str(t) for t in frames[0].dtypes)
+            got = tuple(str(t) for t in frame.dtypes)
             if got != want:
                 raise ValueError(
-                    f"Dtype mismatch while combining frames: frame 0 dtypes={want}, frame {index} dtypes={got}"
+                    f"Schema mismatch while combining frames: frame 0 dtypes={want}, frame {index} dtypes={got}"
                 )
     return pd.concat(frames, ignore_index=True)
 
@@ -273,7 +273,7 @@ def check_schema(artifact: str, source: str, frame: pd.DataFrame, schema: Any) -
         if str(frame[col].dtype) != str(want)
     ]
     if wrong:
-        raise ValueError(f"{prefix} dtype mismatch: {'; '.join(wrong)}.")
+        raise ValueError(f"{prefix} dtypes mismatch: {', '.join(wrong)}.")
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -296,7 +296,7 @@ def write_csv_frame(data: Any, path: Path, options: Mapping[str, Any]) -> None:
 def write_csv_stream(data: Any, path: Path, options: Mapping[str, Any]) -> None:
     """Write chunks one after another: header with the first, none after; no chunks → empty file."""
     if "mode" in options:
-        raise ValueError("CSV stream mode does not allow write_options.mode; chunks are always appended.")
+        raise ValueError("CSV stream mode does not allow write_options.mode; Trakt controls chunk write mode.")
     if hasattr(data, "to_csv"):
         raise TypeError("CSV stream writing expects an iterable of chunks, not a single DataFrame.")
     if not isinstance(data, Iterable) or isinstance(data, str | bytes):

@@ -7,14 +7,15 @@ manifest, and returns trakt's result dict; a failed run raises the step's except
 
 from __future__ import annotations
 
+import ast
 import builtins
-import json
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from trakt_dagster.trakt import errors as trakt_errors
 from trakt_dagster.trakt.errors import PipelineLoadError
 from trakt_dagster.trakt.model import PipelineSpec
 
@@ -63,20 +64,31 @@ class LocalRunner:
         context_metadata: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Run `pipeline`; keyword options as trakt's `run()` (input_dir, output_dir, manifest_path, ...)."""
+        """Run `pipeline`; keyword options as trakt's `run()` (input_dir, output_dir, manifest_path, ...).
+
+        `params` (a trakt-dagster addition) takes const overrides as `--param` does: `{"scale.factor": 3}`.
+        Overrides naming unknown inputs, steps or bindings raise `ConfigError` (a `ValueError`) before the
+        run starts; a failed run raises the failing step's exception type with its message.
+        """
         from trakt_dagster.core.builder import build_graph_definitions
         from trakt_dagster.core.launch import launch_job
         from trakt_dagster.core.names import dagster_name
         from trakt_dagster.core.resources import RunStorage
         from trakt_dagster.trakt.cli import trakt_result
+        from trakt_dagster.trakt.overrides import apply_const_overrides, check_input_overrides
         from trakt_dagster.trakt.translate import build_trakt_graph
 
+        inputs = {**self.input_overrides, **dict(kwargs.get("input_overrides") or {})}
+        params = dict(kwargs.get("params") or {})
+        check_input_overrides(pipeline, inputs)
+        apply_const_overrides(pipeline, params)
         output_dir = kwargs.get("output_dir") or self.output_dir
         manifest_path = kwargs.get("manifest_path") or str(Path(output_dir) / "manifest.json")
         op_config = {
             "input_dir": kwargs.get("input_dir") or self.input_dir,
             "output_dir": output_dir,
-            "inputs": {**self.input_overrides, **dict(kwargs.get("input_overrides") or {})},
+            "inputs": inputs,
+            "params": params,
             "manifest_path": manifest_path,
             "run_id": run_id,
             "pipeline_version": pipeline_version,
@@ -94,14 +106,33 @@ class LocalRunner:
             run_config={"ops": {f"{dagster_name(graph.name)}_pipeline": {"config": op_config}}},
             log_level="WARNING",
         )
-        manifest = outcome.manifest or json.loads("{}")
+        manifest = outcome.manifest or {}
         if not outcome.success:
-            error = manifest.get("error") or {"type": "RuntimeError", "message": "the run failed"}
-            kind = getattr(builtins, str(error.get("type")), None)
-            if not (isinstance(kind, type) and issubclass(kind, Exception)):
-                kind = RuntimeError
-            raise kind(error.get("message"))
+            raise failure_exception(manifest.get("error"))
         return trakt_result(manifest, manifest_path)
+
+
+def failure_exception(error: Mapping[str, Any] | None) -> Exception:
+    """The exception a failed run raises from a script: the step's exception type (builtin or trakt's) and
+    message; other types become `RuntimeError("<Type>: <message>")`.
+
+    Example:
+        >>> failure_exception({"type": "ValueError", "message": "boom"})
+        ValueError('boom')
+        >>> failure_exception({"type": "KeyError", "message": "'amount'"})
+        KeyError('amount')
+    """
+    error = dict(error or {"type": "RuntimeError", "message": "the run failed (see the Dagster run log)"})
+    name, message = str(error.get("type")), str(error.get("message"))
+    kind = getattr(builtins, name, None) or getattr(trakt_errors, name, None)
+    if not (isinstance(kind, type) and issubclass(kind, Exception)):
+        return RuntimeError(f"{name}: {message}")
+    if issubclass(kind, KeyError):
+        try:
+            return kind(ast.literal_eval(message))  # str(KeyError('x')) is "'x'"
+        except (ValueError, SyntaxError):
+            return kind(message)
+    return kind(message)
 
 
 class GlueRunner(LocalRunner):
@@ -113,7 +144,8 @@ class GlueRunner(LocalRunner):
         self, *, job_name: str | None = None, client_id: str | None = None, batch_id: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.glue = {"runtime": "glue", "glue.job_name": job_name, "client_id": client_id, "batch_id": batch_id}
+        glue = {"glue.job_name": job_name, "client_id": client_id, "batch_id": batch_id}
+        self.glue = {"runtime": "glue", **{k: v for k, v in glue.items() if v is not None}}
 
     def context_metadata(self) -> dict[str, Any]:
         return {**super().context_metadata(), **self.glue}
@@ -138,10 +170,12 @@ RunnerBase = LocalRunner
 def load_pipeline_from_yaml(
     pipeline_file: str | Path, registry: Any = None, *, strict_unknown_keys: bool = True, auto_syspath: bool = True
 ) -> PipelineSpec:
-    """trakt's loader: the pipeline, or `PipelineLoadError` with every problem (file, line, key)."""
+    """trakt's loader: the pipeline, or `PipelineLoadError` whose first line is trakt's message, followed by
+    every problem with its file, line, key and fix."""
+    from trakt_dagster.trakt.cli import load_message
     from trakt_dagster.trakt.loader import load_pipeline_spec
 
     spec, errors = load_pipeline_spec(Path(pipeline_file), strict=strict_unknown_keys, registry=registry)
     if errors:
-        raise PipelineLoadError("\n".join(e.render() for e in errors))
+        raise PipelineLoadError(load_message(errors))
     return spec

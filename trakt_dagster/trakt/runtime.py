@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,9 @@ DEFAULT_CHUNK_SIZE = 50_000
 WARNING_MARKERS = ("warning", "coercion", "missing_column")
 METADATA_FILE = "trakt_ctx_metadata.pkl"
 _METADATA_LOCK = threading.Lock()
+RUNNER_LOG = logging.getLogger("trakt.runner")
+"""trakt's own progress lines (`Running pipeline 'x' (batch mode)...`, `Step 'x' completed (...)`), at INFO;
+`trakt-dagster trakt run` prints them as trakt's CLI does."""
 
 
 class TraktRunConfig(dg.Config):
@@ -90,6 +95,8 @@ class TraktSession(PipelineSession):
     output_kind: str = "csv"
     metadata_file: Path | None = None
     """Step granularity: where `ctx.metadata` is carried from op to op (pickled, picklable entries only)."""
+    started: float = field(default_factory=time.perf_counter)
+    steps_completed: list[str] = field(default_factory=list)
     _current: threading.local = field(default_factory=threading.local)
 
     @property
@@ -118,6 +125,12 @@ class TraktSession(PipelineSession):
             return
         if success:
             self.ctx.emit_event("pipeline.completed", output_count=len(self.spec.outputs))
+            RUNNER_LOG.info(
+                "Pipeline '%s' completed in %.0fms (%d steps, status=success)",
+                self.spec.name,
+                (time.perf_counter() - self.started) * 1000,
+                len(self.steps_completed),
+            )
         else:
             self.ctx.emit_event("pipeline.failed")
 
@@ -207,6 +220,7 @@ def make_session_factory(spec: PipelineSpec):  # noqa: ANN201 - returns the fact
             chunk_size=config.stream_chunk_size,
         )
         ctx.register_telemetry_hook(session.forward_event)
+        RUNNER_LOG.info("Running pipeline '%s' (%s mode)...", spec.name, spec.mode)
         if request.run.granularity == "step":
             session.metadata_file = request.run.data_dir / METADATA_FILE
             session.load_shared_metadata()

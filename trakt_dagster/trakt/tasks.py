@@ -17,7 +17,7 @@ from trakt_dagster.core.graph import CheckDefinition, CheckOutcome, TaskResult
 from trakt_dagster.trakt.bindings import count_rows, map_step_result, resolve
 from trakt_dagster.trakt.csv_io import resolve_input_paths
 from trakt_dagster.trakt.model import OutputDataset, PipelineSpec, StepSpec
-from trakt_dagster.trakt.runtime import TraktSession
+from trakt_dagster.trakt.runtime import RUNNER_LOG, TraktSession
 
 
 def _merged(upstream: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,6 +43,7 @@ class LoadInput:
         data = adapter.read_many(paths, artifact=artifact, execution_mode=session.mode, chunk_size=session.chunk_size)
         if session.mode == "stream":
             data = attributed(data, None)
+        _check_lambda_rows(session, artifact.name, data)
         record = {"name": artifact.name, "source": source, "files_read": len(paths), "kind": artifact.kind}
         session.ctx.metadata.setdefault("input_stats", {})[artifact.name] = {
             "files_read": len(paths),
@@ -60,6 +61,18 @@ class LoadInput:
         )
         task_ctx.log.info("read %d file(s) for input '%s' from %s", len(paths), artifact.name, source)
         return TaskResult(value={artifact.name: data}, record=record)
+
+
+def _check_lambda_rows(session: TraktSession, name: str, data: Any) -> None:
+    """trakt's `LambdaRunner`: an input longer than `max_batch_rows` fails the run."""
+    metadata = session.ctx.metadata
+    limit = metadata.get("lambda.max_batch_rows") if metadata.get("runtime") == "lambda" else None
+    try:
+        rows = len(data)
+    except TypeError:
+        return
+    if isinstance(limit, int) and rows > limit:
+        raise ValueError(f"Lambda runner input exceeds max_batch_rows ({rows} > {limit}) for '{name}'.")
 
 
 class RunStep:
@@ -80,6 +93,7 @@ class RunStep:
         _emit(session, task_ctx, "step.started", step_id=step.id, rows_in=rows_in)
         reported: list[dict[str, Any]] = []
         session.bind_task(task_ctx, reported)
+        RUNNER_LOG.info("Running step '%s'...", step.id)
         started = time.perf_counter()
         try:
             with self.spec.namespace.active() if self.spec.namespace is not None else nullcontext():
@@ -109,6 +123,14 @@ class RunStep:
         task_ctx.log.info(
             "Step '%s' completed (%sms, %s rows in -> %s rows out)", step.id, duration_ms, rows_in, rows_out
         )
+        RUNNER_LOG.info(
+            "Step '%s' completed (%.0fms, %s rows in -> %s rows out)",
+            step.id,
+            duration_ms,
+            "?" if rows_in is None else rows_in,
+            "?" if rows_out is None else rows_out,
+        )
+        session.steps_completed.append(step.id)
         record = {
             "rows_in": rows_in,
             "rows_out": rows_out,

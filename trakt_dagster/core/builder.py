@@ -9,10 +9,11 @@ from typing import Any
 
 import dagster as dg
 
-from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.execution import GraphBinding, execute_graph
 from trakt_dagster.core.graph import Granularity, TaskGraph
 from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.path_text import name_problem
 from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
 from trakt_dagster.core.translator import (
     DagsterTaskGraphTranslator,
@@ -42,6 +43,27 @@ def check_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> lis
     """Problems that stop a graph from becoming Dagster definitions (name collisions, bad order)."""
     errors: list[LoadError] = []
     where = SourceLocation(graph.source_file)
+    problem = name_problem(graph.name)
+    if problem:
+        return [
+            LoadError(
+                f"The pipeline name {excerpt(graph.name)} {problem}.",
+                where,
+                "give the pipeline a short name of letters, digits, '_' or '-'",
+            )
+        ]
+    for task in graph.tasks:
+        problem = name_problem(task.key)
+        if problem:
+            errors.append(
+                LoadError(
+                    f"Pipeline '{graph.name}': the task name {excerpt(task.key)} {problem}.",
+                    task.source or where,
+                    "task names become file names (logs/<task>.log) and Dagster names: keep them short and printable",
+                )
+            )
+    if errors:
+        return errors
     seen: dict[str, str] = {}
     for task in graph.tasks:
         for dep in task.deps:

@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text
+from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text, excerpt
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.path_text import name_problem
 
 FRONT_ENDS: tuple[str, ...] = (
     "trakt_dagster.trakt.frontend",
@@ -164,7 +165,21 @@ def discover(
         graphs.extend(result.graphs)
         errors.extend(result.errors)
         warnings.extend(getattr(result, "warnings", ()))
-    kept, clashes = name_collisions(graphs)
+    named: list[TaskGraph] = []
+    for graph in graphs:
+        problem = name_problem(graph.name)
+        if problem is None:
+            named.append(graph)
+            continue
+        errors.append(
+            LoadError(
+                f"The {graph.tool} pipeline name {excerpt(graph.name)} {problem}.",
+                SourceLocation(graph.source_file),
+                "give the pipeline a short name of letters, digits, '_' or '-'",
+                graph.tool,
+            )
+        )
+    kept, clashes = name_collisions(named)
     errors.extend(clashes)
     attributed = [e if e.pipeline else e.for_pipeline(pipeline_of(e, root)) for e in errors]
     return FrontEndResult(graphs=kept, errors=unique_errors(attributed), warnings=unique_errors(warnings))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text
 from trakt_dagster.core.modules import ModuleNamespace
 
 _SKIP_NAMES = ("__init__.py", "conftest.py")
@@ -80,6 +80,16 @@ def read_python_source(path: Path) -> str | None:
     return raw.decode(encoding)
 
 
+def _cookie_line(path: Path) -> int | None:
+    """The line (1 or 2) of a PEP 263 `coding:` declaration."""
+    try:
+        with open(path, "rb") as handle:
+            first = [handle.readline(), handle.readline()]
+    except OSError:
+        return None
+    return next((n for n, line in enumerate(first, start=1) if b"coding" in line), None)
+
+
 def _unreadable(path: Path, exc: BaseException) -> LoadError:
     if isinstance(exc, UnicodeDecodeError):
         raw = exc.object[: exc.start] if isinstance(exc.object, bytes) else b""
@@ -91,9 +101,10 @@ def _unreadable(path: Path, exc: BaseException) -> LoadError:
             "save the file as UTF-8, or declare its encoding in the first two lines (# -*- coding: latin-1 -*-)",
         )
     if isinstance(exc, SyntaxError):
+        line = exc.lineno or _cookie_line(path)
         return LoadError(
             f"{path.name}: {exc.msg if hasattr(exc, 'msg') else exc}",
-            SourceLocation(path, exc.lineno),
+            SourceLocation(path, line),
             "fix or remove the coding declaration: it must name an encoding Python knows (e.g. utf-8, latin-1)",
         )
     return LoadError(f"Cannot read {path}: {exc}", SourceLocation(path), "check the file's permissions")
@@ -153,7 +164,7 @@ def _import_error(path: Path, exc: BaseException) -> LoadError:
     if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == path:
         line = exc.lineno
     return LoadError(
-        f"Importing {path.name} failed: {type(exc).__name__}: {exc}",
+        f"Importing {path.name} failed: {type(exc).__name__}: {cut_text(str(exc), 1000)}",
         SourceLocation(path, line),
         "fix the error in this module: pipeline modules are imported when the code location loads",
     )

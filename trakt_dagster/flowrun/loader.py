@@ -411,4 +411,7 @@ def _assignment_line(text: str, attribute: str) -> int | None:
 
 
 def _source(path: Path) -> str:
-    return read_python_source(path) or ""
+    try:
+        return read_python_source(path) or ""
+    except (UnicodeDecodeError, SyntaxError):  # reported by the import already
+        return ""

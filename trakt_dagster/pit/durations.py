@@ -8,6 +8,10 @@ _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
+MAX_SECONDS = (2**63 - 1) / 1e9
+"""The longest Go duration (an int64 of nanoseconds)."""
+
+
 class DurationError(ValueError):
     """A text that is not a Go duration (the message says what Go accepts)."""
 
@@ -36,12 +40,15 @@ def parse_go_duration(text: str) -> float:
             break
         total += float(match.group(1)) * _UNITS[match.group(2)]
         position = match.end()
+    shown = text if len(text) <= 40 else f"{text[:40]}..."
     if not body or position != len(body):
         hint = '; there is no "d" unit' if re.search(r"\dd", body) else ""
         raise DurationError(
-            f'invalid duration "{text}": use a number and one of the units ns, us, ms, s, m, h '
+            f'invalid duration "{shown}": use a number and one of the units ns, us, ms, s, m, h '
             f'(e.g. "90s", "1h30m"){hint}'
         )
+    if total > MAX_SECONDS:
+        raise DurationError(f'invalid duration "{shown}": out of range (Go durations reach about 292 years)')
     return sign * total
 
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
+from trakt_dagster.core.path_text import path_text_problem
+from trakt_dagster.core.text_files import TextFileError
 from trakt_dagster.pit.durations import DurationError, optional_timeout, parse_go_duration
 from trakt_dagster.pit.model import DbtSettings, FtpWatchSettings, PitOutput, PitProject, PitTask, WorkspaceConfig
 from trakt_dagster.pit.toml_source import TomlDocument, TomlSyntaxError
@@ -122,8 +124,8 @@ class Problems:
 def _matches(kind: str, value: Any) -> bool:
     if kind == STR:
         return isinstance(value, str)
-    if kind == INT:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == INT:  # pit (Go) reads integers as int64
+        return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
     if kind == BOOL:
         return isinstance(value, bool)
     if kind == STR_LIST:
@@ -174,12 +176,14 @@ class _TableReader:
         for key, value in values.items():
             kind = known.get(key)
             if kind is None:
-                close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+                close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6) if len(key) < 100 else []
                 hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(known))}"
                 where = f"[{table}]" if table else "the top level"
+                if index is not None and isinstance(values.get("name"), str):
+                    where = f"[[{table}]] {excerpt(values['name'])}"
                 self.problems.warnings.append(
                     LoadError(
-                        f"Unknown key '{key}' in {where}: pit ignores it.",
+                        f"Unknown key {excerpt(key)} in {where}: pit ignores it.",
                         self.location(table, key, index),
                         hint,
                         TOOL,
@@ -187,9 +191,10 @@ class _TableReader:
                 )
                 continue
             if not _matches(kind, value):
+                wrong = "an integer out of range" if kind == INT and isinstance(value, int) else type(value).__name__
                 self.problems.errors.append(
                     LoadError(
-                        f"'{key}' must be a {kind}, not {type(value).__name__}.",
+                        f"'{key}' must be a {kind}, not {wrong}.",
                         self.location(table, key, index),
                         f"write it as {_example(kind, key)}",
                         TOOL,
@@ -227,7 +232,20 @@ def read_workspace(root: Path) -> tuple[WorkspaceConfig, Problems]:
 
     def resolved(key: str) -> Path | None:
         text = values.get(key)
-        return (root / text).resolve() if text else None
+        if not text:
+            return None
+        problem = path_text_problem(text)
+        if problem:
+            problems.errors.append(
+                LoadError(
+                    f"'{key}' {excerpt(text)} {problem}.",
+                    SourceLocation(path, doc.line_of("", key), key),
+                    "write a path of ordinary file and folder names",
+                    TOOL,
+                )
+            )
+            return None
+        return (root / text).resolve()
 
     for key, reason in NO_EFFECT.items():
         if key in values:
@@ -353,8 +371,14 @@ def _parse(path: Path, problems: Problems) -> TomlDocument | None:
                 TOOL,
             )
         )
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.errors.append(LoadError(f"Cannot read the file: {exc}", SourceLocation(path), None, TOOL))
+    except TextFileError as exc:
+        problems.errors.append(
+            LoadError(f"Cannot read the file: {exc}", SourceLocation(path, exc.line), "save it as UTF-8 text", TOOL)
+        )
+    except OSError as exc:
+        problems.errors.append(
+            LoadError(f"Cannot read the file: {exc.strerror or exc}", SourceLocation(path), None, TOOL)
+        )
     return None
 
 
@@ -363,7 +387,7 @@ def _check_artifacts(values: list[str], where: SourceLocation, problems: Problem
         if value not in ("logs", "project", "data"):
             problems.errors.append(
                 LoadError(
-                    f'invalid keep_artifacts value "{value}": must be "logs", "project" or "data"',
+                    f'invalid keep_artifacts value {excerpt(value)}: must be "logs", "project" or "data"',
                     where,
                     'e.g. keep_artifacts = ["logs", "data"]',
                     TOOL,

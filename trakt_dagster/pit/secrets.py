@@ -387,6 +387,9 @@ def parse_secrets_text(text: str, path: Path) -> dict[str, dict[str, SecretValue
         reason = re.sub(r"\s*\(at [^)]*\)\s*$", "", message)
         where = f", line {line}, column {match.group(2)}" if match else ""
         raise SecretsError(f"secrets file {path}{where}: invalid TOML: {reason}", path=path, line=line) from None
+    except (RecursionError, ValueError, MemoryError) as exc:  # tomllib: nesting too deep, huge integers
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise SecretsError(f"secrets file {path}: invalid TOML: {reason}", path=path) from None
     scopes: dict[str, dict[str, SecretValue]] = {}
     for scope, section in data.items():
         if not isinstance(section, dict):

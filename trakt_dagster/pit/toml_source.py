@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+from trakt_dagster.core.errors import cut_text
+from trakt_dagster.core.text_files import read_config_text
+
+# Both patterns are free of nested quantifiers over the same characters: they run in linear time on any
+# line (a header pattern with `\s*([^\]]+?)\s*` took minutes on a line of a few thousand spaces).
+_HEADER = re.compile(r"^[ \t]*(\[\[?)([^\]\n]*)\]\]?[ \t]*(?:#.*)?$")
 _KEY = re.compile(r"""^\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_\-.]+)\s*=""")
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
@@ -50,16 +55,34 @@ class TomlDocument:
 
     @classmethod
     def read(cls, path: Path) -> TomlDocument:
-        """Parse a file; raises `TomlSyntaxError` (with the line) or `OSError`."""
-        return cls.parse(Path(path).read_text(encoding="utf-8"), Path(path))
+        """Parse a file; raises `TomlSyntaxError` (with the line), `TextFileError` (too large, not UTF-8; with
+        the line) or `OSError`."""
+        return cls.parse(read_config_text(Path(path)), Path(path))
 
     @classmethod
     def parse(cls, text: str, path: Path) -> TomlDocument:
+        """Parse `text`; anything tomllib cannot read (also nesting too deep for it, or integers of thousands
+        of digits) raises `TomlSyntaxError`.
+
+        Example:
+            >>> TomlDocument.parse("a = " + "[" * 5000, Path("x.toml"))
+            Traceback (most recent call last):
+            ...
+            trakt_dagster.pit.toml_source.TomlSyntaxError: arrays or inline tables are nested too deeply to read
+        """
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             match = _AT_LINE.search(str(exc))
             raise TomlSyntaxError(str(exc), int(match.group(1)) if match else None) from None
+        except RecursionError:
+            raise TomlSyntaxError(
+                "arrays or inline tables are nested too deeply to read", _deepest_line(text)
+            ) from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            digits = re.search(r"\d{1000,}", text)
+            line = text.count("\n", 0, digits.start()) + 1 if digits else None
+            raise TomlSyntaxError(f"a value cannot be read: {cut_text(str(exc), 200)}", line) from None
         doc = cls(path=path, data=data, text=text)
         doc._index()
         return doc
@@ -71,7 +94,10 @@ class TomlDocument:
         for number, line in enumerate(self.text.splitlines(), start=1):
             header = _HEADER.match(line)
             if header:
-                table = ".".join(_unquote(part) for part in header.group(2).split("."))
+                name = header.group(2).strip()
+                if not name:
+                    continue
+                table = ".".join(_unquote(part) for part in name.split("."))
                 if header.group(1) == "[[":
                     index = counters.get(table, -1) + 1
                     counters[table] = index
@@ -94,6 +120,25 @@ class TomlDocument:
         if key is not None and (table, index, key) in self._keys:
             return self._keys[(table, index, key)]
         return self._tables.get((table, index))
+
+
+def _deepest_line(text: str, limit: int = 100) -> int | None:
+    """The first line where brackets and braces (outside strings, roughly) open more than `limit` deep."""
+    depth, line, quote = 0, 1, ""
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif char in "]}":
+            depth -= 1
+    return None
 
 
 def _array_index_of(table: str, counters: dict[str, int]) -> int | None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.path_text import path_text_problem
 from trakt_dagster.core.paths import escapes_folder, folder_name_problem
 from trakt_dagster.pit.model import LOAD_MODES, OVERLAPS, PitProject, PitTask, WorkspaceConfig
 from trakt_dagster.pit.schedule import ScheduleError, parse_schedule
@@ -45,6 +46,17 @@ class _Checker:
         self.warnings.append(LoadError(message, where, hint, TOOL))
 
 
+def _q(text: object, limit: int = 60) -> str:
+    """A value as quoted in a message: at most `limit` characters of it.
+
+    Example:
+        >>> _q("x" * 100)[-20:]
+        'xxxxx... (100 chars)'
+    """
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
 def dispatch(task: PitTask) -> tuple[str, tuple[str, ...], str | None]:
     """(kind, custom command words, error message or None) for a task, by pit's runner rules.
 
@@ -63,8 +75,16 @@ def dispatch(task: PitTask) -> tuple[str, tuple[str, ...], str | None]:
         if runner.startswith("$ ") and runner[2:].split():
             return "custom", tuple(runner[2:].split()), None
         if runner.startswith("$"):
-            return "", (), f'unknown runner "{runner}" for task "{task.name}": a custom runner is "$ <command> [args]"'
-        return "", (), f'unknown runner "{runner}" for task "{task.name}": use python, bash, sql, dbt or "$ <command>"'
+            return (
+                "",
+                (),
+                f'unknown runner "{_q(runner)}" for task "{_q(task.name)}": a custom runner is "$ <command> [args]"',
+            )
+        return (
+            "",
+            (),
+            f'unknown runner "{_q(runner)}" for task "{_q(task.name)}": use python, bash, sql, dbt or "$ <command>"',
+        )
     suffix = PurePosixPath(task.script or "").suffix
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix], (), None
@@ -72,8 +92,8 @@ def dispatch(task: PitTask) -> tuple[str, tuple[str, ...], str | None]:
         "",
         (),
         (
-            f'cannot pick a runner for task "{task.name}": unknown script extension "{suffix or task.script or ""}"'
-            " (.py, .sh and .sql are known)"
+            f'cannot pick a runner for task "{_q(task.name)}": unknown script extension '
+            f'"{_q(suffix or task.script or "")}" (.py, .sh and .sql are known)'
         ),
     )
 
@@ -130,7 +150,7 @@ def _check_paths(check: _Checker, project: PitProject) -> None:
     if problem:
         check.error(
             f'invalid DAG name "{project.name}": {problem}',
-            check.where("dag.name", project.name_line),
+            check.dag_where("dag.name"),
             "a DAG name becomes a folder name (repo cache, run ids): use letters, digits, '-', '_' or '.'",
         )
     for task in project.tasks:
@@ -144,6 +164,8 @@ def _check_paths(check: _Checker, project: PitProject) -> None:
                 )
         script = task.script or ""
         if project.is_git or task.kind in ("dbt", "load", "") or not script or escapes_project(script):
+            continue
+        if path_text_problem(script):  # reported by _check_task; such a path cannot even be looked at
             continue
         link = _symlink_on_the_way(project.folder, script)
         if link is not None:
@@ -169,18 +191,20 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
         check.error("task name must not be empty", check.task_where(task, "name"), 'give the task a name = "..."')
     if task.retries < 0:
         check.error(
-            f'task "{task.name}": retries must be >= 0 (got {task.retries})',
+            f'task "{_q(task.name)}": retries must be >= 0 (got {task.retries})',
             check.task_where(task, "retries"),
             "retries = 0 runs the task once; pit would silently run it zero times",
         )
     if task.type not in ("", "load", "save"):
         check.error(
-            f'task "{task.name}": invalid type "{task.type}"', check.task_where(task, "type"), 'use "load" or "save"'
+            f'task "{_q(task.name)}": invalid type "{_q(task.type)}"',
+            check.task_where(task, "type"),
+            'use "load" or "save"',
         )
         return task
     if task.mode is not None and task.type != "load":
         check.error(
-            f'task "{task.name}": mode is only valid for load tasks', check.task_where(task, "mode"), "remove mode"
+            f'task "{_q(task.name)}": mode is only valid for load tasks', check.task_where(task, "mode"), "remove mode"
         )
     if task.type == "load":
         _check_load(check, task)
@@ -188,7 +212,7 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
         _check_save(check, task)
     if task.type in ("load", "save") and (task.retries > 0 or task.timeout is not None):
         check.warn(
-            f'task "{task.name}": retries and timeout are ignored for {task.type} tasks (they run once)',
+            f'task "{_q(task.name)}": retries and timeout are ignored for {_q(task.type)} tasks (they run once)',
             check.task_where(task, "retries" if task.retries else "timeout"),
             "remove retries/timeout from this task",
         )
@@ -200,13 +224,13 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
     if kind == "dbt":
         if not (task.script or "").strip():
             check.error(
-                f'task "{task.name}": a dbt task needs the dbt command in script (e.g. script = "build")',
+                f'task "{_q(task.name)}": a dbt task needs the dbt command in script (e.g. script = "build")',
                 check.task_where(task, "script"),
                 'script = "build" or "run --select my_model"',
             )
         if project.dbt is None:
             check.error(
-                f'task "{task.name}": dbt tasks need a [dag.dbt] table (version, adapter, project_dir)',
+                f'task "{_q(task.name)}": dbt tasks need a [dag.dbt] table (version, adapter, project_dir)',
                 check.task_where(task),
                 'add [dag.dbt] with adapter = "dbt-duckdb" and project_dir = "dbt"',
             )
@@ -215,16 +239,22 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
         return task
     script = task.script or ""
     if not script:
-        check.error(f'task "{task.name}": script is required', check.task_where(task, "script"), 'script = "..."')
+        check.error(f'task "{_q(task.name)}": script is required', check.task_where(task, "script"), 'script = "..."')
+    elif path_text_problem(script):
+        check.error(
+            f'task "{_q(task.name)}": script "{_q(script)}" {path_text_problem(script)}',
+            check.task_where(task, "script"),
+            "write the script's path of ordinary file and folder names, relative to the project",
+        )
     elif escapes_project(script):
         check.error(
-            f'task "{task.name}": script "{script}" is outside the project',
+            f'task "{_q(task.name)}": script "{_q(script)}" is outside the project',
             check.task_where(task, "script"),
             "scripts must live inside the project folder (no '..' or absolute paths)",
         )
     elif not project.is_git and not (project.folder / script).is_file():
         check.error(
-            f'task "{task.name}": script "{script}" not found',
+            f'task "{_q(task.name)}": script "{_q(script)}" not found',
             check.task_where(task, "script"),
             f"create {project.folder / script} or fix the path (relative to the project folder)",
         )
@@ -234,15 +264,17 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
 def _check_load(check: _Checker, task: PitTask) -> None:
     if not task.source or not task.table:
         check.error(
-            f'task "{task.name}": load tasks need source and table',
+            f'task "{_q(task.name)}": load tasks need source and table',
             check.task_where(task),
             'source = "orders.parquet" (in the run\'s data/) and table = "schema.table"',
         )
     if task.script:
-        check.error(f'task "{task.name}": load tasks take no script', check.task_where(task, "script"), "remove script")
+        check.error(
+            f'task "{_q(task.name)}": load tasks take no script', check.task_where(task, "script"), "remove script"
+        )
     if task.mode is not None and task.mode not in LOAD_MODES:
         check.error(
-            f'task "{task.name}": invalid load mode "{task.mode}"',
+            f'task "{_q(task.name)}": invalid load mode "{_q(task.mode)}"',
             check.task_where(task, "mode"),
             f"use one of {', '.join(LOAD_MODES)}",
         )
@@ -251,13 +283,13 @@ def _check_load(check: _Checker, task: PitTask) -> None:
 def _check_save(check: _Checker, task: PitTask) -> None:
     if not task.script or not task.output:
         check.error(
-            f'task "{task.name}": save tasks need script and output',
+            f'task "{_q(task.name)}": save tasks need script and output',
             check.task_where(task),
             'script = "query.sql" and output = "result.parquet"',
         )
     if task.source or task.table:
         check.error(
-            f'task "{task.name}": save tasks take no source or table',
+            f'task "{_q(task.name)}": save tasks take no source or table',
             check.task_where(task, "source" if task.source else "table"),
             "remove source/table",
         )
@@ -268,7 +300,7 @@ def _check_names_and_deps(check: _Checker, project: PitProject) -> None:
     for task in project.tasks:
         if task.name and task.name in seen:
             check.error(
-                f'duplicate task name "{task.name}"', check.task_where(task, "name"), "task names must be unique"
+                f'duplicate task name "{_q(task.name)}"', check.task_where(task, "name"), "task names must be unique"
             )
         seen.setdefault(task.name, task)
     names = list(seen)
@@ -278,7 +310,9 @@ def _check_names_and_deps(check: _Checker, project: PitProject) -> None:
                 close = difflib.get_close_matches(dep, names, n=1)
                 hint = f'did you mean "{close[0]}"?' if close else f"known tasks: {', '.join(names) or '(none)'}"
                 check.error(
-                    f'task "{task.name}" depends on unknown task "{dep}"', check.task_where(task, "depends_on"), hint
+                    f'task "{_q(task.name)}" depends on unknown task "{_q(dep)}"',
+                    check.task_where(task, "depends_on"),
+                    hint,
                 )
     cycle = find_cycle({t.name: tuple(d for d in t.depends_on if d in seen) for t in project.tasks})
     if cycle:
@@ -331,7 +365,7 @@ def _check_dag(check: _Checker, project: PitProject) -> None:
         )
     if project.overlap not in OVERLAPS:
         check.error(
-            f'invalid overlap "{project.overlap}"',
+            f'invalid overlap "{_q(project.overlap)}"',
             check.dag_where("dag.overlap"),
             'use "skip", "wait" or "allow"',
         )
@@ -472,6 +506,14 @@ def _check_dbt(check: _Checker, project: PitProject) -> None:
     for key in ("version", "adapter"):
         if not getattr(dbt, key):
             check.error(f"dbt.{key} is required", check.dag_where(f"dag.dbt.{key}"), f"set {key} in [dag.dbt]")
+    problem = path_text_problem(dbt.project_dir or ".")
+    if problem:
+        check.error(
+            f'dbt project_dir "{_q(dbt.project_dir)}" {problem}',
+            check.dag_where("dag.dbt.project_dir"),
+            "point project_dir at the folder holding dbt_project.yml (relative to the project)",
+        )
+        return
     folder = project.folder / (dbt.project_dir or ".")
     if not project.is_git and not (folder / "dbt_project.yml").is_file():
         check.error(

@@ -16,7 +16,9 @@ import yaml
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.modules import ModuleNamespace
+from trakt_dagster.core.path_text import path_text_problem
 from trakt_dagster.core.paths import escapes_folder, folder_name_problem
+from trakt_dagster.core.text_files import TextFileError, read_config_text
 from trakt_dagster.trakt import compat_import
 from trakt_dagster.trakt.bindings import normalize_binding, output_binding_error, split_bindings
 from trakt_dagster.trakt.contract import handler_contract
@@ -27,7 +29,7 @@ from trakt_dagster.trakt.policies import QualityGatePolicy
 from trakt_dagster.trakt.registry import StepRegistry
 from trakt_dagster.trakt.settings import parse_settings
 from trakt_dagster.trakt.validate import validate_pipeline
-from trakt_dagster.trakt.yaml_source import KeyPath, YamlDocument, key_text
+from trakt_dagster.trakt.yaml_source import KeyPath, YamlDocument, YamlLimitError, key_text
 
 INPUT_KEYS = frozenset({"kind", "uri", "schema", "metadata", "combine_strategy"})
 STEP_KEYS = frozenset({"id", "uses", "with"})
@@ -73,19 +75,38 @@ def load_pipeline_spec(
     path = Path(path)
     problems = _Problems(path, None)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path)
     except OSError as exc:
         problems.add(f"Failed to read pipeline file '{path}': {exc}", hint="check the path and its permissions")
         return None, problems.attributed()
+    except TextFileError as exc:
+        problems.errors.append(
+            LoadError(
+                f"Failed to read pipeline file '{path}': {exc}",
+                SourceLocation(path, exc.line),
+                "save the file as UTF-8 text (trakt reads pipeline files as UTF-8)",
+                TOOL,
+            )
+        )
+        return None, problems.attributed()
     try:
         doc = YamlDocument.parse(text)
+    except YamlLimitError as exc:
+        problems.errors.append(
+            LoadError(
+                f"Invalid YAML in '{path}': {exc}.",
+                SourceLocation(path, exc.line),
+                "simplify the YAML at that line: quote values meant as text, and avoid deep nesting and "
+                "aliases that repeat large blocks",
+                TOOL,
+            )
+        )
+        return None, problems.attributed()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
         problems.errors.append(
             LoadError(
                 f"Invalid YAML in '{path}': {exc}",
-                SourceLocation(path, line),
+                SourceLocation(path, _yaml_error_line(exc, text)),
                 "fix the YAML syntax at that line (indentation, quotes, a missing ':')",
                 TOOL,
             )
@@ -127,6 +148,31 @@ def load_pipeline_spec(
         for part, where, hint in validate_pipeline(spec, doc):
             problems.add(f"Pipeline '{name}' is invalid: {part}", where, hint)
     return (spec if not problems.errors else None), problems.attributed()
+
+
+def _listed(names: list[str], limit: int = 10) -> str:
+    """`a, b, c`, or the first `limit` names and how many more."""
+    shown = ", ".join(n if len(n) <= 40 else f"{n[:40]}..." for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _path_ok(text: str, label: str, where: KeyPath, problems: _Problems) -> bool:
+    """Report a path value that no file system can use (NUL byte, over-long names); True when usable."""
+    problem = path_text_problem(text)
+    if problem:
+        problems.add(f"{label} {excerpt(text)} {problem}.", where, "write a path of ordinary file and folder names")
+    return problem is None
+
+
+def _yaml_error_line(exc: yaml.YAMLError, text: str) -> int | None:
+    """The 1-based line PyYAML names: its marks, or the position of a character it refused."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return mark.line + 1
+    position = getattr(exc, "position", None)
+    if isinstance(position, int):
+        return text.count("\n", 0, position) + 1
+    return None
 
 
 def _pipeline_name(data: Mapping[str, Any], path: Path, problems: _Problems) -> str:
@@ -228,7 +274,8 @@ def _parse_inputs(raw: Any, strict: bool, problems: _Problems) -> list[Artifact]
             parsed.append(Artifact(name=name, location=loc))
             continue
         if isinstance(definition, str):
-            parsed.append(Artifact(name=name, uri=definition, location=loc))
+            if _path_ok(definition, f"Input '{name}'", where, problems):
+                parsed.append(Artifact(name=name, uri=definition, location=loc))
             continue
         if not isinstance(definition, dict):
             problems.add(
@@ -249,7 +296,7 @@ def _parse_inputs(raw: Any, strict: bool, problems: _Problems) -> list[Artifact]
         unknown = sorted(str(k) for k in definition if k not in INPUT_KEYS)
         if unknown and strict:
             problems.add(
-                f"Input '{name}' has unknown fields: {', '.join(unknown)}.",
+                f"Input '{name}' has unknown fields: {_listed(unknown)}.",
                 (*where, unknown[0]),
                 f"move them under 'metadata:' (allowed here: {', '.join(sorted(INPUT_KEYS))}) or run lenient",
             )
@@ -258,9 +305,9 @@ def _parse_inputs(raw: Any, strict: bool, problems: _Problems) -> list[Artifact]
         strategy_raw = definition.get("combine_strategy", "concat")
         try:
             strategy = CombineStrategy(strategy_raw)
-        except ValueError:
+        except (ValueError, TypeError):
             problems.add(
-                f"Input '{name}' field 'combine_strategy' has invalid value {strategy_raw!r}.",
+                f"Input '{name}' field 'combine_strategy' has invalid value {excerpt(strategy_raw)}.",
                 (*where, "combine_strategy"),
                 f"use one of: {', '.join(s.value for s in CombineStrategy)}",
             )
@@ -270,11 +317,29 @@ def _parse_inputs(raw: Any, strict: bool, problems: _Problems) -> list[Artifact]
         if schema_error:
             problems.add(f"Input '{name}' {schema_error}", (*where, "schema"), "see docs/trakt.md, 'Input schema'")
             schema = None
+        kind = definition.get("kind", "csv")
+        if not isinstance(kind, str) or not kind.strip():
+            problems.add(
+                f"Input '{name}' field 'kind' must be a non-empty string, not {excerpt(kind)}.",
+                (*where, "kind"),
+                "use an artifact kind such as 'csv' (the default), or one a plugin registers",
+            )
+            continue
+        uri = definition.get("uri")
+        if uri is not None and (isinstance(uri, bool) or not isinstance(uri, str | int | float)):
+            problems.add(
+                f"Input '{name}' field 'uri' must be a string, not {type(uri).__name__} {excerpt(uri)}.",
+                (*where, "uri"),
+                "give a path, a glob or a comma-separated list of them, e.g. 'uri: \"orders/*.csv\"'",
+            )
+            continue
+        if uri is not None and not _path_ok(str(uri), f"Input '{name}' field 'uri'", (*where, "uri"), problems):
+            continue
         parsed.append(
             Artifact(
                 name=name,
-                kind=str(definition.get("kind", "csv")),
-                uri=str(definition["uri"]) if definition.get("uri") is not None else name,
+                kind=kind,
+                uri=str(uri) if uri is not None else name,
                 schema=schema,
                 metadata=metadata,
                 combine_strategy=strategy,
@@ -308,7 +373,7 @@ def _parse_steps(
         unknown = sorted(str(k) for k in definition if k not in STEP_KEYS)
         if unknown and strict:
             problems.add(
-                f"Step #{position} has unknown fields: {', '.join(unknown)}.",
+                f"Step #{position} has unknown fields: {_listed(unknown)}.",
                 (*where, unknown[0]),
                 "a step has only 'id', 'uses' and 'with'; remove the others (lenient mode drops them)",
             )
@@ -376,7 +441,7 @@ def _build_step(
         bindings = {str(k): normalize_binding(v, step_id=step_id, key=str(k)) for k, v in bindings_raw.items()}
         declared_in, declared_out, batch, stream = handler_contract(handler)
         input_keys, output_keys = split_bindings(step_id, bindings, declared_in, declared_out)
-    except (StepBindingError, ValueError) as exc:
+    except (StepBindingError, ValueError, TypeError) as exc:
         problems.add(
             f"Pipeline '{pipeline}' is invalid: {exc}",
             (*where, "with"),
@@ -388,7 +453,7 @@ def _build_step(
     if getattr(handler, "quality_gate", False) and isinstance(policy, Const):
         try:
             QualityGatePolicy.from_value(policy.value)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             problems.add(
                 f"Pipeline '{pipeline}' is invalid: Step '{step_id}' has an invalid quality gate policy: {exc}",
                 (*where, "with", "policy"),
@@ -474,7 +539,7 @@ def _parse_datasets(raw: dict[str, Any], strict: bool, problems: _Problems) -> l
     extra = sorted(str(k) for k in raw if k != "datasets")
     if extra and strict:
         problems.add(
-            f"Pipeline 'outputs' has unknown fields when using 'datasets': {', '.join(extra)}.",
+            f"Pipeline 'outputs' has unknown fields when using 'datasets': {_listed(extra)}.",
             ("outputs", extra[0]),
             "put every output under 'datasets:' as '- {name, from}'",
         )
@@ -542,7 +607,7 @@ def _dataset_from_mapping(
     unknown = sorted(str(k) for k in definition if k not in allowed)
     if unknown and strict:
         problems.add(
-            f"{label} has unknown fields: {', '.join(unknown)}.",
+            f"{label} has unknown fields: {_listed(unknown)}.",
             (*where, unknown[0]),
             f"move them under 'metadata:' (allowed here: {', '.join(sorted(allowed))}) or run lenient",
         )
@@ -559,6 +624,10 @@ def _dataset_from_mapping(
             )
             return None
         values[field] = value if value and value.strip() else None
+    if values["uri"] is not None and not _path_ok(
+        values["uri"], f"Output '{name}' field 'uri'", (*where, "uri"), problems
+    ):
+        return None
     return OutputDataset(
         name=name,
         source=source,

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trakt_dagster.core.errors import excerpt
+
 QUALITY_CHECK_EVENT = "quality_gate.check"
 """Event a gate emits per evaluated rule; trakt-dagster turns it into a Dagster asset check result."""
 
@@ -167,18 +169,23 @@ class QualityGatePolicy:
             raise ValueError(f"Quality gate policy must be a mapping, got {type(value).__name__}.")
         mode = _mode(value.get("mode", "fail"), "mode")
         required = _names(value.get("required_columns") or [], "required_columns")
-        unique = [[k] if isinstance(k, str) else _names(k, "unique_keys") for k in (value.get("unique_keys") or [])]
-        rows = dict(value.get("row_count") or {})
+        keys = value.get("unique_keys") or []
+        if isinstance(keys, str) or not isinstance(keys, Sequence):
+            raise ValueError("Quality gate unique_keys must be a list of column names (or of lists of them).")
+        unique = [[k] if isinstance(k, str) else _names(k, "unique_keys") for k in keys]
+        rows = dict(_mapping(value.get("row_count"), "row_count"))
         for bound in ("min", "max"):
             if bound in rows and (isinstance(rows[bound], bool) or not isinstance(rows[bound], int)):
                 raise ValueError(f"Quality gate row_count.{bound} must be an integer.")
         if rows.get("min", 0) < 0 or ("max" in rows and rows["max"] < rows.get("min", 0)):
             raise ValueError("Quality gate row_count needs 0 <= min <= max.")
-        ratios = {str(k): v for k, v in dict(value.get("max_null_ratio") or {}).items()}
+        ratios = {str(k): v for k, v in _mapping(value.get("max_null_ratio"), "max_null_ratio").items()}
         for column, ratio in ratios.items():
             if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
                 raise ValueError(f"Quality gate max_null_ratio for '{column}' must be a number between 0 and 1.")
-        gate_modes = {str(k): _mode(v, f"gate_modes.{k}") for k, v in dict(value.get("gate_modes") or {}).items()}
+        gate_modes = {
+            str(k): _mode(v, f"gate_modes.{k}") for k, v in _mapping(value.get("gate_modes"), "gate_modes").items()
+        }
         unknown = sorted(set(gate_modes) - set(GATE_RULES))
         if unknown:
             raise ValueError(f"Quality gate gate_modes names unknown gates: {unknown} (known: {list(GATE_RULES)}).")
@@ -199,10 +206,18 @@ class QualityGatePolicy:
 
 
 def _mode(value: Any, label: str) -> str:
-    text = str(value).strip().lower()
+    text = value.strip().lower() if isinstance(value, str) else None
     if text not in ("warn", "fail"):
-        raise ValueError(f"Quality gate {label} must be 'warn' or 'fail', got {value!r}.")
+        raise ValueError(f"Quality gate {label} must be 'warn' or 'fail', got {excerpt(value)}.")
     return text
+
+
+def _mapping(value: Any, label: str) -> Mapping[str, Any]:
+    if value is None or value == {}:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"Quality gate {label} must be a mapping, got {type(value).__name__} {excerpt(value)}.")
+    return value
 
 
 def _names(value: Any, label: str) -> list[str]:

@@ -18,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from trakt_dagster.core.errors import excerpt
+from trakt_dagster.core.path_text import path_text_problem
+
 SETTING_KEYS = (
     "input_dir",
     "output_dir",
@@ -44,19 +47,25 @@ def parse_settings(raw: Any, report: Report) -> dict[str, Any]:
         where = ("dagster", str(key))
         if key not in SETTING_KEYS:
             report(
-                f"Pipeline 'dagster' has unknown field '{key}'.",
+                f"Pipeline 'dagster' has unknown field {excerpt(key)}.",
                 where,
                 f"allowed keys: {', '.join(SETTING_KEYS)}",
             )
         elif key in ("input_dir", "output_dir", "group", "description"):
             if not isinstance(value, str) or not value.strip():
                 report(f"Pipeline 'dagster.{key}' must be a non-empty string.", where, "quote the value")
+            elif key.endswith("_dir") and path_text_problem(value):
+                report(
+                    f"Pipeline 'dagster.{key}' {excerpt(value)} {path_text_problem(value)}.",
+                    where,
+                    "write a folder path of ordinary names, relative to the pipeline folder or absolute",
+                )
             else:
                 settings[key] = value.strip()
         elif key == "granularity":
-            if value not in ("pipeline", "step"):
+            if not isinstance(value, str) or value not in ("pipeline", "step"):
                 report(
-                    f"Pipeline 'dagster.granularity' must be 'pipeline' or 'step', got {value!r}.",
+                    f"Pipeline 'dagster.granularity' must be 'pipeline' or 'step', got {excerpt(value)}.",
                     where,
                     "use 'pipeline' (one op, in-memory artifacts) or 'step' (one op per step)",
                 )

@@ -70,8 +70,13 @@ def list_command(root: Path) -> None:
 @click.argument("root", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--lenient", is_flag=True, help="trakt: accept unknown keys as trakt's lenient mode does.")
 def validate_command(root: Path, lenient: bool) -> None:
-    """Load every pipeline and print every error (file, line, key, fix); exit 1 on any."""
-    graphs, errors = load_graphs(root, strict=not lenient)
+    """Load every pipeline and print every warning and error (file, line, key, fix); exit 1 on any error."""
+    from trakt_dagster.core.definitions import load_report
+
+    report = load_report(root, strict=not lenient)
+    graphs, errors = report.graphs, report.errors
+    for warning in report.warnings:
+        click.echo(f"warning: {warning.render()}", err=True)
     if errors:
         _print_errors(errors)
         sys.exit(1)

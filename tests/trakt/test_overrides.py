@@ -134,7 +134,9 @@ def test_input_overrides_row40(pipeline_file: Path, instance) -> None:
     run = run_trakt(pipeline_file, instance, config={"inputs": {"src": "notes.txt"}})
     assert "does not match expected file extension '.csv'" in run.manifest["error"]["message"]
     run = run_trakt(pipeline_file, instance, config={"inputs": {"src": "missing.csv"}})
-    assert run.manifest["error"]["message"] == "No input files found for 'src' using source 'missing.csv'."
+    assert run.manifest["error"]["message"] == (
+        f"No input files found for 'src' using source 'missing.csv'. (searched in {base.resolve()})"
+    )
     run = run_trakt(pipeline_file, instance, config={"inputs": {"nosuch": "a.csv"}})
     assert not run.success
     assert run.manifest["error"]["message"] == (

@@ -135,7 +135,7 @@ def test_optional_input_still_loaded_row18(tmp_path: Path, instance) -> None:
     assert not run.success
     assert run.manifest["error"] == {
         "type": "FileNotFoundError",
-        "message": "No input files found for 'other' using source 'missing.csv'.",
+        "message": f"No input files found for 'other' using source 'missing.csv'. (searched in {tmp_path.resolve()})",
         "step_id": None,
     }
     assert run.manifest["outputs"] == {}

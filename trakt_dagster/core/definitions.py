@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 
 from trakt_dagster.core.builder import build_graph_definitions, check_graph, graph_resources
-from trakt_dagster.core.discovery import LoadOptions, discover
+from trakt_dagster.core.discovery import FrontEndResult, LoadOptions, discover
 from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation, cut_text
 from trakt_dagster.core.graph import Granularity, TaskGraph
 from trakt_dagster.core.resources import RunStorage
@@ -63,7 +63,8 @@ def load_graphs(
     granularity: Granularity | str | None = None,
     translator: DagsterTaskGraphTranslator | None = None,
 ) -> tuple[list[TaskGraph], list[LoadError]]:
-    """Discover and check every pipeline under `root`; returns the graphs that load and every load error.
+    """Discover and check every pipeline under `root`; returns the graphs that load and every load error
+    (warnings are logged on `trakt_dagster.load`).
 
     `strict` is the tools' own validation (trakt's strict unknown-key check); each error names the
     pipeline it belongs to (`LoadError.pipeline`).
@@ -71,11 +72,27 @@ def load_graphs(
     Example:
         >>> # graphs, errors = load_graphs("."); broken = {e.pipeline for e in errors}
     """
+    report = load_report(root, strict=strict, granularity=granularity, translator=translator)
+    for warning in report.warnings:
+        LOAD_LOG.warning("warning: %s", warning.render())
+    return report.graphs, report.errors
+
+
+def load_report(
+    root: str | os.PathLike[str],
+    *,
+    strict: bool = True,
+    granularity: Granularity | str | None = None,
+    translator: DagsterTaskGraphTranslator | None = None,
+) -> FrontEndResult:
+    """What `load_graphs` finds, with the warnings returned instead of logged (for `trakt-dagster validate`).
+
+    Example:
+        >>> # report = load_report("."); print(len(report.graphs), len(report.errors), len(report.warnings))
+    """
     translator = translator or DagsterTaskGraphTranslator()
     found = discover(Path(root), LoadOptions(strict=strict))
     errors = list(found.errors)
-    for warning in found.warnings:
-        LOAD_LOG.warning("warning: %s", warning.render())
     graphs: list[TaskGraph] = []
     wanted = Granularity(granularity) if granularity else None
     for graph in found.graphs:
@@ -96,7 +113,7 @@ def load_graphs(
         errors.extend(p if p.pipeline else p.for_pipeline(graph.name) for p in problems)
         if not problems:
             graphs.append(graph)
-    return graphs, errors
+    return FrontEndResult(graphs=graphs, errors=errors, warnings=found.warnings)
 
 
 def _build_failure(graph: TaskGraph, exc: BaseException, doing: str) -> LoadError:

@@ -165,7 +165,8 @@ class RunManifest:
         checks = getattr(event.error, "checks", None)
         if checks:
             state["checks"] = [_check_record(c) for c in checks]
-        origin = self.states.get(step_id) if step_id and step_id != event.key else None
+        origin_key = getattr(event.error, "task_key", None) or step_id  # e.g. a stream input that failed
+        origin = self.states.get(origin_key) if origin_key and origin_key != event.key else None
         if origin is not None and origin["status"] == "success":
             origin.update(status="failed", error=record)
         if self.error is None:

@@ -71,7 +71,7 @@ class CsvArtifactAdapter(ArtifactAdapter):
             return _checked_chunks(artifact.name, paths, options, size, schema)
         frames = []
         for path in paths:
-            frame = csv_io.read_csv_file(path, options)
+            frame = csv_io.read_csv_file(path, options, artifact.name)
             csv_io.check_schema(artifact.name, str(path), frame, schema)
             frames.append(frame)
         strategy = CombineStrategy(getattr(artifact, "combine_strategy", CombineStrategy.CONCAT))
@@ -96,7 +96,7 @@ class CsvArtifactAdapter(ArtifactAdapter):
 
 
 def _checked_chunks(name: str, paths: list[Path], options: dict[str, Any], chunk_size: int, schema: Any):  # noqa: ANN202
-    for chunk in csv_io.iter_csv_chunks(paths, options, chunk_size):
+    for chunk in csv_io.iter_csv_chunks(paths, options, chunk_size, name):
         csv_io.check_schema(name, ",".join(map(str, paths)), chunk, schema)
         yield chunk
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -221,8 +222,8 @@ _OWN_LINE_TYPES = frozenset({"FileNotFoundError", "KeyError", "PipelineLoadError
 def _error_line(error: dict[str, Any]) -> str:
     """trakt's CLI line for a failed run's error (by the exception type, as trakt's handlers)."""
     kind, message = error.get("type"), error.get("message")
-    if kind == "FileNotFoundError":
-        return f"File not found: {message}"
+    if kind == "FileNotFoundError":  # trakt's line, without the folder searched (the manifest keeps it)
+        return f"File not found: {re.sub(r' [(]searched in [^)]*[)]$', '', str(message))}"
     if kind == "KeyError":
         return f"Missing artifact: {message}"
     if kind == "PipelineLoadError":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,8 @@ def resolve_input_paths(name: str, source: str, input_dir: str | Path, extension
     for item in found:
         unique.setdefault(item.resolve(), item)
     if not unique:
-        raise FileNotFoundError(f"No input files found for '{name}' using source '{source}'.")
+        where = Path(input_dir).resolve() if input_dir not in ("", None) else Path.cwd()
+        raise FileNotFoundError(f"No input files found for '{name}' using source '{source}'. (searched in {where})")
     return list(unique)  # resolved, as trakt names them in its messages
 
 
@@ -173,18 +175,106 @@ def _pandas_read_kwargs(path: Path, options: Mapping[str, Any]) -> dict[str, Any
     return kwargs
 
 
-def read_csv_file(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
-    """One CSV file as a DataFrame, with trakt's read options."""
-    return pd.read_csv(path, **_pandas_read_kwargs(path, options))
+class InputFileError(ValueError):
+    """An input file that cannot be read as CSV (empty, not in its encoding, ragged rows, binary); the
+    message names the input, the file and, where the parser knows it, the line.
+
+    Example:
+        >>> InputFileError("src", Path("in/a.csv"), "the file is empty", None).path
+        PosixPath('in/a.csv')
+    """
+
+    def __init__(self, input_name: str | None, path: Path, reason: str, line: int | None) -> None:
+        label = f"input '{input_name}' " if input_name else ""
+        at = f" (line {line})" if line is not None and "line" not in reason else ""
+        super().__init__(f"Cannot read {label}file {path}{at}: {reason}")
+        self.input_name = input_name
+        self.path = path
+        self.line = line
 
 
-def iter_csv_chunks(paths: Sequence[Path], options: Mapping[str, Any], chunk_size: int) -> Iterator[pd.DataFrame]:
-    """Chunks of at most `chunk_size` rows, file after file (chunk boundaries restart at every file)."""
+def _undecodable_line(path: Path, encoding: str) -> int | None:
+    """The first line of `path` that does not decode (UTF-8 and single-byte encodings), else None."""
+    try:
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    raw.decode(encoding)
+                except UnicodeDecodeError:
+                    return number
+    except (OSError, LookupError):
+        return None
+    return None
+
+
+def _read_error(input_name: str | None, path: Path, exc: Exception, encoding: str) -> InputFileError:
+    if isinstance(exc, UnicodeDecodeError):
+        line = _undecodable_line(path, encoding)
+        byte = exc.object[exc.start : exc.start + 1] if isinstance(exc.object, bytes) else b""
+        reason = f"it is not {encoding} text (byte {byte!r}); binary file, or set metadata: {{encoding: ...}}"
+        return InputFileError(input_name, path, reason, line)
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return InputFileError(input_name, path, "the file is empty (no header line, no rows)", None)
+    text = str(exc).strip().replace("\n", " ")
+    match = re.search(r"\bline (\d+)", text)
+    return InputFileError(input_name, path, text[:300], int(match.group(1)) if match else None)
+
+
+READ_ERRORS = (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error)
+"""What reading a bad CSV file raises (pandas and the csv sniffer), turned into `InputFileError`."""
+
+
+def read_csv_file(path: Path, options: Mapping[str, Any], input_name: str | None = None) -> pd.DataFrame:
+    """One CSV file as a DataFrame, with trakt's read options; a file that cannot be read raises
+    `InputFileError` naming the input, the file and the line where known."""
+    kwargs = _read_kwargs(path, options, input_name)
+    try:
+        return pd.read_csv(path, **kwargs)
+    except READ_ERRORS as exc:
+        raise _read_error(input_name, path, exc, kwargs["encoding"]) from exc
+
+
+def _read_kwargs(path: Path, options: Mapping[str, Any], input_name: str | None) -> dict[str, Any]:
+    encoding = str(options.get("encoding", "utf-8"))
+    try:
+        return _pandas_read_kwargs(path, options)
+    except READ_ERRORS as exc:  # sniffing the delimiter reads the file
+        raise _read_error(input_name, path, exc, encoding) from exc
+
+
+def iter_csv_chunks(
+    paths: Sequence[Path], options: Mapping[str, Any], chunk_size: int, input_name: str | None = None
+) -> Iterator[pd.DataFrame]:
+    """Chunks of at most `chunk_size` rows, file after file (chunk boundaries restart at every file); a file
+    that cannot be read raises `InputFileError` naming the input and that file."""
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size <= 0:
         raise ValueError("Stream chunk_size must be a positive integer.")
     for path in paths:
-        with pd.read_csv(path, chunksize=chunk_size, **_pandas_read_kwargs(path, options)) as reader:
-            yield from reader
+        kwargs = _read_kwargs(path, options, input_name)
+        try:
+            with pd.read_csv(path, chunksize=chunk_size, **kwargs) as reader:
+                yield from reader
+        except READ_ERRORS as exc:
+            raise _read_error(input_name, path, exc, kwargs["encoding"]) from exc
+
+
+def delimiter_warning(frame: Any, delimiter: Any) -> str | None:
+    """A hint when a frame read as one column looks separated by another delimiter (`a;b;c`).
+
+    Example:
+        >>> import pandas as pd
+        >>> delimiter_warning(pd.DataFrame({"id;amount": ["1;2"]}), ",")
+        "was read as one column 'id;amount' with delimiter ',', but looks ';'-separated"
+    """
+    columns = getattr(frame, "columns", None)
+    if columns is None or len(columns) != 1:
+        return None
+    header = str(columns[0])
+    used = delimiter if isinstance(delimiter, str) else ","
+    for candidate in DEFAULT_SNIFF_CANDIDATES:
+        if candidate != used and candidate in header:
+            return f"was read as one column {header[:60]!r} with delimiter {used!r}, but looks {candidate!r}-separated"
+    return None
 
 
 # -- combining and schema -----------------------------------------------------------------------

@@ -12,8 +12,10 @@ from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
 from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
 from trakt_dagster.trakt import compat_import
+from trakt_dagster.trakt.csv_io import resolve_input_paths
 from trakt_dagster.trakt.dsl import WorkflowBuilder
 from trakt_dagster.trakt.loader import load_pipeline_spec, path_problems
+from trakt_dagster.trakt.model import PipelineSpec
 from trakt_dagster.trakt.translate import build_trakt_graph
 
 MARKER = "pipeline.yaml"
@@ -37,6 +39,7 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
             result.errors.extend(errors)
             if spec is not None:
                 result.graphs.append(build_trakt_graph(spec))
+                result.warnings.extend(missing_input_warnings(spec))
         except Exception as exc:  # noqa: BLE001 - one pipeline's surprise must not stop the others
             result.errors.append(unexpected_error(path, exc, "trakt", pipeline=path.parent.name))
     compat_import.install()
@@ -49,6 +52,32 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
         except Exception as exc:  # noqa: BLE001
             result.errors.append(unexpected_error(found.path, exc, "trakt"))
     return result
+
+
+def missing_input_warnings(spec: PipelineSpec) -> list[LoadError]:
+    """A warning per CSV input that finds no files where a run would look by default (the pipeline folder or
+    its `dagster.input_dir`); runs may still point elsewhere (run config `input_dir`/`inputs`, `trakt_paths`)."""
+    folder = spec.directory / spec.settings["input_dir"] if "input_dir" in spec.settings else spec.directory
+    warnings = []
+    for artifact in spec.inputs:
+        if artifact.kind.lower() != "csv":
+            continue
+        try:
+            resolve_input_paths(artifact.name, artifact.source, folder, ".csv")
+        except (OSError, ValueError) as exc:
+            if not isinstance(exc, FileNotFoundError):
+                continue  # e.g. an explicit file with another suffix: the run reports it
+            warnings.append(
+                LoadError(
+                    f"Input '{artifact.name}' finds no files: source '{artifact.source}' "
+                    f"searched in {folder.resolve()}",
+                    artifact.location,
+                    "fix the input's uri or dagster.input_dir, or give the run an input_dir / inputs in its run config",
+                    "trakt",
+                    spec.name,
+                )
+            )
+    return warnings
 
 
 def _load_workflows(found: PipelineModule, result: FrontEndResult) -> None:

@@ -15,7 +15,7 @@ from trakt_dagster.core.atomic import atomic_path
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.graph import CheckDefinition, CheckOutcome, TaskResult
 from trakt_dagster.trakt.bindings import count_rows, map_step_result, resolve
-from trakt_dagster.trakt.csv_io import resolve_input_paths
+from trakt_dagster.trakt.csv_io import delimiter_warning, read_options, resolve_input_paths
 from trakt_dagster.trakt.model import OutputDataset, PipelineSpec, StepSpec
 from trakt_dagster.trakt.runtime import RUNNER_LOG, TraktSession
 
@@ -41,8 +41,11 @@ class LoadInput:
         adapter = session.adapters.resolve(artifact.kind)
         paths = resolve_input_paths(artifact.name, source, session.input_dir, adapter.file_extension)
         data = adapter.read_many(paths, artifact=artifact, execution_mode=session.mode, chunk_size=session.chunk_size)
+        delimiter = read_options(artifact.name, artifact.metadata or {}).get("delimiter", ",")
         if session.mode == "stream":
-            data = attributed(data, None)
+            data = _warn_on_first_chunk(attributed(data, None, task_ctx.task.key), task_ctx, artifact.name, delimiter)
+        else:
+            _warn_delimiter(task_ctx, artifact.name, data, delimiter)
         _check_lambda_rows(session, artifact.name, data)
         record = {"name": artifact.name, "source": source, "files_read": len(paths), "kind": artifact.kind}
         session.ctx.metadata.setdefault("input_stats", {})[artifact.name] = {
@@ -101,6 +104,8 @@ class RunStep:
         except Exception as exc:
             if reported:
                 exc.checks = self._check_outcomes(reported)
+            if isinstance(exc, KeyError):
+                _warn_missing_column(task_ctx, step.id, exc, kwargs)
             raise
         finally:
             session.bind_task(None)
@@ -223,16 +228,58 @@ class WriteOutput:
         return TaskResult(value=None, record=record, metadata=metadata)
 
 
-def attributed(stream: Any, step_id: str | None) -> Any:
+def attributed(stream: Any, step_id: str | None, task_key: str | None = None) -> Any:
     """Yield from `stream`; an error raised while iterating is tagged with the step it comes from
-    (`error.step_id`, None for inputs) unless an upstream stream tagged it already (trakt N8)."""
+    (`error.step_id`, None for inputs) unless an upstream stream tagged it already (trakt N8), and with the
+    task that produced the stream (`error.task_key`, e.g. `input:src`) so the manifest marks that task
+    failed rather than the output that was reading it."""
     try:
         yield from stream
     except Exception as exc:
         if not hasattr(exc, "step_id"):
             with suppress(AttributeError):  # exceptions without __dict__ stay untagged
                 exc.step_id = step_id
+                if task_key is not None:
+                    exc.task_key = task_key
         raise
+
+
+def _warn_delimiter(task_ctx: TaskContext, name: str, frame: Any, delimiter: Any) -> None:
+    hint = delimiter_warning(frame, delimiter)
+    if hint:
+        task_ctx.log.warning(
+            "input '%s' %s: set metadata: {delimiter: ...} (or delimiter: auto) on the input", name, hint
+        )
+
+
+def _warn_on_first_chunk(stream: Any, task_ctx: TaskContext, name: str, delimiter: Any) -> Any:
+    first = True
+    for chunk in stream:
+        if first:
+            _warn_delimiter(task_ctx, name, chunk, delimiter)
+            first = False
+        yield chunk
+
+
+def _warn_missing_column(task_ctx: TaskContext, step_id: str, exc: KeyError, inputs: Mapping[str, Any]) -> None:
+    """A step that failed looking up a key its input frames lack: say which columns they do have."""
+    missing = exc.args[0] if exc.args else None
+    frames = {
+        f"{name}.{key}" if key is not None else name: value
+        for name, found in inputs.items()
+        for key, value in (found.items() if isinstance(found, Mapping) else [(None, found)])
+        if hasattr(value, "columns")
+    }
+    if not isinstance(missing, str) or not frames or any(missing in frame.columns for frame in frames.values()):
+        return
+    columns = "; ".join(f"{name}: {', '.join(map(str, frame.columns[:20]))}" for name, frame in frames.items())
+    task_ctx.log.warning(
+        "step '%s' failed looking up %r, which none of its input frames has (columns %s): check the input's "
+        "delimiter and header, or the step's column name",
+        step_id,
+        missing[:80],
+        columns,
+    )
 
 
 def _lazy(value: Any) -> bool:

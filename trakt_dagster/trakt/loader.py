@@ -16,7 +16,7 @@ import yaml
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.modules import ModuleNamespace
-from trakt_dagster.core.path_text import path_text_problem
+from trakt_dagster.core.path_text import name_problem, path_text_problem
 from trakt_dagster.core.paths import escapes_folder, folder_name_problem
 from trakt_dagster.core.text_files import TextFileError, read_config_text
 from trakt_dagster.trakt import compat_import
@@ -185,6 +185,14 @@ def _pipeline_name(data: Mapping[str, Any], path: Path, problems: _Problems) -> 
             f"Pipeline 'name' must be a string, not {type(raw).__name__} {excerpt(raw)}.",
             ("name",),
             "write the name as text, e.g. 'name: sales', or leave it out to use the folder's name",
+        )
+        return path.parent.name
+    problem = name_problem(str(raw))
+    if problem:
+        problems.add(
+            f"Pipeline 'name' {excerpt(str(raw))} {problem}.",
+            ("name",),
+            "give the pipeline a short name of letters, digits, '_' or '-' (or leave it out to use the folder's)",
         )
         return path.parent.name
     return str(raw)

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text, excerpt
 from trakt_dagster.core.graph import TaskGraph
@@ -30,6 +31,19 @@ FRONT_ENDS: tuple[str, ...] = (
     "trakt_dagster.loom.frontend",
 )
 PIPELINE_FOLDERS = ("pipelines", "projects")
+
+
+class NamedLike(Protocol):
+    """What a name collision is judged on: a pipeline's name, its tool and its file (a `TaskGraph` has them)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tool(self) -> str: ...
+
+    @property
+    def source_file(self) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -109,7 +123,7 @@ def front_end_failure(module_name: str, root: Path, exc: BaseException) -> LoadE
     )
 
 
-def name_collisions(graphs: Iterable[TaskGraph]) -> tuple[list[TaskGraph], list[LoadError]]:
+def name_collisions[Named: NamedLike](graphs: Iterable[Named]) -> tuple[list[Named], list[LoadError]]:
     """Graphs whose names are unique as Dagster names, and one error per graph of every clash.
 
     Neither of two clashing pipelines wins: both are left out, and each gets an error naming the other.
@@ -117,10 +131,10 @@ def name_collisions(graphs: Iterable[TaskGraph]) -> tuple[list[TaskGraph], list[
     Example:
         >>> # kept, errors = name_collisions(graphs)
     """
-    by_name: dict[str, list[TaskGraph]] = {}
+    by_name: dict[str, list[Named]] = {}
     for graph in graphs:
         by_name.setdefault(dagster_name(graph.name), []).append(graph)
-    kept: list[TaskGraph] = []
+    kept: list[Named] = []
     errors: list[LoadError] = []
     for same in by_name.values():
         if len(same) == 1:
@@ -150,21 +164,9 @@ def discover(
     Example:
         >>> # found = discover(Path(".")); [g.name for g in found.graphs]
     """
-    options = options or LoadOptions()
     root = Path(root)
-    graphs: list[TaskGraph] = []
-    errors: list[LoadError] = []
-    warnings: list[LoadError] = []
-    for module_name in front_ends:
-        try:
-            module = importlib.import_module(module_name)
-            result = module.load(root, options)
-        except Exception as exc:  # noqa: BLE001 - one front end must not take the others down
-            errors.append(front_end_failure(module_name, root, exc))
-            continue
-        graphs.extend(result.graphs)
-        errors.extend(result.errors)
-        warnings.extend(getattr(result, "warnings", ()))
+    found = _load_front_ends(root, options or LoadOptions(), front_ends)
+    graphs, errors, warnings = found.graphs, found.errors, found.warnings
     named: list[TaskGraph] = []
     for graph in graphs:
         problem = name_problem(graph.name)
@@ -183,3 +185,89 @@ def discover(
     errors.extend(clashes)
     attributed = [e if e.pipeline else e.for_pipeline(pipeline_of(e, root)) for e in errors]
     return FrontEndResult(graphs=kept, errors=unique_errors(attributed), warnings=unique_errors(warnings))
+
+
+def _load_front_ends(root: Path, options: LoadOptions, front_ends: tuple[str, ...]) -> FrontEndResult:
+    """Every front end's result, concatenated; a front end that raises becomes one error."""
+    found = FrontEndResult()
+    for module_name in front_ends:
+        try:
+            module = importlib.import_module(module_name)
+            result = module.load(root, options)
+        except Exception as exc:  # noqa: BLE001 - one front end must not take the others down
+            found.errors.append(front_end_failure(module_name, root, exc))
+            continue
+        found.graphs.extend(result.graphs)
+        found.errors.extend(result.errors)
+        found.warnings.extend(getattr(result, "warnings", ()))
+    return found
+
+
+def _tool_of(module_name: str) -> str:
+    """`trakt_dagster.loom.frontend` -> `loom`."""
+    parts = module_name.split(".")
+    return parts[-2] if len(parts) >= 2 else module_name
+
+
+@dataclass(frozen=True)
+class NamedPipeline:
+    """A pipeline known by name only (what a tool's own command loaded), for `clashes_with`.
+
+    Example:
+        >>> NamedPipeline("orders", "loom", Path("pipelines/orders/nightly.py")).tool
+        'loom'
+    """
+
+    name: str
+    tool: str
+    source_file: Path
+
+
+def clashes_with(
+    root: Path,
+    tool: str,
+    own: Iterable[NamedLike],
+    options: LoadOptions | None = None,
+    *,
+    same_tool: bool = False,
+) -> list[LoadError]:
+    """The name collisions `discover` reports for `own` (the pipelines one tool's command loaded by itself),
+    among them and against every other tool's pipelines under `root` (whose front ends are loaded to learn
+    their names); with `same_tool`, also against `tool`'s other pipelines under `root` (for a command that
+    loaded one file only). A clash is reported on every file involved, so neither pipeline silently wins.
+
+    Example:
+        >>> # clashes = clashes_with(root, "loom", [NamedPipeline(p.name, "loom", p.module_path) for p in found])
+        >>> # found = [p for p in found if dagster_name(p.name) not in clashing_names(clashes)]
+    """
+    mine = list(own)
+    if not mine:
+        return []
+    others = tuple(m for m in FRONT_ENDS if same_tool or _tool_of(m) != tool)
+    found = _load_front_ends(Path(root), options or LoadOptions(), others)
+    itself = {(p.tool, dagster_name(p.name), _resolved(p.source_file)) for p in mine}
+    theirs = [
+        g
+        for g in found.graphs
+        if name_problem(g.name) is None and (g.tool, dagster_name(g.name), _resolved(g.source_file)) not in itself
+    ]
+    _, errors = name_collisions([*mine, *theirs])
+    wanted = {dagster_name(p.name) for p in mine}
+    return [e for e in errors if e.pipeline is not None and dagster_name(e.pipeline) in wanted]
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(path)
+
+
+def clashing_names(errors: Iterable[LoadError]) -> set[str]:
+    """The Dagster names of the pipelines that the collision errors `errors` leave out.
+
+    Example:
+        >>> sorted(clashing_names([LoadError("clash", pipeline="sales")]))
+        ['sales']
+    """
+    return {dagster_name(e.pipeline) for e in errors if e.pipeline is not None}

@@ -56,6 +56,7 @@ def list_command(root: Path) -> None:
     from trakt_dagster.ductaflow.translate import graph_name
 
     projects, result = load_projects(root)
+    clashes = _clashes(root, [(graph_name(p, n), n.path) for p in projects for n in p.notebooks])
     for project in projects:
         click.echo(f"{project.name}  [ductaflow]  {project.folder}")
         for notebook in project.notebooks:
@@ -72,8 +73,15 @@ def list_command(root: Path) -> None:
                 f"  conductor: {conductor.name}  ({len(conductor.scenarios)} scenarios of "
                 f"{' x '.join(conductor.active_dimensions)} -> {kind} {name})"
             )
-    if result.errors:
-        _fail(_render(result.errors))
+    if result.errors or clashes:
+        _fail(_render([*result.errors, *clashes]))
+
+
+def _clashes(root: Path, named: list[tuple[str, Path]]) -> list[Any]:
+    """Name collisions of these notebooks' pipelines with each other and with other tools' pipelines."""
+    from trakt_dagster.core.discovery import NamedPipeline, clashes_with
+
+    return clashes_with(root, "ductaflow", [NamedPipeline(name, "ductaflow", path) for name, path in named])
 
 
 @ductaflow_group.command("validate")
@@ -84,10 +92,11 @@ def validate_command(root: Path) -> None:
     from trakt_dagster.ductaflow.frontend import load
 
     result = load(root, LoadOptions())
+    clashes = _clashes(root, [(g.name, g.source_file) for g in result.graphs])
     for warning in result.warnings:
         click.echo(f"WARNING: {warning.render()}", err=True)
-    if result.errors:
-        _fail(_render(result.errors))
+    if result.errors or clashes:
+        _fail(_render([*result.errors, *clashes]))
     names = sorted({g.asset_prefix or g.name for g in result.graphs})
     click.echo(
         f"{len(result.graphs)} ductaflow notebook(s) valid in {len(names)} project(s): {', '.join(names) or '(none)'}"

@@ -16,6 +16,7 @@ import dagster as dg
 
 from trakt_dagster.core.builder import build_graph_definitions, check_graph
 from trakt_dagster.core.definitions import default_runs_dir
+from trakt_dagster.core.discovery import clashes_with
 from trakt_dagster.core.errors import LoadError
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.launch import RunOutcome, launch_job, open_instance
@@ -77,7 +78,7 @@ def resolve(root: Path, name: str, project_name: str | None = None) -> Target:
         raise LaunchError(f"'{name}' is in several projects ({names}): write <project>/{name}")
     project, notebook = found[0]
     graph = build_notebook_graph(project, notebook)
-    problems = check_graph(graph, DagsterTaskGraphTranslator())
+    problems = check_graph(graph, DagsterTaskGraphTranslator()) or clashes_with(Path(root), "ductaflow", [graph])
     if problems:
         raise LaunchError("\n".join(p.render() for p in problems))
     runs_dir = default_runs_dir(Path(root))

@@ -35,10 +35,18 @@ def flowrun_group() -> None:
 
 
 def _load(root: Path) -> tuple[list[Any], list[Any]]:
+    """The flowrun DAGs under `root` and every load error; a DAG whose name a pipeline of another tool also
+    uses is left out, with the clash among the errors, as in the code location."""
+    from trakt_dagster.core.discovery import NamedPipeline, clashes_with, clashing_names
+    from trakt_dagster.core.names import dagster_name
     from trakt_dagster.flowrun.frontend import load_dags
 
     dags, result = load_dags(root)
-    return dags, result.errors
+    clashes = clashes_with(root, "flowrun", [NamedPipeline(d.name, "flowrun", d.module_path) for d in dags])
+    if clashes:
+        left_out = clashing_names(clashes)
+        dags = [d for d in dags if dagster_name(d.name) not in left_out]
+    return dags, [*result.errors, *clashes]
 
 
 def _fail(message: str) -> None:

@@ -28,9 +28,19 @@ def loom_group() -> None:
 
 
 def _load(root: Path) -> tuple[list[Any], Any]:
+    """The loom pipelines under `root` and their load result; a pipeline whose name another pipeline (of any
+    tool) also uses is left out, with the clash among the errors, as in the code location."""
+    from trakt_dagster.core.discovery import NamedPipeline, clashes_with, clashing_names
+    from trakt_dagster.core.names import dagster_name
     from trakt_dagster.loom.frontend import load_pipelines
 
-    return load_pipelines(root)
+    pipelines, result = load_pipelines(root)
+    clashes = clashes_with(root, "loom", [NamedPipeline(p.name, "loom", p.module_path) for p in pipelines])
+    if clashes:
+        left_out = clashing_names(clashes)
+        pipelines = [p for p in pipelines if dagster_name(p.name) not in left_out]
+        result.errors.extend(clashes)
+    return pipelines, result
 
 
 def _print_errors(errors: list[Any]) -> None:
@@ -100,6 +110,10 @@ def validate_command(pipeline: str | None, root: Path) -> None:
         try:
             chosen = find_pipeline(pipelines, pipeline)
         except KeyError as exc:
+            own = errors_of(errors, pipeline)
+            if own:
+                _print_errors(own)
+                _fail(f"Error: loom pipeline {pipeline!r} did not load (see above).")
             if errors:
                 _print_errors(errors)
             _fail(f"Error: {exc.args[0]}")

@@ -26,6 +26,7 @@ import dagster as dg
 
 from trakt_dagster.core.builder import build_graph_definitions
 from trakt_dagster.core.definitions import default_runs_dir, load_graphs
+from trakt_dagster.core.errors import PipelineLoadErrors, errors_of
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.launch import RunOutcome, launch_job
 from trakt_dagster.core.names import dagster_name
@@ -124,8 +125,13 @@ def run_pipeline(
 
     pipelines, _ = load_pipelines(Path(root))
     pipeline = find_pipeline(pipelines, name)
-    graphs, _ = load_graphs(root)
-    graph = next(g for g in graphs if g.tool == TOOL and g.name == pipeline.name)
+    graphs, errors = load_graphs(root)
+    graph = next((g for g in graphs if g.tool == TOOL and g.name == pipeline.name), None)
+    if graph is None:  # e.g. its name clashes with another pipeline's: the code location leaves both out
+        own = errors_of(errors, pipeline.name)
+        raise KeyError(
+            f"{PipelineLoadErrors(own).render()}\nPipeline {pipeline.name!r} did not load (see above); nothing was run."
+        )
     select = include_tasks(pipeline, graph, include) if include else []
     values = params_config(pipeline, params or {})
     partitions = pipeline.settings.partitions

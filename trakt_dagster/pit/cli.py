@@ -52,13 +52,15 @@ def _render(errors: list[Any]) -> str:
 @ROOT_OPTION
 def validate_command(root: Path) -> None:
     """Validate every pit project; prints errors and warnings; exit 1 on any error."""
+    from trakt_dagster.core.discovery import NamedPipeline, clashes_with
     from trakt_dagster.pit.frontend import load_projects
 
     _, projects, result = load_projects(root)
+    errors = [*result.errors, *clashes_with(root, "pit", [NamedPipeline(p.name, "pit", p.pit_toml) for p in projects])]
     for warning in result.warnings:
         click.echo(f"WARNING: {warning.render()}", err=True)
-    if result.errors:
-        click.echo(_render(result.errors), err=True)
+    if errors:
+        click.echo(_render(errors), err=True)
         sys.exit(1)
     click.echo(f"{len(projects)} pit project(s) valid: {', '.join(sorted(p.name for p in projects)) or '(none)'}")
 

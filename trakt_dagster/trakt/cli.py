@@ -84,7 +84,19 @@ def _load(path: Path, lenient: bool, prefix: str) -> Any:
     spec, errors = load_pipeline_spec(path, strict=not lenient)
     if errors:
         _fail(f"{prefix}: {load_message(errors)}")
+    _refuse_clashes(spec)
     return spec
+
+
+def _refuse_clashes(spec: Any) -> None:
+    """Fail when another pipeline under the current folder (of any tool) has this pipeline's name: the
+    Dagster code location loads neither, so neither runs here either."""
+    from trakt_dagster.core.discovery import NamedPipeline, clashes_with
+    from trakt_dagster.core.errors import PipelineLoadErrors
+
+    clashes = clashes_with(Path("."), "trakt", [NamedPipeline(spec.name, "trakt", spec.source_file)], same_tool=True)
+    if clashes:
+        _fail(f"{PipelineLoadErrors(clashes).render()}\nError: pipeline '{spec.name}' did not load (see above).")
 
 
 def _configure_trakt_log(level: str) -> None:

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text
 from trakt_dagster.core.pymodules import is_notebook_project
+from trakt_dagster.core.text_files import TextFileError, read_config_text
 from trakt_dagster.ductaflow.grid import GridError, expand_grid, partition_key
 from trakt_dagster.ductaflow.model import (
     DEFAULT_INSTANCE,
@@ -77,9 +78,12 @@ def find_projects(root: Path) -> list[Path]:
 def read_json_config(path: Path, problems: Problems) -> dict[str, Any] | None:
     """A config JSON object, or None (with an error naming file, line and column) when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path)
     except OSError as exc:
         problems.error(f"cannot read config file: {exc.strerror or exc}", path)
+        return None
+    except TextFileError as exc:
+        problems.error(f"cannot read config file: {exc}", path, exc.line, hint="save the file as UTF-8 text")
         return None
     try:
         data = json.loads(text)
@@ -90,6 +94,12 @@ def read_json_config(path: Path, problems: Problems) -> dict[str, Any] | None:
             exc.lineno,
             hint="fix the JSON syntax (trailing commas and comments are not allowed in JSON)",
         )
+        return None
+    except RecursionError:
+        problems.error("the JSON is nested too deeply to read", path, hint="flatten the config")
+        return None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        problems.error(f"a JSON value cannot be read: {cut_text(str(exc), 200)}", path, hint="shorten the value")
         return None
     if not isinstance(data, dict):
         problems.error(
@@ -106,7 +116,7 @@ def _description(nb: Any, text: str) -> str | None:
             return "\n".join(line for line in lines if line) or None
     try:
         doc = ast.get_docstring(ast.parse(text))
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # nested too deeply for Python's parser
         doc = None
     return doc.strip() if doc else None
 
@@ -123,7 +133,7 @@ def _code_strings(nb: Any, text: str) -> tuple[set[str], list[ast.Call]]:
         )
         try:
             tree = ast.parse(source)
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             strings.update(re.findall(r"""["']([^"'\n]+)["']""", source))
             continue
         for node in ast.walk(tree):

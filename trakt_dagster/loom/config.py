@@ -29,8 +29,9 @@ from typing import Any
 import yaml
 
 from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.text_files import TextFileError, read_config_text
 from trakt_dagster.core.triggers import is_timezone
-from trakt_dagster.trakt.yaml_source import YamlDocument
+from trakt_dagster.trakt.yaml_source import YamlDocument, YamlLimitError
 
 TOOL = "loom"
 CONFIG_NAMES = ("loom.yaml", "loom.yml")
@@ -206,10 +207,20 @@ def _read(path: Path, source: Path, environment: str | None) -> RunnerConfig:
     if path.is_dir() and not source.is_file():
         raise _problem(f"Config directory {path} has no base.yaml.", source, None, None, "add base.yaml")
     try:
-        text = source.read_text(encoding="utf-8")
+        text = read_config_text(source)
         document = YamlDocument.parse(text)
     except OSError as exc:
         raise _problem(f"Cannot read {source}: {exc}", source, None, None, "check the file") from None
+    except TextFileError as exc:
+        raise _problem(f"Cannot read {source}: {exc}", source, exc.line, None, "save it as UTF-8 text") from None
+    except YamlLimitError as exc:
+        raise _problem(
+            f"The loom runner config is not valid YAML: {exc}",
+            source,
+            exc.line,
+            None,
+            "simplify the YAML at that line: quote values meant as text, avoid deep nesting and large aliases",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise _problem(

@@ -244,10 +244,10 @@ def _mentions_loom(found: PipelineModule) -> bool:
 
 def _source_mentions(path: Path) -> bool:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()  # bytes: a module that is not UTF-8 is still recognised (and its error reported)
     except OSError:
         return False
-    return "loom.etl" in text or "from loom" in text
+    return b"loom.etl" in raw or b"from loom" in raw
 
 
 def _import_error(error: LoadError) -> LoadError:

@@ -4,8 +4,10 @@ loom keeps `CORRELATION` temps across the `run` calls of one correlation id unti
 `last_attempt=True`. On Dagster, the correlation id is stable across the retries of the pipeline's op and
 across re-executions of a run (it is derived from the root run id, or from a params field), so a retry
 reads the temps the failed attempt wrote. Each completed step is recorded in
-`<runs dir>/<pipeline>/correlations/<id>.json`; a retry or a re-execution from failure then leaves out the
-steps whose results are still there (tables and files written, `CORRELATION` temps kept) and runs the rest.
+`<runs dir>/<pipeline>/correlations/<id>.json` when an attempt ends without finishing the correlation (a
+successful last attempt removes it); a retry or a re-execution from failure then leaves out the steps whose
+results are still there (tables and files written, `CORRELATION` temps kept) and runs the rest. A process
+killed mid-attempt writes nothing: its re-execution runs every step again.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class CorrelationState:
         self.correlation = correlation
         self._lock = threading.Lock()
         self._steps: dict[str, dict[str, Any]] | None = None
+        self._dirty = False
 
     def completed(self) -> dict[str, dict[str, Any]]:
         try:
@@ -87,21 +90,29 @@ class CorrelationState:
         return dict(steps) if isinstance(steps, dict) else {}
 
     def record(self, key: str, *, run_id: str, attempt: int, loom_run_id: str) -> None:
+        """Remember a completed step (in memory; `save` writes the file when the attempt ends)."""
         with self._lock:
             if self._steps is None:
                 self._steps = self.completed()
-            steps = self._steps
-            steps[key] = {
+            self._steps[key] = {
                 "run_id": run_id,
                 "attempt": attempt,
                 "loom_run_id": loom_run_id,
                 "finished_at": datetime.now(UTC).isoformat(),
             }
-            self._write(steps)
+            self._dirty = True
+
+    def save(self) -> None:
+        """Write the completed steps, if any changed (an attempt that did not finish the correlation)."""
+        with self._lock:
+            if self._steps is not None and self._dirty:
+                self._write(self._steps)
+                self._dirty = False
 
     def reset(self) -> None:
         with self._lock:
             self._steps = {}
+            self._dirty = False
             self.path.unlink(missing_ok=True)
 
     def _write(self, steps: Mapping[str, Any]) -> None:

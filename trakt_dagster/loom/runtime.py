@@ -178,6 +178,11 @@ class LoomSession(PipelineSession):
             self.finished.wait(5.0 if not success else START_TIMEOUT_S)
         if self.thread is not None:
             self.thread.join(timeout=5.0)
+        if self.state is not None:
+            if success and self.last_attempt:
+                self.state.reset()
+            else:
+                self.state.save()
         if self.log is None or self.pipeline is None:
             return
         if (
@@ -193,8 +198,6 @@ class LoomSession(PipelineSession):
                 f"re-execution from failure reuses them; otherwise call ETLRunner.cleanup_correlation("
                 f"{self.correlation_id!r}) to remove them.",
             )
-        if success and self.last_attempt and self.state is not None:
-            self.state.reset()
 
 
 class LoomRunError(RuntimeError):

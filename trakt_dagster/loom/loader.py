@@ -19,6 +19,7 @@ from trakt_dagster.core.pymodules import PipelineModule
 from trakt_dagster.loom.config import RunnerConfig
 from trakt_dagster.loom.datasets import source_dataset, target_dataset
 from trakt_dagster.loom.model import DatasetKind, LoomPipeline, LoomSource, LoomStep, ParamField
+from trakt_dagster.loom.observers import OBSERVERS_ATTRIBUTE, observers_problem
 
 TOOL = "loom"
 PIPELINES_ATTRIBUTE = "loom_pipelines"
@@ -108,6 +109,10 @@ def _load_pipeline(
             ],
             [],
         )
+    observers = getattr(found.module, OBSERVERS_ATTRIBUTE, None)
+    problem = observers_problem(observers)
+    if problem is not None:
+        return None, [observers_error(problem, found)], []
     steps, processes = read_plan(plan)
     warnings = same_name_warnings(steps, path, line, cls.__qualname__)
     same_names = _same_names(steps)
@@ -130,8 +135,28 @@ def _load_pipeline(
         description=doc.split("\n\n")[0].replace("\n", " ") if doc else None,
         qualname=cls.__qualname__,
         same_name_steps=same_names,
+        observers=observers,
     )
     return pipeline, [], warnings
+
+
+def observers_error(problem: str, found: PipelineModule) -> LoadError:
+    """A module's unusable `loom_observers` as a load error at the line that sets it."""
+    line = next(
+        (
+            number
+            for number, text in enumerate(found.path.read_text(errors="replace").splitlines(), 1)
+            if text.startswith(OBSERVERS_ATTRIBUTE)
+        ),
+        None,
+    )
+    return LoadError(
+        problem,
+        SourceLocation(found.path, line, OBSERVERS_ATTRIBUTE),
+        "set loom_observers = [MyObserver(), ...] (objects with an on_event(event) method) or a function "
+        "returning such a list",
+        TOOL,
+    )
 
 
 def compile_error(exc: Any, pipeline_class: type, module_path: Path) -> LoadError:

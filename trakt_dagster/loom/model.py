@@ -155,6 +155,8 @@ class LoomPipeline:
     qualname: str = ""
     same_name_steps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Step class names shared by different classes (loom's `include` cannot tell them apart)."""
+    observers: Any = field(default=None, compare=False, repr=False)
+    """The module's `loom_observers` (a list, or a callable returning one per run), or None."""
 
     @property
     def by_key(self) -> dict[str, LoomStep]:

@@ -23,7 +23,9 @@ from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.loom.correlation import CorrelationState, correlation_id, local_temp_exists, reusable_steps
 from trakt_dagster.loom.model import DatasetKind, LoomPipeline, LoomStep
 from trakt_dagster.loom.observer import NOT_RUN, REUSED, LoomRunObserver, StepLine, StepOutcome
+from trakt_dagster.loom.observers import run_observers
 from trakt_dagster.loom.params import build_params
+from trakt_dagster.loom.python_logs import bridge_python_logs, current_op_log
 from trakt_dagster.loom.resource import LOOM_RUNNER_KEY, LoomRunnerResource
 from trakt_dagster.loom.targets import TargetReader
 
@@ -64,6 +66,9 @@ class LoomSession(PipelineSession):
     finished: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     called: bool = False
+    op_log: Any = None
+    """The op's `context.log`, whose managed Python loggers are bridged for the call (see `python_logs`)."""
+    detach_logs: Any = None
 
     # -- the `run` call -----------------------------------------------------------------------------
     def launch(self, ctx: TaskContext) -> dict[str, Any]:
@@ -82,6 +87,7 @@ class LoomSession(PipelineSession):
             return {**record, "called": False}
         self.observer.include_text = str(sorted(self.include)) if self.include is not None else "all steps"
         self.called = True
+        self.detach_logs = bridge_python_logs(self.op_log)
         self.thread = threading.Thread(target=self._call, name=f"loom-{self.pipeline.name}", daemon=True)
         self.thread.start()
         while not self.observer.started.wait(0.2):
@@ -178,6 +184,9 @@ class LoomSession(PipelineSession):
             self.finished.wait(5.0 if not success else START_TIMEOUT_S)
         if self.thread is not None:
             self.thread.join(timeout=5.0)
+        if self.detach_logs is not None:
+            self.detach_logs()
+            self.detach_logs = None
         if self.state is not None:
             if success and self.last_attempt:
                 self.state.reset()
@@ -256,7 +265,7 @@ def make_session_factory(pipeline: LoomPipeline):  # noqa: ANN201 - returns the 
         runner = resource.build_runner(
             pipeline.config,
             pipeline=pipeline.name,
-            observers=[observer],
+            observers=[observer, *run_observers(pipeline.observers)],
             default_temp_root=folder / "checkpoints",
         )
         return LoomSession(
@@ -276,6 +285,7 @@ def make_session_factory(pipeline: LoomPipeline):  # noqa: ANN201 - returns the 
             checkpoint_root=checkpoint_root,
             log=request.log,
             dagster_run_id=run.run_id,
+            op_log=current_op_log(),
         )
 
     return factory

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from trakt_dagster.core.atomic import atomic_path
+from trakt_dagster.core.guard import guard_process
 from trakt_dagster.pit.dbt_cli import error_text, installed_version, make_dbt_cli, read_events, start_dbt, stop_dbt
 from trakt_dagster.pit.dbt_manifest import DbtProjectInfo, project_info
 from trakt_dagster.pit.dbt_profiles import ADAPTERS, DbtProfileError, adapter_type, write_placeholder_profiles
@@ -155,16 +156,19 @@ def _parse_manifest(
         raise DbtProjectError(f"cannot start dbt for {project_dir}: {exc}", None, "install dbt-core") from None
     errors: list[str] = []
     raw: list[str] = []
+    release = guard_process(invocation.process.pid, group=False)
     try:
         for event in read_events(invocation):
             if event.is_error:
                 errors.append(event.text)
             elif event.is_raw and event.text.strip():
                 raw.append(event.text)
+        returncode = invocation.process.wait()
     except BaseException:
         stop_dbt(invocation.process)
         raise
-    returncode = invocation.process.wait()
+    finally:
+        release()
     manifest = target_path / "manifest.json"
     if returncode != 0 or not manifest.is_file():
         text = error_text(errors) or "\n".join(raw[-20:]) or f"dbt parse exited with code {returncode}"

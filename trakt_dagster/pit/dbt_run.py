@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trakt_dagster.core.guard import guard_process
 from trakt_dagster.core.redact import Redactor
 from trakt_dagster.pit.dbt_cli import error_text, make_dbt_cli, read_events, start_dbt, stop_dbt
 
@@ -198,6 +199,7 @@ def run_dbt(
     errors: list[str] = []
     raw: list[str] = []
     talking = threading.Event()
+    release = guard_process(invocation.process.pid, group=False)  # dbt dies with the run worker
     try:
         if on_start is not None:
             on_start(_stopper(invocation.process, cancelled, talking))
@@ -212,10 +214,12 @@ def run_dbt(
                 raw.append(event.text)
             if event.text.strip():
                 emit(event.level, event.text)
+        returncode = invocation.process.wait()
     except BaseException:  # a failing callback, or Dagster interrupting the step: dbt must not outlive it
         stop_dbt(invocation.process)
         raise
-    returncode = invocation.process.wait()
+    finally:
+        release()
 
     results: dict[str, DbtNodeResult] = {}
     if (target_path / "run_results.json").is_file():

@@ -2,7 +2,8 @@
 
 A timeout or Dagster termination kills the whole process group (N8: grandchildren too, not only the
 direct child). Background processes a task leaves behind that still hold its output open are stopped
-shortly after the task exits, so a run never hangs on them.
+shortly after the task exits, so a run never hangs on them. While it runs, the group is tied to the run
+worker (`core.guard`): if the worker dies, the group is killed at once instead of running on unsupervised.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from trakt_dagster.core.guard import guard_process
 
 LEFTOVER_GRACE_S = 2.0
 TAIL_LINES = 20
@@ -91,6 +94,20 @@ def run_process(
         )
     except OSError as exc:
         raise TaskProcessError(name, 127, [f"cannot start {command[0]}: {exc.strerror or exc}"]) from None
+    release = guard_process(proc.pid, group=True)
+    try:
+        _supervise(name, proc, on_output, on_cancel, on_notice)
+    finally:
+        release()
+
+
+def _supervise(
+    name: str,
+    proc: subprocess.Popen[bytes],
+    on_output: Callable[[bytes], None],
+    on_cancel: Callable[[Callable[[], None]], None],
+    on_notice: Callable[[str, str], None] | None,
+) -> None:
     on_cancel(lambda: kill_group(proc.pid))
     tail: deque[str] = deque(maxlen=TAIL_LINES)
 

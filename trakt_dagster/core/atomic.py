@@ -5,8 +5,8 @@ The staging folder is named `.<target name>.<host>-<pid>-<token>.tmp`, so a fold
 for the target's suffix (`*.csv`, `**/*.csv`) never sees a half-written file as data, while the file
 inside keeps the target's exact name for writers that look at its suffix (compression, formats).
 Files get the mode an ordinary write gives (the umask applies). Staging folders left behind by killed
-writers are removed by the next atomic write into the same folder: those of processes of this host that
-no longer run, those of other hosts after a day.
+writers are removed by a later atomic write into the same folder (each process looks at a folder at most
+once a minute): those of processes of this host that no longer run, those of other hosts after a day.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 import secrets
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,10 @@ from pathlib import Path
 STAGING_SUFFIX = ".tmp"
 FOREIGN_STALE_AFTER_S = 24 * 3600.0
 """Staging folders of other hosts (a shared file system) count as stale after this long."""
+SWEEP_EVERY_S = 60.0
+"""How often one process looks for stale staging folders in a folder it writes to."""
+_SWEPT: dict[str, float] = {}
+_SWEPT_LOCK = threading.Lock()
 
 _STAGING = re.compile(r"^\..+\.(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")
 
@@ -115,7 +120,7 @@ def atomic_path(
     target = Path(target)
     if make_parents:
         target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(target.parent)
+    _sweep(target.parent)
     staging = _make_staging(target)
     tmp = staging / target.name
     try:
@@ -124,8 +129,25 @@ def atomic_path(
             os.chmod(tmp, mode)
         yield tmp
         os.replace(tmp, target)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        os.rmdir(staging)
+    except OSError:  # the writer left something else in it
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sweep(folder: Path) -> None:
+    """`remove_stale_staging(folder)`, at most once every `SWEEP_EVERY_S` per folder in this process."""
+    key, now = str(folder), time.monotonic()
+    with _SWEPT_LOCK:
+        if now - _SWEPT.get(key, -SWEEP_EVERY_S) < SWEEP_EVERY_S:
+            return
+        _SWEPT[key] = now
+        if len(_SWEPT) > 10_000:
+            _SWEPT.clear()
+    remove_stale_staging(folder)
 
 
 def _make_staging(target: Path) -> Path:

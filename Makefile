@@ -55,10 +55,10 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME_DIR)
 	@cp -n deploy/dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml 2>/dev/null || true
-	@# pit's webhook receiver (POST /webhook/<dag>) runs beside `dagster dev` and stops with it. A new instance's
-	@# storage is created first, by one process (two processes creating SQLite storage at once can clash).
+	@# pit's webhook receiver (POST /webhook/<dag>) runs beside `dagster dev` and stops with it. A new instance is
+	@# created and migrated once first, by one process, before the webserver, daemon, receiver and runs open it.
 	export DAGSTER_HOME=$(DAGSTER_HOME_DIR) PATH=$(CURDIR)/$(BIN):$$PATH; \
-	  [ -d $(DAGSTER_HOME_DIR)/history ] || $(BIN)/dagster instance info >/dev/null; \
+	  $(BIN)/python -c 'from trakt_dagster.core.instance import prepare_dagster_home as p; p()' || exit 1; \
 	  $(BIN)/python -m trakt_dagster.pit.webhook_server --root . --host $(HOST) --port $(WEBHOOK_PORT) & receiver=$$!; \
 	  trap 'kill $$receiver 2>/dev/null; wait $$receiver 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,19 @@ def instance() -> Iterator[dg.DagsterInstance]:
     """One ephemeral Dagster instance shared by the tests of a module."""
     with dg.DagsterInstance.ephemeral() as inst:
         yield inst
+
+
+def dagster_home(folder: Path, config: str | Path | None = None) -> Path:
+    """A DAGSTER_HOME for a test: `config` (dagster.yaml text, or a file to copy) in `folder`, the instance
+    created and migrated once before any process opens it (as `make run` and the CLI do)."""
+    from trakt_dagster.core.instance import prepare_dagster_home
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(config, Path):
+        shutil.copy(config, folder / "dagster.yaml")
+    elif config is not None:
+        (folder / "dagster.yaml").write_text(config)
+    return prepare_dagster_home(folder)
 
 
 def write_files(root: Path, files: Mapping[str, str]) -> Path:
@@ -151,6 +165,7 @@ def run_trakt(
     select: list[str] | None = None,
     output_dir: Path | None = None,
     input_dir: Path | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> TraktRun:
     """Run the pipeline in `pipeline_file` through Dagster (`execute_in_process`)."""
     graph = load_trakt_graph(pipeline_file, strict=strict)
@@ -172,6 +187,6 @@ def run_trakt(
         keys = {t.key: t for t in graph.tasks}
         selection = [dg.AssetKey([dagster_name(graph.name), dagster_name(keys[s].key_name)]) for s in select]
     result = job.execute_in_process(
-        run_config=run_config, instance=instance, raise_on_error=False, asset_selection=selection
+        run_config=run_config, instance=instance, raise_on_error=False, asset_selection=selection, tags=tags
     )
     return TraktRun(result, graph, runs_dir, output_dir)

@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from tests.conftest import write_files
+from tests.conftest import dagster_home, write_files
 from tests.e2e.conftest import run_cli
 from trakt_dagster import PipelineLoadErrors, build_definitions
 
@@ -26,8 +26,7 @@ def test_definitions_validate_with_dagster_cli(example_root: Path) -> None:
 
 
 def test_dagster_job_execute_writes_outputs_and_manifest(example_root: Path, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
+    home = dagster_home(tmp_path / "home")
     done = run_cli(
         ["dagster", "job", "execute", "-f", "definitions.py", "-j", "sales_multi_file"],
         example_root,
@@ -175,8 +174,7 @@ def test_cli_version_is_the_installed_package_version(tmp_path: Path) -> None:
 
 
 def test_cli_run_against_dagster_home_records_the_run(example_root: Path, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
+    home = dagster_home(tmp_path / "home")
     ran = run_cli(
         ["trakt-dagster", "run", "customer_enrichment", "--root", str(example_root), "-q"],
         example_root,

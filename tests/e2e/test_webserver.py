@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import REPO
+from tests.conftest import REPO, dagster_home
 from tests.e2e.conftest import BIN
 from tests.servers import free_port, graphql
 from trakt_dagster.core.names import dagster_name
@@ -37,8 +37,7 @@ def dagster_dev(example_root: Path, tmp_path_factory):
     """`dagster dev` over the bundled examples plus one broken trakt pipeline; yields its port."""
     (example_root / "pipelines" / "broken_orders").mkdir()
     (example_root / "pipelines" / "broken_orders" / "pipeline.yaml").write_text(BROKEN_PIPELINE)
-    home = tmp_path_factory.mktemp("dagster_home")
-    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp_path_factory.mktemp("dagster_home"), REPO / "deploy" / "dagster.yaml")
     port = free_port()
     log = open(home / "dev.log", "w")  # noqa: SIM115 - closed in the finally block below
     process = subprocess.Popen(

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import write_files
+from tests.conftest import dagster_home, write_files
 from trakt_dagster.cli import main as cli
 from trakt_dagster.flowrun.launch import resume_run, run_dag
 
@@ -60,11 +60,10 @@ DAG = """
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = write_files(tmp_path_factory.mktemp("resume"), {"pipelines/sq/dag.py": DAG})
-    home = root / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
+    home = dagster_home(
+        root / "home",
         "telemetry: {enabled: false}\n"
-        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
+        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n",
     )
     with dg.DagsterInstance.from_config(str(home)) as instance:
         yield root, instance

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.conftest import dagster_home
 from tests.pit.conftest import workspace
 from trakt_dagster import build_definitions
 
@@ -38,11 +39,10 @@ def env(tmp_path_factory):
             "projects/every/work.sh": "true\n",
         },
     )
-    home = root / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
+    home = dagster_home(
+        root / "home",
         "telemetry: {enabled: false}\n"
-        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
+        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n",
     )
     process_env = {**os.environ, "DAGSTER_HOME": str(home)}
     with dg.DagsterInstance.from_config(str(home)) as instance:

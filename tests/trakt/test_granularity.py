@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableJob
 
-from tests.conftest import run_trakt, write_files
+from tests.conftest import dagster_home, run_trakt, write_files
 from tests.e2e.conftest import BIN
 from tests.trakt.steps_fixtures import STEP_FILES
 
@@ -110,7 +110,7 @@ def test_multiprocess_executor_and_reexecution_from_failure(tmp_path: Path) -> N
             "  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n",
         },
     )
-    home = tmp_path / "home"
+    home = dagster_home(tmp_path / "home")
     failed = subprocess.run(
         [str(BIN / "dagster"), "job", "execute", "-f", "definitions.py", "-j", "flaky"],
         cwd=tmp_path,

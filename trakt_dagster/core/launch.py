@@ -13,6 +13,7 @@ import dagster as dg
 
 from trakt_dagster.core.execution import run_folder_path
 from trakt_dagster.core.graph import TaskGraph
+from trakt_dagster.core.instance import prepare_dagster_home
 from trakt_dagster.core.names import dagster_name
 
 
@@ -35,8 +36,10 @@ class RunOutcome:
 
 
 def open_instance() -> dg.DagsterInstance:
-    """The instance at `$DAGSTER_HOME` when set, else an ephemeral one."""
+    """The instance at `$DAGSTER_HOME` when set (prepared once first, see `core.instance`), else an
+    ephemeral one."""
     if os.environ.get("DAGSTER_HOME"):
+        prepare_dagster_home()
         return dg.DagsterInstance.get()
     return dg.DagsterInstance.ephemeral()
 

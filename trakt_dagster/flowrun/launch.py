@@ -25,6 +25,7 @@ from trakt_dagster.core.builder import build_graph_definitions
 from trakt_dagster.core.definitions import default_runs_dir, load_graphs
 from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, errors_of
 from trakt_dagster.core.graph import TaskGraph
+from trakt_dagster.core.instance import prepare_dagster_home
 from trakt_dagster.core.launch import RunOutcome, launch_job
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.resources import RunStorage
@@ -101,6 +102,7 @@ def resume_run(
     if own:
         if not os.environ.get("DAGSTER_HOME"):
             raise RuntimeError("resume needs the Dagster instance that holds the run: set DAGSTER_HOME")
+        prepare_dagster_home()
         instance = dg.DagsterInstance.get()
     try:
         parent = instance.get_run_by_id(run_id)

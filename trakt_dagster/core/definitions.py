@@ -21,7 +21,10 @@ from trakt_dagster.core.builder import build_graph_definitions, check_graph, gra
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions, discover
 from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation, cut_text
 from trakt_dagster.core.graph import Granularity, TaskGraph
+from trakt_dagster.core.monitoring import run_folders_sensor
+from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.resources import RunStorage
+from trakt_dagster.core.retention import RetentionPolicy
 from trakt_dagster.core.translator import DagsterTaskGraphTranslator, LoadErrorTranslatorData
 
 RUNS_DIR_ENV = "TRAKT_DAGSTER_RUNS_DIR"
@@ -54,6 +57,19 @@ def strict_load_default() -> bool:
     if chosen:
         return chosen in ("1", "true", "yes", "on")
     return os.environ.get(VALIDATION_CLI_ENV, "") == "1"
+
+
+def default_run_storage(
+    root: Path, runs_dir: str | None = None, retention: RetentionPolicy | None = None
+) -> RunStorage:
+    """The root's `trakt_run_storage`: `runs_dir` (else `default_runs_dir`) and the root default retention."""
+    retention = retention or RetentionPolicy()
+    return RunStorage(
+        runs_dir=runs_dir or default_runs_dir(Path(root)),
+        keep_runs=retention.keep_runs,
+        keep_days=retention.keep_days,
+        keep_artifacts=list(retention.keep_artifacts) if retention.keep_artifacts is not None else None,
+    )
 
 
 def load_graphs(
@@ -230,6 +246,7 @@ def build_definitions(
     granularity: Granularity | str | None = None,
     resources: Mapping[str, Any] | None = None,
     strict_load: bool | None = None,
+    retention: RetentionPolicy | None = None,
 ) -> dg.Definitions:
     """Dagster definitions for every pipeline under `root` (`pipelines/`, `projects/`).
 
@@ -239,6 +256,8 @@ def build_definitions(
     `strict_load=True` raises `PipelineLoadErrors` instead (default: `strict_load_default()`, i.e.
     `$TRAKT_DAGSTER_STRICT_LOAD`, else strict only under `dagster definitions validate` / `dg check defs`).
     `strict` is trakt's own strict/lenient validation of unknown keys, not this.
+    `retention` is the root default of run folder retention (see `RetentionPolicy`); each pipeline's own
+    setting wins over it.
 
     Example:
         ```python
@@ -255,7 +274,7 @@ def build_definitions(
     graphs, errors = load_graphs(root, strict=strict, granularity=granularity, translator=translator)
     if errors and strict_load:
         raise PipelineLoadErrors(errors)
-    run_storage = RunStorage(runs_dir=runs_dir or default_runs_dir(Path(root)))
+    run_storage = default_run_storage(Path(root), runs_dir, retention)
     wanted = Granularity(granularity) if granularity else None
     all_resources: dict[str, Any] = {}
     for graph in graphs:
@@ -283,7 +302,9 @@ def build_definitions(
     parts = [part for index, part in enumerate(parts) if index not in clashes]
     if errors and strict_load:
         raise PipelineLoadErrors(errors)
-    return _merge(parts, all_resources, errors, translator, strict_load)
+    base = Path(run_storage.runs_dir)
+    extra = dg.Definitions(sensors=[run_folders_sensor({g.name: base / dagster_name(g.name) for g, _ in parts})])
+    return _merge(parts, all_resources, errors, translator, strict_load, extra)
 
 
 def _asset_keys(parts: list[tuple[TaskGraph, dg.Definitions]]) -> set[dg.AssetKey]:
@@ -300,11 +321,12 @@ def _merge(
     errors: list[LoadError],
     translator: DagsterTaskGraphTranslator,
     strict_load: bool,
+    extra: dg.Definitions,
 ) -> dg.Definitions:
     """Merge with the placeholders and resolve once (Dagster keeps the result). Should resolving still fail,
     the pipelines whose definitions do not resolve on their own are left out too."""
     try:
-        return _resolved(parts, resources, errors, translator)
+        return _resolved(parts, resources, errors, translator, extra)
     except Exception:  # noqa: BLE001 - find the pipelines responsible and keep the others
         pass
     kept = []
@@ -316,7 +338,7 @@ def _merge(
             errors.append(_build_failure(graph, exc, "resolving"))
     if errors and strict_load:
         raise PipelineLoadErrors(errors)
-    return _resolved(kept, resources, errors, translator)
+    return _resolved(kept, resources, errors, translator, extra)
 
 
 def _resolved(
@@ -324,10 +346,11 @@ def _resolved(
     resources: dict[str, Any],
     errors: list[LoadError],
     translator: DagsterTaskGraphTranslator,
+    extra: dg.Definitions,
 ) -> dg.Definitions:
     placeholders = _placeholders(errors, translator, _asset_keys(parts))
     merged = dg.Definitions.merge(
-        dg.Definitions(resources=resources, assets=placeholders), *(defs for _, defs in parts)
+        dg.Definitions(resources=resources, assets=placeholders), extra, *(defs for _, defs in parts)
     )
     merged.get_repository_def()
     if errors:

@@ -28,8 +28,11 @@ from trakt_dagster.core.events import (
 )
 from trakt_dagster.core.graph import CheckOutcome, Granularity, TaskGraph
 from trakt_dagster.core.manifest import RunManifest
+from trakt_dagster.core.monitoring import finalize_run_folders, record_run_worker
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.redact import Redactor
+from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
+from trakt_dagster.core.retention import RetentionPolicy, apply_retention, env_default
 from trakt_dagster.core.reuse import ReuseRequest, reexecution_kind
 from trakt_dagster.core.run_folder import RunFolder
 from trakt_dagster.core.runner import TaskRunner, plan_tasks
@@ -79,10 +82,13 @@ def execute_graph(
     step_mode = granularity is Granularity.STEP
     graph = binding.graph
     run_id = context.run_id
+    _record_worker(context)
     if context.run.tags.get(OVERLAP_TAG) == "wait":
         wait_for_earlier_runs(context.instance, context.job_name, run_id, context.log.info)
     started = datetime.now(UTC)
     run_dir = run_folder_path(runs_dir, graph, run_id)
+    if context.run.parent_run_id:
+        _finalize_parent(context, run_folder_path(runs_dir, graph, context.run.parent_run_id))
     run_info = RunInfo(
         run_id=run_id,
         pipeline=graph.name,
@@ -163,6 +169,8 @@ def execute_graph(
         selected=selected,
     )
     manifest.extra = session.manifest_extra
+    if session.manifest_copies:
+        manifest.header["manifest_copies"] = [str(p) for p in session.manifest_copies]
     folder = RunFolder(
         run_dir,
         manifest,
@@ -290,6 +298,7 @@ def execute_graph(
             session.close(success)
         finally:
             folder.write_manifest()
+            _retain(context, graph, run_dir, prune_current=not step_mode, log=dagster_log)
     for key, result in deferred:
         if manifest.succeeded(key):
             yield result
@@ -311,6 +320,56 @@ def execute_graph(
             },
             allow_retries=True,
         )
+
+
+def _record_worker(context: dg.OpExecutionContext) -> None:
+    try:
+        record_run_worker(context)
+    except Exception as exc:  # noqa: BLE001 - run monitoring is a safety net, never a reason to fail a run
+        context.log.warning(f"Could not record the run worker for run monitoring: {exc}")
+
+
+def _finalize_parent(context: dg.OpExecutionContext, parent_dir: Path) -> None:
+    """A re-execution of a run that died: its manifest (still `running`) gets its final state first."""
+    parent = context.instance.get_run_by_id(context.run.parent_run_id or "")
+    if parent is not None and parent.is_finished:
+        reason = f"the run ended as {parent.status.value} while this manifest still said running (its worker died)"
+        finalize_run_folders([parent_dir], reason)
+
+
+def _retain(context: Any, graph: TaskGraph, run_dir: Path, *, prune_current: bool, log: Any) -> None:
+    """Apply the pipeline's run folder retention (its own setting over the root default) as the run ends.
+
+    Never fails the run: a problem is logged as a warning. Step granularity leaves this run's own folders
+    to a later run (later ops of this run still need them)."""
+    storage = getattr(context.resources, RUN_STORAGE_KEY, None)
+    default = storage.retention() if isinstance(storage, RunStorage) else RetentionPolicy()
+    policy = (graph.retention or RetentionPolicy()).over(default.over(env_default()))
+    if not policy.active:
+        return
+    try:
+        removed = apply_retention(
+            run_dir.parent,
+            policy,
+            current_run_id=run_dir.name,
+            prune_current=prune_current,
+            finished=lambda run_ids: finished_runs(context.instance, run_ids),
+        )
+    except Exception as exc:  # noqa: BLE001 - retention never fails a run
+        log("warning", f"Run folder retention of '{graph.name}' failed: {type(exc).__name__}: {exc}")
+        return
+    if removed:
+        log("info", f"Retention removed {len(removed)} earlier run folder(s) of '{graph.name}'")
+
+
+def finished_runs(instance: dg.DagsterInstance, run_ids: list[str]) -> dict[str, bool]:
+    """For the runs `instance` knows: whether each is finished (success, failure or canceled)."""
+    found: dict[str, bool] = {}
+    for start in range(0, len(run_ids), 500):
+        chunk = run_ids[start : start + 500]
+        for record in instance.get_run_records(dg.RunsFilter(run_ids=chunk)):
+            found[record.dagster_run.run_id] = record.dagster_run.is_finished
+    return found
 
 
 def _selection_only(graph: TaskGraph, selected: set[str]) -> dict[str, None]:

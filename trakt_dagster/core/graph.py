@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trakt_dagster.core.errors import SourceLocation
+from trakt_dagster.core.retention import RetentionPolicy
 
 if TYPE_CHECKING:
     from trakt_dagster.core.context import TaskContext
@@ -321,6 +322,9 @@ class TaskGraph:
     backfill_policy: Any = None
     """A Dagster `BackfillPolicy` for the graph's op (e.g. `single_run()`: a backfill is one run whose
     op receives every selected partition, `RunInfo.partition_keys`)."""
+    retention: RetentionPolicy | None = None
+    """How many run folders the pipeline keeps and which of their sub-folders survive (fields it leaves
+    unset come from the root default, the `trakt_run_storage` resource). See `core.retention`."""
     group_name: str | None = None
     owners: tuple[str, ...] = ()
     kinds: frozenset[str] = frozenset()

@@ -1,17 +1,22 @@
-"""Dagster resources shared by every pipeline: where run folders go."""
+"""Dagster resources shared by every pipeline: where run folders go and how long they are kept."""
 
 from __future__ import annotations
 
 import dagster as dg
+from pydantic import Field
+
+from trakt_dagster.core.retention import RetentionPolicy
 
 RUN_STORAGE_KEY = "trakt_run_storage"
 
 
 class RunStorage(dg.ConfigurableResource):
-    """Where run folders are written: `<runs_dir>/<pipeline>/<dagster run id>/`.
+    """Where run folders are written (`<runs_dir>/<pipeline>/<dagster run id>/`) and the root default of
+    their retention (a pipeline's own retention setting wins, field by field).
 
     Bound by `build_definitions` (default `runs/` beside definitions.py); change it per deployment with
-    `TRAKT_DAGSTER_RUNS_DIR` or per run in the launchpad:
+    `TRAKT_DAGSTER_RUNS_DIR` (and `TRAKT_DAGSTER_KEEP_RUNS` / `TRAKT_DAGSTER_KEEP_DAYS`) or per run in the
+    launchpad:
 
     Example:
         ```yaml
@@ -19,7 +24,27 @@ class RunStorage(dg.ConfigurableResource):
           trakt_run_storage:
             config:
               runs_dir: /data/dagster-runs
+              keep_runs: 100
+              keep_artifacts: [logs]
         ```
     """
 
     runs_dir: str
+    keep_runs: int | None = Field(
+        default=None, description="Newest finished run folders kept per pipeline (older ones removed); unset: all."
+    )
+    keep_days: float | None = Field(
+        default=None, description="Finished run folders older than this many days are removed; unset: no limit."
+    )
+    keep_artifacts: list[str] | None = Field(
+        default=None,
+        description="Sub-folders of a finished run that stay (of logs, project, data, values); unset: all.",
+    )
+
+    def retention(self) -> RetentionPolicy:
+        """The root default retention."""
+        return RetentionPolicy(
+            keep_runs=self.keep_runs,
+            keep_days=self.keep_days,
+            keep_artifacts=tuple(self.keep_artifacts) if self.keep_artifacts is not None else None,
+        )

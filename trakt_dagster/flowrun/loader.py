@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import flowrun
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.pymodules import PipelineModule, read_python_source
+from trakt_dagster.core.retention import RetentionPolicy, policy_from, policy_problems
 from trakt_dagster.flowrun.model import ENGINE, PIPELINE, FlowrunDag, FlowrunTask, ModuleSettings, per_key
 from trakt_dagster.flowrun.pipeline import Pipeline
 from trakt_dagster.flowrun.signature import call_shape
@@ -144,7 +145,7 @@ def load_module_dags(found: PipelineModule, seen: set[int]) -> tuple[list[Flowru
         dag = reader.pipeline_dag(attribute, value)
         if dag is not None:
             dags.append(dag)
-    return dags, errors
+    return [dag for dag in dags if dag.name not in reader.invalid], errors
 
 
 class _Reader:
@@ -154,6 +155,36 @@ class _Reader:
         self.settings = settings
         self.text = text
         self.errors = errors
+        self.invalid: set[str] = set()
+        """DAGs whose module settings are invalid (reported; the DAG is not loaded)."""
+
+    def retention(self, dag_name: str) -> RetentionPolicy | None:
+        """The DAG's `flowrun_retention` (one mapping for all DAGs, or one per DAG name); problems are errors."""
+        raw = self.settings.retention
+        if raw is None:
+            return None
+        if isinstance(raw, Mapping) and raw and not set(raw) & {"keep_runs", "keep_days", "keep_artifacts"}:
+            raw = raw.get(dag_name)  # {dag name: {...}}
+            if raw is None:
+                return None
+        line = _assignment_line(self.text, "flowrun_retention")
+        if not isinstance(raw, Mapping):
+            self.invalid.add(dag_name)
+            self.error(
+                f"flowrun_retention of DAG '{dag_name}' must be a dict",
+                line,
+                "flowrun_retention",
+                'e.g. flowrun_retention = {"keep_runs": 50}',
+            )
+            return None
+        problems = policy_problems(raw)
+        if problems:
+            self.invalid.add(dag_name)
+        for key, message in problems:
+            self.error(
+                f"flowrun_retention['{key}'] {message}", line, "flowrun_retention", "see docs/faults.md, 'Retention'"
+            )
+        return None if problems else policy_from(raw)
 
     # -- errors -------------------------------------------------------------------------------
     def error(
@@ -325,6 +356,7 @@ class _Reader:
             batches=batches if callable(batches) else None,
             batch_interval_s=settings.batch_interval_s,
             persist_values=settings.persist_values,
+            retention=self.retention(name),
             namespace=self.found.namespace,
             description=doc.split("\n\n")[0].replace("\n", " ") if doc else None,
             source=source,

@@ -14,6 +14,7 @@ from typing import Any
 
 from trakt_dagster.core.errors import excerpt
 from trakt_dagster.core.modules import ModuleNamespace
+from trakt_dagster.core.retention import RetentionPolicy
 from trakt_dagster.flowrun.signature import CallShape
 
 ENGINE = "engine"
@@ -61,7 +62,9 @@ class ModuleSettings:
     * `flowrun_retry_delay_s` / `flowrun_retry_backoff`: a delay between retries (number, or
       `{task name: number}`); default 0 = immediate, as flowrun;
     * `flowrun_persist_values`: store task results in the run folder so re-executions (resume) reuse them
-      (default True).
+      (default True);
+    * `flowrun_retention`: run folder retention, `{"keep_runs": 50, "keep_days": 30, "keep_artifacts":
+      ["logs"]}` for every DAG of the module, or `{dag name: {...}}` (default: the root's).
     """
 
     context: Any = None
@@ -71,6 +74,7 @@ class ModuleSettings:
     retry_delay_s: Any = 0.0
     retry_backoff: Any = 1.0
     persist_values: bool = True
+    retention: Any = None
 
     @classmethod
     def of(cls, module: Any) -> ModuleSettings:
@@ -134,6 +138,7 @@ class ModuleSettings:
             retry_delay_s=numbers("flowrun_retry_delay_s", 0.0, 0.0, MAX_INTERVAL_S),
             retry_backoff=numbers("flowrun_retry_backoff", 1.0, 0.0, 1000.0),
             persist_values=persist,
+            retention=values.get("flowrun_retention"),
         )
         return settings, problems
 
@@ -181,6 +186,7 @@ class FlowrunDag:
     batches: Callable[..., Any] | None = None
     batch_interval_s: int = 30
     persist_values: bool = True
+    retention: RetentionPolicy | None = None
     namespace: ModuleNamespace | None = None
     description: str | None = None
     source: Any = field(default=None, compare=False, repr=False)

@@ -87,6 +87,7 @@ def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
         reuse_values=make_reuse_policy(dag) if dag.persist_values else None,
         extra_definitions=partial(batch_definitions, dag) if dag.batches is not None else None,
         snapshot=snapshot,
+        retention=dag.retention,
         metadata={
             "flowrun/style": dag.style,
             "flowrun/module": str(dag.module_path),

@@ -25,6 +25,7 @@ WORKSPACE_FILE = "pit_config.toml"
 PROJECT_FILE = "pit.toml"
 
 STR, INT, BOOL, STR_LIST = "string", "integer", "boolean", "array of strings"
+NUMBER = "number"
 STR_OR_LIST = "string or array of strings"
 LIST_OR_TABLE = "array of strings or table"
 TABLE, TABLES = "table", "array of tables"
@@ -73,7 +74,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "threads": STR,
         "connection": STR,
     },
-    "dag.dagster": {"max_parallel": INT, "pool": STR},
+    "dag.dagster": {"max_parallel": INT, "pool": STR, "keep_runs": INT, "keep_days": NUMBER},
     "tasks": {
         "name": STR,
         "script": STR,
@@ -126,6 +127,8 @@ def _matches(kind: str, value: Any) -> bool:
         return isinstance(value, str)
     if kind == INT:  # pit (Go) reads integers as int64
         return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    if kind == NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == BOOL:
         return isinstance(value, bool)
     if kind == STR_LIST:
@@ -145,6 +148,7 @@ def _example(kind: str, key: str) -> str:
     return {
         STR: f'{key} = "..."',
         INT: f"{key} = 3",
+        NUMBER: f"{key} = 7",
         BOOL: f"{key} = true",
         STR_LIST: f'{key} = ["a", "b"]',
         STR_OR_LIST: f'{key} = "a@example.com"',
@@ -336,6 +340,8 @@ def read_project(path: Path) -> tuple[PitProject | None, Problems]:
         outputs=tuple(outputs),
         max_parallel=sub.get("dagster", {}).get("max_parallel"),
         pool=sub.get("dagster", {}).get("pool"),
+        keep_runs=sub.get("dagster", {}).get("keep_runs"),
+        keep_days=sub.get("dagster", {}).get("keep_days"),
         name_line=doc.line_of("dag", "name") or doc.line_of("dag"),
         key_lines=_dag_key_lines(doc),
     )

@@ -157,6 +157,10 @@ class PitProject:
     """`[dag.dagster] max_parallel`: tasks of one run at a time (pit has no limit; default: all)."""
     pool: str | None = None
     """`[dag.dagster] pool`: the Dagster concurrency pool of the DAG's op."""
+    keep_runs: int | None = None
+    """`[dag.dagster] keep_runs`: the newest finished run folders kept (default: the root's retention)."""
+    keep_days: float | None = None
+    """`[dag.dagster] keep_days`: finished run folders older than this are removed (default: the root's)."""
     name_line: int | None = None
     key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     """Line of every DAG-level key and table as written (`dag.overlap`, `dag.ftp_watch.pattern`,
@@ -211,6 +215,19 @@ class WorkspaceConfig:
     @property
     def repo_cache(self) -> Path:
         return self.repo_cache_dir or self.root / "repo_cache"
+
+
+def artifact_rule(project: PitProject, workspace: WorkspaceConfig) -> tuple[str, ...] | None:
+    """The sub-folders pit's own settings keep (`kept_artifacts`), or None when neither the project nor the
+    workspace sets `keep_artifacts` (then the root default of trakt-dagster's retention applies).
+
+    Example:
+        >>> artifact_rule(PitProject("p", Path("p"), Path("p/pit.toml")), WorkspaceConfig(Path("."))) is None
+        True
+    """
+    if project.keep_artifacts or workspace.keep_artifacts is not None:
+        return kept_artifacts(project, workspace)
+    return None
 
 
 def kept_artifacts(project: PitProject, workspace: WorkspaceConfig) -> tuple[str, ...]:

@@ -8,7 +8,6 @@ ends, the sub-folders not in `keep_artifacts` are removed (also after a failure 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -35,7 +34,7 @@ from trakt_dagster.core.redact import Redactor
 from trakt_dagster.core.run_folder import log_file_name
 from trakt_dagster.core.runner import RunTimeoutError, TaskTimeoutError
 from trakt_dagster.core.session import PipelineSession, SessionRequest
-from trakt_dagster.pit.model import ARTIFACT_FOLDERS, PitProject, WorkspaceConfig, kept_artifacts
+from trakt_dagster.pit.model import PitProject, WorkspaceConfig, kept_artifacts
 from trakt_dagster.pit.secrets import AuditRecord, ProjectSecrets, SecretsError, load_secrets
 from trakt_dagster.pit.task_log import PitTaskLog
 
@@ -330,8 +329,9 @@ class PitSession(PipelineSession):
         return report
 
     def close(self, success: bool) -> None:
-        """Record `[[outputs]]` (on success only, as pit), archive an FTP batch (on success), end a live log, then
-        remove the sub-folders not kept."""
+        """Record `[[outputs]]` (on success only, as pit), archive an FTP batch (on success) and end a live log.
+        The sub-folders `keep_artifacts` does not keep are removed by the core's retention right after
+        (`TaskGraph.retention`, see `pit.translate`)."""
         project = self.project
         if project is None:
             return
@@ -348,10 +348,6 @@ class PitSession(PipelineSession):
         if success and self.status == "success" and not self.single_task:
             now = time.time()
             self.outputs_recorded[:] = [{**o.record(), "at": now} for o in project.outputs]
-        keep = kept_artifacts(project, self.workspace or WorkspaceConfig(project.folder))
-        for folder in ARTIFACT_FOLDERS:
-            if folder not in keep:
-                shutil.rmtree(self.run_dir / folder, ignore_errors=True)
 
 
 def sync_git_source(project: PitProject, cache: Path, log: Any) -> Path:

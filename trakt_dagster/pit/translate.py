@@ -26,7 +26,8 @@ from trakt_dagster.core.graph import (
     TaskResult,
     TaskRole,
 )
-from trakt_dagster.pit.model import PitOutput, PitProject, PitTask, WorkspaceConfig
+from trakt_dagster.core.retention import RetentionPolicy
+from trakt_dagster.pit.model import PitOutput, PitProject, PitTask, WorkspaceConfig, artifact_rule
 from trakt_dagster.pit.runtime import SECRETS_RESOURCE_KEY, PitRunConfig, PitSecrets, make_session_factory
 from trakt_dagster.pit.schedule import parse_schedule
 from trakt_dagster.pit.tasks import RunPitTask, source_folder
@@ -199,6 +200,11 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
         pool=project.pool,
         in_process=True,
         extra_definitions=event_trigger_definitions(project, workspace),
+        retention=RetentionPolicy(
+            keep_runs=project.keep_runs,
+            keep_days=float(project.keep_days) if project.keep_days is not None else None,
+            keep_artifacts=artifact_rule(project, workspace),
+        ),
         kinds=frozenset({TOOL}),
         metadata={
             "pit/pit_toml": str(project.pit_toml),

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from trakt_dagster.core.errors import LoadError, SourceLocation
 from trakt_dagster.core.path_text import path_text_problem
 from trakt_dagster.core.paths import escapes_folder, folder_name_problem
+from trakt_dagster.core.retention import policy_problems
 from trakt_dagster.pit.model import LOAD_MODES, OVERLAPS, PitProject, PitTask, WorkspaceConfig
 from trakt_dagster.pit.schedule import ScheduleError, parse_schedule
 
@@ -139,7 +140,19 @@ def validate_project(
     _check_names_and_deps(check, project)
     _check_dag(check, project)
     _check_paths(check, project)
+    _check_retention(check, project)
     return project, check.errors, check.warnings
+
+
+def _check_retention(check: _Checker, project: PitProject) -> None:
+    """`[dag.dagster] keep_runs` / `keep_days`: how many run folders, and for how long, the DAG keeps."""
+    values = {"keep_runs": project.keep_runs, "keep_days": project.keep_days}
+    for key, message in policy_problems({k: v for k, v in values.items() if v is not None}):
+        check.error(
+            f"[dag.dagster] {key} {message}",
+            check.where(f"dag.dagster.{key}", project.name_line),
+            "e.g. keep_runs = 50 or keep_days = 30 (unset: the root default, see docs/faults.md)",
+        )
 
 
 def _check_paths(check: _Checker, project: PitProject) -> None:

@@ -10,6 +10,7 @@ dagster:
   owners: [team:finance]
   tags: {domain: sales}
   schedule: {cron: "0 6 * * *", timezone: Europe/Berlin}   # or just the cron string
+  retention: {keep_runs: 50, keep_days: 30, keep_artifacts: [logs]}   # run folders (default: the root's)
 ```
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 
 from trakt_dagster.core.errors import excerpt
 from trakt_dagster.core.path_text import path_text_problem
+from trakt_dagster.core.retention import policy_from, policy_problems
 
 SETTING_KEYS = (
     "input_dir",
@@ -30,6 +32,7 @@ SETTING_KEYS = (
     "owners",
     "tags",
     "schedule",
+    "retention",
 )
 
 Report = Callable[..., None]
@@ -81,6 +84,19 @@ def parse_settings(raw: Any, report: Report) -> dict[str, Any]:
                 report("Pipeline 'dagster.tags' must map names to strings.", where, "quote the tag values")
             else:
                 settings[key] = {str(k): v for k, v in value.items()}
+        elif key == "retention":
+            if not isinstance(value, Mapping):
+                report(
+                    "Pipeline 'dagster.retention' must be a mapping.",
+                    where,
+                    "e.g. retention: {keep_runs: 50, keep_days: 30, keep_artifacts: [logs]}",
+                )
+                continue
+            problems = policy_problems(value)
+            for field, message in problems:
+                report(f"Pipeline 'dagster.retention.{field}' {message}.", (*where, field), "see docs/faults.md")
+            if not problems:
+                settings[key] = policy_from(value)
         elif key == "schedule":
             schedule = _parse_schedule(value)
             if schedule is None:

@@ -182,6 +182,7 @@ def build_trakt_graph(
         config_class=TraktRunConfig,
         resources={PATHS_RESOURCE_KEY: paths or DEFAULT_PATHS},
         snapshot=SnapshotSpec(root=spec.directory, suffixes=SOURCE_SUFFIXES, exclude_dirs=(output_dir,), files=files),
+        retention=settings.get("retention"),
         group_name=settings.get("group"),
         owners=tuple(settings.get("owners", ())),
         kinds=frozenset({"csv"}) if all(i.kind.lower() == "csv" for i in spec.inputs) else frozenset(),

@@ -21,6 +21,7 @@ import sys
 import threading
 from pathlib import Path
 
+from trakt_dagster.core.instance import prepare_dagster_home
 from trakt_dagster.pit.triggers import SERVE_ENV
 
 LOG = logging.getLogger("trakt_dagster.pit.serve")
@@ -32,8 +33,13 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+run_launcher:  # the default launcher plus the worker health check run monitoring needs (docs/faults.md)
+  module: trakt_dagster.core.monitoring
+  class: MonitoredRunLauncher
 run_monitoring:
   enabled: true
+  poll_interval_seconds: 10
+  max_resume_run_attempts: 0
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
@@ -104,8 +110,9 @@ def serve(
     wanted = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in wanted}
     command = dagster_command(root, ui=ui, host=host, ui_port=ui_port, verbose=verbose)
-    # the instance's storage is created here, before any other process opens it: SQLite storages created by
-    # several processes at once can end up with two schema heads
+    # the instance's storage is created (and migrated) here, once, before any other process opens it: SQLite
+    # storages created by several processes at once can end up with two schema heads
+    prepare_dagster_home(home)
     instance = dg.DagsterInstance.get()
     LOG.warning("pit serve: Dagster instance %s; starting %s", home, " ".join(command[1:3]))
     daemon = subprocess.Popen(command, cwd=root, env=env, start_new_session=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.conftest import REPO, write_files
+from tests.conftest import REPO, dagster_home, write_files
 from tests.e2e.conftest import BIN, run_cli
 from tests.servers import free_port, graphql, service
 
@@ -47,10 +47,8 @@ def code_location(root: Path) -> Path:
 
 
 def instance_home(root: Path, extra: str = "") -> Path:
-    home = root / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_YAML + extra)
-    return home
+    """A new DAGSTER_HOME, created and migrated once before the daemon and CLI processes open it."""
+    return dagster_home(root / "dagster_home", INSTANCE_YAML + extra)
 
 
 def environment(home: Path) -> dict[str, str]:

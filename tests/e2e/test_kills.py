@@ -278,13 +278,16 @@ def reexecute_from_failure(root: Path, run: dg.DagsterRun, instance: dg.DagsterI
         "tests.e2e.test_kills", "kill_test_job", reconstructable_args=(str(root), run.job_name)
     )
     options = dg.ReexecutionOptions.from_failure(run.run_id, instance)
+    run_config = dict(run.run_config or {})
+    if kill_test_job(str(root), run.job_name).executor_def.name != dg.in_process_executor.name:
+        run_config["execution"] = {"config": {"in_process": {}}}  # (pit's DAGs run in process already)
     old = {k: os.environ.get(k) for k in ("KILL_TEST_SIGNALS", "TRAKT_DAGSTER_RUNS_DIR")}
     os.environ.update({k: env[k] for k in old})
     try:
         with dg.execute_job(
             job,
             instance,
-            run_config={**(run.run_config or {}), "execution": {"config": {"in_process": {}}}},
+            run_config=run_config,
             reexecution_options=options,
         ) as result:
             return result.run_id, result.success

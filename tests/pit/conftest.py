@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from tests.conftest import DagRun, execute_dag, write_files
+from tests.conftest import DagRun, dagster_home, execute_dag, write_files
 from trakt_dagster.core.definitions import load_graphs
 from trakt_dagster.core.names import dagster_name
 
@@ -75,10 +75,9 @@ INSTANCE_YAML = (
 
 
 def instance_home(folder: Path) -> Path:
-    """A `DAGSTER_HOME` folder (SQLite, runs launched directly) for tests that share an instance across processes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dagster.yaml").write_text(INSTANCE_YAML)
-    return folder
+    """A `DAGSTER_HOME` folder (SQLite, runs launched directly) for tests that share an instance across processes,
+    created and migrated once before any of them opens it."""
+    return dagster_home(folder, INSTANCE_YAML)
 
 
 @dataclass

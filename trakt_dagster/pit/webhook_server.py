@@ -306,8 +306,11 @@ def open_instance() -> Any:
     """The Dagster instance of `$DAGSTER_HOME` (the one the daemon uses)."""
     import dagster as dg
 
+    from trakt_dagster.core.instance import prepare_dagster_home
+
     if not os.environ.get("DAGSTER_HOME"):
         raise SystemExit("error: set DAGSTER_HOME to the folder of the Dagster instance the daemon uses")
+    prepare_dagster_home()  # a new instance is created once, not raced for by the receiver and the daemon
     return dg.DagsterInstance.get()
 
 

@@ -9,19 +9,24 @@ import pytest
 from trakt_dagster.core.atomic import atomic_path, atomic_write_text
 from trakt_dagster.core.errors import ErrorCollector, LoadError, PipelineLoadErrors, SourceLocation
 from trakt_dagster.core.graph import SnapshotSpec
-from trakt_dagster.core.names import dagster_name, find_collisions
+from trakt_dagster.core.names import dagster_name, find_collisions, hashed_name, unique_dagster_names
 from trakt_dagster.core.redact import Redactor
 from trakt_dagster.core.run_folder import copy_tree
 
 
-def test_dagster_names_are_stable_and_distinct_row15() -> None:
+def test_dagster_names_are_the_obvious_names_and_distinct_row15() -> None:
     assert dagster_name("normalize_v2") == "normalize_v2"
-    other = dagster_name("normalize-v2")
-    assert other != "normalize_v2" and other.startswith("normalize_v2_")
-    assert dagster_name("normalize-v2") == other
-    assert dagster_name("input") != "input" and dagster_name("meta").startswith("meta_")
-    assert dagster_name("größe").isascii()
-    assert find_collisions(["a-b", "a_b"]) == {}
+    assert dagster_name("normalize-v2") == "normalize_v2" and dagster_name("stg.orders") == "stg_orders"
+    assert dagster_name("input") == "input_" and dagster_name("meta") == "meta_"
+    assert dagster_name("größe") == "groe" and dagster_name("--") == "unnamed"
+    # a hash only where two different originals would be the same name; the one spelled so keeps it
+    names = unique_dagster_names(["normalize-v2", "normalize_v2", "fetch-orders", "a.b", "a-b"])
+    assert names["normalize_v2"] == "normalize_v2" and names["fetch-orders"] == "fetch_orders"
+    assert names["normalize-v2"] == hashed_name("normalize-v2") and names["normalize-v2"].startswith("normalize_v2_")
+    assert names["a.b"] != names["a-b"] and {names["a.b"][:4], names["a-b"][:4]} == {"a_b_"}
+    assert len(set(names.values())) == 5
+    assert unique_dagster_names(["normalize-v2"]) == {"normalize-v2": "normalize_v2"}
+    assert find_collisions(["a-b", "a_b", "c"]) == {"a_b": ["a-b", "a_b"]}
 
 
 def test_atomic_path_keeps_old_file_on_error(tmp_path: Path) -> None:

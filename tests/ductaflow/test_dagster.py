@@ -189,7 +189,7 @@ def test_flows_read_each_other_through_relative_paths(flows_run, work: Path) -> 
     assert (work / "consume" / "default" / "total.txt").read_text() == "6"
     meta = flows_run["consume"].materializations()[("lab/consume", None)]
     assert meta["ductaflow/status"] == "success"
-    assert meta["ductaflow/notebook"] == str(work / "consume" / "default" / "consume_executed.ipynb")
+    assert meta["ductaflow/executed_notebook"] == str(work / "consume" / "default" / "consume_executed.ipynb")
     assert Path(meta["ductaflow/html"]).is_file() and Path(meta["ductaflow/config"]).is_file()
     saved = json.loads(Path(meta["ductaflow/config"]).read_text())
     assert saved["_project_root"] == str((work.parent.parent / "pipelines" / PROJECT).resolve())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -208,15 +209,25 @@ def test_schedules_rows_14_15(tmp_path: Path, monkeypatch) -> None:
     assert 'invalid schedule "0 6 * * * *": expected 5 fields' in load_errors(bad)
 
 
-def test_task_names_become_distinct_dagster_names_row_33(tmp_path: Path) -> None:
+def test_task_names_become_distinct_dagster_names_row_33(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     names = ["load-orders", "load_orders", "stg.orders", "a/b"]
     toml = "".join(f'[[tasks]]\nname = "{n}"\nscript = "t.sh"\n' for n in names)
     root = workspace(tmp_path, {"projects/n/pit.toml": toml, "projects/n/t.sh": "true\n"})
-    defs = build_definitions(root, runs_dir=str(root / "runs"))
+    with caplog.at_level(logging.WARNING, logger="trakt_dagster.load"):
+        defs = build_definitions(root, runs_dir=str(root / "runs"))
+    collisions = [r.getMessage() for r in caplog.records if "would all be Dagster name" in r.getMessage()]
+    assert len(collisions) == 1 and "'load-orders' and 'load_orders'" in collisions[0], collisions
+    assert "pipeline 'n'" in collisions[0] and "'load_orders' as 'load_orders'" in collisions[0]
     keys = {k.path[-1] for k in defs.resolve_job_def("n").asset_layer.asset_graph.get_all_asset_keys()}
-    assert len(keys) == 4 and "load_orders" in keys
+    # the obvious names; a hash only for the one of two names that would collide (`load-orders`)
+    assert keys == {"load_orders", f"load_orders_{hashlib.md5(b'load-orders').hexdigest()[:6]}", "stg_orders", "a_b"}
     graph = pit_graph(root, "n")
-    assert [t.metadata["pit/task"] for t in graph.tasks] == names
+    assert [t.key for t in graph.tasks] == names
+    spec_tasks = {
+        defs.resolve_asset_graph().get(key).metadata["trakt/task"]
+        for key in defs.resolve_job_def("n").asset_layer.asset_graph.get_all_asset_keys()
+    }
+    assert spec_tasks == set(names)
 
 
 def test_unknown_dependency_is_one_error_and_cycles_are_named_rows_34_35(tmp_path: Path) -> None:

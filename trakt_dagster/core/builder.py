@@ -3,6 +3,7 @@
 (No `from __future__ import annotations` here: Dagster reads the op functions' annotations.)
 """
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ import dagster as dg
 from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.execution import GraphBinding, execute_graph
 from trakt_dagster.core.graph import Granularity, TaskGraph
-from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.names import unique_dagster_names
 from trakt_dagster.core.path_text import name_problem
 from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
 from trakt_dagster.core.translator import (
@@ -21,6 +22,8 @@ from trakt_dagster.core.translator import (
     TaskTranslatorData,
 )
 from trakt_dagster.core.triggers import trigger_definitions
+
+LOAD_LOG = logging.getLogger("trakt_dagster.load")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,15 @@ def check_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> lis
     if errors:
         return errors
     seen: dict[str, str] = {}
+    for name, originals in graph.name_collisions.items():
+        shown = ", ".join(f"'{o}' as '{graph.dagster_names[o]}'" for o in originals)
+        LOAD_LOG.warning(
+            "warning: pipeline '%s': %s would all be Dagster name '%s'; told apart by a hash: %s",
+            graph.name,
+            " and ".join(f"'{o}'" for o in originals),
+            name,
+            shown,
+        )
     for task in graph.tasks:
         for dep in task.deps:
             if dep not in graph.by_key:
@@ -97,7 +109,11 @@ def bind_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> Grap
     asset_keys = {
         task.key: translator.get_asset_key(TaskTranslatorData(graph, task)) for task in graph.tasks if task.is_asset
     }
-    check_names = {(task.key, check.name): dagster_name(check.name) for task in graph.tasks for check in task.checks}
+    check_names = {
+        (task.key, original): name
+        for task in graph.tasks
+        for original, name in unique_dagster_names(check.name for check in task.checks).items()
+    }
     return GraphBinding(graph=graph, asset_keys=asset_keys, check_names=check_names)
 
 

@@ -162,6 +162,8 @@ class Task:
     pool: str | None = None
     asset_deps: tuple[str, ...] = ()
     """Dagster asset keys (user strings such as `"proj/clean"`) of assets of other graphs this asset reads."""
+    code_references: tuple[SourceLocation, ...] = ()
+    """More source locations the UI links to besides `source` (a step's module, a task's script)."""
     code_version: str | None = None
     """The asset's Dagster code version (a change marks its materializations stale)."""
     asset_key: tuple[str, ...] | None = None
@@ -335,6 +337,24 @@ class TaskGraph:
     def by_key(self) -> dict[str, Task]:
         """Tasks by key (computed once)."""
         return {task.key: task for task in self.tasks}
+
+    @cached_property
+    def dagster_names(self) -> dict[str, str]:
+        """The Dagster name of each task's and external dataset's asset name (`key_name`): the obvious valid
+        name, with a short hash only where two different originals of this graph would collide."""
+        from trakt_dagster.core.names import unique_dagster_names
+
+        return unique_dagster_names(
+            [t.key_name for t in self.tasks if t.asset_key is None]
+            + [d.key_name for d in self.external if d.asset_key is None]
+        )
+
+    @cached_property
+    def name_collisions(self) -> dict[str, list[str]]:
+        """Dagster names that several different asset names of this graph turn into (see `dagster_names`)."""
+        from trakt_dagster.core.names import find_collisions
+
+        return find_collisions(self.dagster_names)
 
     @cached_property
     def external_by_name(self) -> dict[str, ExternalDataset]:

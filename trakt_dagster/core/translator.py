@@ -8,7 +8,8 @@ import dagster as dg
 
 from trakt_dagster.core.errors import LoadError
 from trakt_dagster.core.graph import CheckDefinition, ExternalDataset, Task, TaskGraph
-from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.metadata import CODE_REFERENCES_KEY, TaskMetadataSet, code_references
+from trakt_dagster.core.names import dagster_name, unique_dagster_names
 
 TAG_PREFIX = "trakt/"
 LOAD_ERROR_ASSET = "load-error"
@@ -71,14 +72,16 @@ class DagsterTaskGraphTranslator:
         return dagster_name(graph.asset_prefix) if graph.asset_prefix else self.get_pipeline_name(graph)
 
     def get_asset_key(self, data: TaskTranslatorData) -> dg.AssetKey:
+        """`[<prefix>, <name>]`: the task's name made valid (`fetch-orders` → `fetch_orders`), with a short
+        hash only when two different names of the pipeline would otherwise collide (`TaskGraph.dagster_names`)."""
         if data.task.asset_key:
             return dg.AssetKey([dagster_name(part) for part in data.task.asset_key])
-        return dg.AssetKey([self.get_key_prefix(data.graph), dagster_name(data.task.key_name)])
+        return dg.AssetKey([self.get_key_prefix(data.graph), data.graph.dagster_names[data.task.key_name]])
 
     def get_external_key(self, data: ExternalTranslatorData) -> dg.AssetKey:
         if data.dataset.asset_key:
             return dg.AssetKey([dagster_name(part) for part in data.dataset.asset_key])
-        return dg.AssetKey([self.get_key_prefix(data.graph), dagster_name(data.dataset.key_name)])
+        return dg.AssetKey([self.get_key_prefix(data.graph), data.graph.dagster_names[data.dataset.key_name]])
 
     def get_group_name(self, graph: TaskGraph) -> str:
         return dagster_name(graph.group_name or graph.name)
@@ -88,20 +91,28 @@ class DagsterTaskGraphTranslator:
         return data.task.description
 
     def get_metadata(self, data: TaskTranslatorData) -> dict[str, object]:
+        """The shared keys once (`TaskMetadataSet`), the tool's own (`Task.metadata`), and the code links."""
         task = data.task
-        meta: dict[str, object] = {
-            f"{TAG_PREFIX}tool": data.graph.tool,
-            f"{TAG_PREFIX}pipeline": data.graph.name,
-            f"{TAG_PREFIX}task": task.key,
-        }
-        if task.source is not None:
-            meta[f"{TAG_PREFIX}source"] = task.source.describe()
-        if task.retries:
-            meta[f"{TAG_PREFIX}retries"] = task.retries
-        if task.timeout:
-            meta[f"{TAG_PREFIX}timeout_s"] = task.timeout
-        meta.update(task.metadata)
+        shared = TaskMetadataSet(
+            tool=data.graph.tool,
+            pipeline=data.graph.name,
+            task=task.key,
+            defined_at=task.source.describe() if task.source is not None else None,
+            retries=task.retries or None,
+            retry_delay_s=float(task.retry_delay) if task.retries and task.retry_delay else None,
+            timeout_s=float(task.timeout) if task.timeout else None,
+        )
+        meta: dict[str, object] = {**shared, **task.metadata}
+        if CODE_REFERENCES_KEY not in meta:
+            refs = self.get_code_references(data)
+            if refs is not None:
+                meta[CODE_REFERENCES_KEY] = refs
         return meta
+
+    def get_code_references(self, data: TaskTranslatorData) -> dg.CodeReferencesMetadataValue | None:
+        """Links from the asset to its source: the task's definition (`Task.source`) and the files it runs
+        (`Task.code_references`), so the UI opens them as it does for dagster-dbt's models."""
+        return code_references([data.task.source, *data.task.code_references])
 
     def get_kinds(self, data: TaskTranslatorData) -> set[str]:
         return {data.graph.tool, *data.graph.kinds, *data.task.kinds}
@@ -138,7 +149,7 @@ class DagsterTaskGraphTranslator:
 
     def get_check_spec(self, data: TaskTranslatorData, check: CheckDefinition) -> dg.AssetCheckSpec:
         return dg.AssetCheckSpec(
-            name=dagster_name(check.name),
+            name=unique_dagster_names(c.name for c in data.task.checks)[check.name],
             asset=self.get_asset_key(data),
             description=check.description,
             blocking=check.blocking,

@@ -250,9 +250,14 @@ class RunNotebook:
             "ductaflow/duration_s": round(outcome.duration_s, 3),
             "ductaflow/attempts": outcome.attempts,
         }
-        for name in ("notebook", "html", "config", "execution_output"):
+        for name, key in (
+            ("notebook", "executed_notebook"),
+            ("html", "html"),
+            ("config", "config"),
+            ("execution_output", "execution_output"),
+        ):
             if name in outcome.files:
-                meta[f"ductaflow/{name}"] = dg.MetadataValue.path(outcome.files[name])
+                meta[f"ductaflow/{key}"] = dg.MetadataValue.path(outcome.files[name])
         if "html_error" in outcome.files:
             meta["ductaflow/html_error"] = outcome.files["html_error"]
         if outcome.warnings:
@@ -311,7 +316,7 @@ class RunNotebook:
                     else f"{len(ran)} instance(s) ran without warning markers"
                 ),
                 metadata={
-                    "ductaflow/instances": dg.MetadataValue.json({o.key: o.status for o in ran}),
+                    "ductaflow/instance_statuses": dg.MetadataValue.json({o.key: o.status for o in ran}),
                     "ductaflow/marked_lines": dg.MetadataValue.json({o.key: o.warnings[:20] for o in amber}),
                 },
             )

@@ -73,7 +73,6 @@ def _metadata(project: DuctaflowProject, notebook: Notebook) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "ductaflow/project": project.name,
         "ductaflow/kind": notebook.kind,
-        "ductaflow/source": str(notebook.path),
         "dagster/code_references": code_reference(notebook.path),
     }
     if notebook.config_file is not None:

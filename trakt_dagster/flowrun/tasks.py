@@ -18,6 +18,7 @@ from flowrun.hooks import TaskFailureEvent, TaskRetryEvent, TaskStartEvent, Task
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.graph import TaskResult
 from trakt_dagster.flowrun.invoke import TaskExitError, call_async, call_sync, error_text
+from trakt_dagster.flowrun.metadata import result_metadata
 from trakt_dagster.flowrun.model import FlowrunDag, FlowrunTask
 from trakt_dagster.flowrun.runtime import FlowrunSession
 from trakt_dagster.flowrun.signature import bind_call
@@ -103,6 +104,7 @@ class RunFlowrunTask:
                 "flowrun/attempt": attempt,
                 "flowrun/duration_s": round(duration, 6),
                 "flowrun/result_type": type(value).__name__,
+                **result_metadata(value),
             },
             record={"attempt": attempt},
         )

@@ -1,9 +1,9 @@
 """A flowrun DAG → the neutral `TaskGraph`: one asset per task, the DAG's own edges, flowrun's run rules.
 
-Asset keys are `[<dag>, <task>]` (names Dagster rejects are sanitised with a hash suffix; the flowrun
-names stay in metadata, hooks, reports and `upstream` keys), the task's docstring is its description,
-kinds `flowrun`. The graph runs in one op (values by reference, one event loop, one context, hooks per
-run), `max_parallel` tasks at a time, `retries + 1` immediate attempts, and a failure skips only the
+Asset keys are `[<dag>, <task>]` (`region-totals` shown as `region_totals`, a hash only on a real
+collision; the flowrun names stay in metadata, hooks, reports and `upstream` keys), the task's docstring
+is its description, kinds `flowrun`. The graph runs in one op (values by reference, one event loop, one
+context, hooks per run), `max_parallel` tasks at a time, `retries + 1` immediate attempts, and a failure skips only the
 failed task's descendants (`continue` policy).
 """
 
@@ -13,7 +13,9 @@ from functools import partial
 
 from trakt_dagster.core.errors import SourceLocation
 from trakt_dagster.core.graph import FailurePolicy, Granularity, SnapshotSpec, Task, TaskGraph
+from trakt_dagster.core.metadata import TaskMetadataSet, json_list
 from trakt_dagster.flowrun.batches import batch_definitions
+from trakt_dagster.flowrun.metadata import FlowrunDagMetadataSet, FlowrunTaskMetadataSet
 from trakt_dagster.flowrun.model import FlowrunDag, FlowrunTask
 from trakt_dagster.flowrun.resume import make_reuse_policy
 from trakt_dagster.flowrun.runtime import FlowrunRunConfig, make_session_factory
@@ -24,22 +26,20 @@ SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".toml", ".sql", ".md", ".cf
 
 
 def task_metadata(dag: FlowrunDag, task: FlowrunTask) -> dict[str, object]:
-    """Asset metadata of a task: its flowrun name, DAG, deps (ordering-only ones listed), retries, timeout."""
-    meta: dict[str, object] = {
-        "flowrun/task": task.name,
-        "flowrun/dag": dag.name,
-        "flowrun/style": dag.style,
-        "flowrun/deps": list(task.deps),
-        "flowrun/async": task.shape.is_async,
-        "flowrun/retries": task.retries,
-    }
-    if task.ordering_only_deps:
-        meta["flowrun/ordering_only_deps"] = list(task.ordering_only_deps)
-    if task.timeout_s is not None:
-        meta["trakt/timeout_s"] = task.timeout_s
-    if task.retry_delay_s:
-        meta["flowrun/retry_delay_s"] = task.retry_delay_s
-    return meta
+    """Asset metadata of a task: the DAG's style, its deps (ordering-only ones listed), async, backoff
+    (name, DAG, retries, delay and timeout are the shared `trakt/` keys)."""
+    # flowrun enforces its own timeouts (inside the event loop), so the timeout is metadata, not `Task.timeout`
+    timeout = TaskMetadataSet(timeout_s=float(task.timeout_s) if task.timeout_s is not None else None)
+    return dict(
+        **timeout,
+        **FlowrunTaskMetadataSet(
+            style=dag.style,
+            deps=json_list(task.deps),
+            ordering_only_deps=json_list(task.ordering_only_deps) if task.ordering_only_deps else None,
+            is_async=task.shape.is_async,
+            retry_backoff=float(task.retry_backoff) if task.retries and task.retry_backoff != 1 else None,
+        ),
+    )
 
 
 def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
@@ -88,9 +88,5 @@ def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
         extra_definitions=partial(batch_definitions, dag) if dag.batches is not None else None,
         snapshot=snapshot,
         retention=dag.retention,
-        metadata={
-            "flowrun/style": dag.style,
-            "flowrun/module": str(dag.module_path),
-            "flowrun/attribute": dag.attribute,
-        },
+        metadata=dict(FlowrunDagMetadataSet(style=dag.style, module=str(dag.module_path), attribute=dag.attribute)),
     )

@@ -18,6 +18,7 @@ Every graph has one helper task more, `ETLRunner.run`, which every step's task d
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,17 +283,17 @@ def _default_description(step: LoomStep) -> str:
 def _code_reference(file: Any, line: int | None, label: str) -> Any:
     import dagster as dg
 
-    return dg.CodeReferencesMetadataValue(
-        code_references=[dg.LocalFileCodeReference(file_path=str(file), line_number=line or 1, label=label)]
-    )
+    with warnings.catch_warnings():  # beta in Dagster 1.13
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.CodeReferencesMetadataValue(
+            code_references=[dg.LocalFileCodeReference(file_path=str(file), line_number=line or 1, label=label)]
+        )
 
 
 def _step_metadata(pipeline: LoomPipeline, step: LoomStep) -> dict[str, Any]:
     meta: dict[str, Any] = {
-        "loom/step": step.name,
         "loom/process": step.process,
-        "loom/pipeline": pipeline.name,
-        "loom/class": f"{step.module}.{step.qualname}",
+        "loom/class_name": f"{step.module}.{step.qualname}",
         "loom/sources": [f"{s.alias}: {s.dataset.label}" for s in step.sources],
     }
     if step.target is not None:
@@ -316,7 +317,7 @@ def _step_metadata(pipeline: LoomPipeline, step: LoomStep) -> dict[str, Any]:
 
 
 def _dataset_metadata(pipeline: LoomPipeline, dataset: Dataset) -> dict[str, Any]:
-    meta: dict[str, Any] = {"loom/target": dataset.label, "loom/pipeline": pipeline.name}
+    meta: dict[str, Any] = {"loom/target": dataset.label}
     if dataset.kind is DatasetKind.TABLE:
         meta["dagster/table_name"] = dataset.ref
     uri = dataset_uri(pipeline, dataset)

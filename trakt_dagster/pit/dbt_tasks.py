@@ -24,6 +24,7 @@ from typing import Any
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation
 from trakt_dagster.core.graph import CheckDefinition, CheckOutcome, Task, TaskResult
+from trakt_dagster.core.metadata import TaskMetadataSet
 from trakt_dagster.pit.dbt import (
     DbtNode,
     DbtProjectError,
@@ -35,6 +36,7 @@ from trakt_dagster.pit.dbt import (
     summary_line,
     write_profiles,
 )
+from trakt_dagster.pit.metadata import PitTaskMetadataSet
 from trakt_dagster.pit.model import PitProject, PitTask, WorkspaceConfig
 from trakt_dagster.pit.runtime import DBT_HELPER_SUFFIX, PitSession
 from trakt_dagster.pit.tasks import source_folder
@@ -227,7 +229,11 @@ def dbt_graph_tasks(project: PitProject, task: PitTask, workspace: WorkspaceConf
             description=node.description or f"dbt {node.resource_type} {node.name} ({node.original_file_path})",
             source=SourceLocation(folder / node.original_file_path),
             kinds=kinds,
-            metadata={"pit/task": task.name, "dbt/unique_id": node.unique_id, "dbt/materialized": node.materialized},
+            metadata={
+                **PitTaskMetadataSet(task=task.name),
+                "dbt/unique_id": node.unique_id,
+                "dbt/materialized": node.materialized,
+            },
             checks=tuple(
                 CheckDefinition(t.name, description=t.description or f"dbt test {t.name}") for t in node.tests
             ),
@@ -238,9 +244,12 @@ def dbt_graph_tasks(project: PitProject, task: PitTask, workspace: WorkspaceConf
         key=task.name,
         run=FinishDbtTask(task),
         deps=(helper.key,),
-        description=f"pit dbt task '{task.name}': dbt {task.script}",
+        description=task.description or f"pit dbt task '{task.name}': dbt {task.script}",
         source=where,
         kinds=kinds,
-        metadata={"pit/task": task.name, "pit/kind": "dbt", "pit/script": task.script, "pit/retries": task.retries},
+        metadata={
+            **PitTaskMetadataSet(kind="dbt", script=task.script),
+            **TaskMetadataSet(retries=task.retries or None),
+        },
     )
     return [helper, *nodes, finish]

@@ -47,6 +47,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "webhook": TABLE,
         "dbt": TABLE,
         "dagster": TABLE,
+        "description": STR,
     },
     "dag.sql": {"connection": STR},
     "dag.transform": {"dialect": STR},
@@ -89,6 +90,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "table": STR,
         "mode": STR,
         "connection": STR,
+        "description": STR,
     },
     "outputs": {"name": STR, "type": STR, "location": STR, "recipients": STR_OR_LIST},
 }
@@ -342,6 +344,7 @@ def read_project(path: Path) -> tuple[PitProject | None, Problems]:
         pool=sub.get("dagster", {}).get("pool"),
         keep_runs=sub.get("dagster", {}).get("keep_runs"),
         keep_days=sub.get("dagster", {}).get("keep_days"),
+        description=dag.get("description", ""),
         name_line=doc.line_of("dag", "name") or doc.line_of("dag"),
         key_lines=_dag_key_lines(doc),
     )
@@ -419,6 +422,7 @@ def _task(reader: _TableReader, raw: dict[str, Any], index: int) -> PitTask:
         table=values.get("table"),
         mode=values.get("mode"),
         connection=values.get("connection"),
+        description=values.get("description", ""),
         line=reader.doc.line_of("tasks", index=index),
         index=index,
         key_lines={key: line for key in raw if (line := reader.doc.line_of("tasks", key, index=index)) is not None},

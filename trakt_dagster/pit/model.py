@@ -43,6 +43,8 @@ class PitTask:
     table: str | None = None
     mode: str | None = None
     connection: str | None = None
+    description: str = ""
+    """`description` (a trakt-dagster addition pit ignores): the asset's description."""
     line: int | None = None
     index: int = 0
     """Position in the file's `[[tasks]]` list."""
@@ -161,6 +163,8 @@ class PitProject:
     """`[dag.dagster] keep_runs`: the newest finished run folders kept (default: the root's retention)."""
     keep_days: float | None = None
     """`[dag.dagster] keep_days`: finished run folders older than this are removed (default: the root's)."""
+    description: str = ""
+    """`[dag] description` (a trakt-dagster addition pit ignores): the job's description."""
     name_line: int | None = None
     key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     """Line of every DAG-level key and table as written (`dag.overlap`, `dag.ftp_watch.pattern`,

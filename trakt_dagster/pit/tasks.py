@@ -243,7 +243,7 @@ class RunPitTask:
         )
         log.write_text(line + "\n")
         ctx.log.info(line)
-        return {"pit/table": task.table, "dagster/row_count": rows}
+        return {"dagster/row_count": rows}
 
     def _save(self, ctx: TaskContext, session: PitSession, log: PitTaskLog) -> dict[str, Any]:
         task = self.task
@@ -266,7 +266,9 @@ class RunPitTask:
         )
         log.write_text(line + "\n")
         ctx.log.info(line)
-        return {"pit/output": str(target), "dagster/row_count": rows}
+        import dagster as dg
+
+        return {"path": dg.MetadataValue.path(str(target)), "dagster/row_count": rows}
 
     def _required_connection(self, session: PitSession) -> str:
         """pit's executeSQLTask: the task's connection, else [dag.sql]'s, resolved from the secrets file."""

@@ -1,7 +1,7 @@
 """A validated pit project → the neutral `TaskGraph`.
 
-One asset per task (`[<dag>, <task>]`, names sanitised with a hash suffix where Dagster rejects them; the
-original stays in `PIT_TASK_NAME`, the log file name and metadata), kinds `pit` + the runner (`python`,
+One asset per task (`[<dag>, <task>]`, `fetch-orders` shown as `fetch_orders`, a hash only on a real
+collision; the original stays in `PIT_TASK_NAME`, the log file name and metadata), kinds `pit` + the runner (`python`,
 `shell`, `sql`, `dbt`, or the custom command), deps from `depends_on`. `[[outputs]]` become assets that
 depend on every leaf task, so they are materialized only when the whole run succeeded (pit records
 outputs only then). The run: every task may run at once (pit has no limit; `[dag.dagster] max_parallel`
@@ -26,7 +26,11 @@ from trakt_dagster.core.graph import (
     TaskResult,
     TaskRole,
 )
+from trakt_dagster.core.metadata import json_list
+from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.retention import RetentionPolicy
+from trakt_dagster.core.source_text import leading_comment, source_description
+from trakt_dagster.pit.metadata import PitDagMetadataSet, PitTaskMetadataSet
 from trakt_dagster.pit.model import PitOutput, PitProject, PitTask, WorkspaceConfig, artifact_rule
 from trakt_dagster.pit.runtime import SECRETS_RESOURCE_KEY, PitRunConfig, PitSecrets, make_session_factory
 from trakt_dagster.pit.schedule import parse_schedule
@@ -51,47 +55,79 @@ def kind_tag(task: PitTask) -> str:
 
 
 def task_metadata(project: PitProject, task: PitTask) -> dict[str, Any]:
-    """Asset metadata of a task: its pit name, runner, script and run settings."""
-    meta: dict[str, Any] = {
-        "pit/task": task.name,
-        "pit/dag": project.name,
-        "pit/kind": task.kind,
-        "pit/depends_on": list(task.depends_on),
-    }
-    for key, value in (
-        ("pit/script", task.script),
-        ("pit/runner", task.runner),
-        ("pit/type", task.type or None),
-        ("pit/table", task.table),
-        ("pit/source", task.source),
-        ("pit/output", task.output),
-        ("pit/mode", task.mode),
-        ("pit/connection", task.connection),
-    ):
-        if value:
-            meta[key] = value
+    """Asset metadata of a task: its runner, dependencies and keys as written, a transform model's settings
+    and SQL (retries, timeout and the names are the shared `trakt/` keys)."""
     model = task.model
+    fields: dict[str, Any] = {}
     if model is not None:  # a transform model's task: its settings and the SQL it runs
-        meta.update(
-            {
-                "pit/model": model.name,
-                "pit/model_file": f"models/{model.rel_path}",
-                "pit/materialization": model.config.materialization,
-                "pit/relation": model.relation,
-                "pit/sql": model.compiled,
-            }
-        )
+        fields = {
+            "model": model.name,
+            "model_file": f"models/{model.rel_path}",
+            "materialization": model.config.materialization,
+            "relation": model.relation,
+            "sql": model.compiled,
+        }
         if model.config.strategy or model.config.materialization == "incremental":
-            meta["pit/strategy"] = model.config.strategy or "merge"
+            fields["strategy"] = model.config.strategy or "merge"
         if model.config.unique_key:
-            meta["pit/unique_key"] = list(model.config.unique_key)
-    if task.kind not in ("load", "save"):
-        meta["pit/retries"] = task.retries
-        if task.timeout is not None:
-            meta["pit/timeout_s"] = task.timeout
-        if task.retry_delay:
-            meta["pit/retry_delay_s"] = task.retry_delay
-    return meta
+            fields["unique_key"] = json_list(model.config.unique_key)
+    return dict(
+        PitTaskMetadataSet(
+            kind=task.kind,
+            depends_on=json_list(task.depends_on),
+            script=task.script or None,
+            runner=task.runner or None,
+            type=task.type or None,
+            table=task.table or None,
+            source=task.source or None,
+            output=task.output or None,
+            mode=task.mode or None,
+            connection=task.connection or None,
+            **fields,
+        )
+    )
+
+
+def task_description(project: PitProject, task: PitTask, workspace: WorkspaceConfig | None = None) -> str:
+    """The task's `description`, else what its script says about itself (docstring, leading comment),
+    else a generic line.
+
+    Example:
+        >>> task_description(PitProject("p", Path("p"), Path("p/pit.toml")), PitTask("t", kind="bash"))
+        "pit bash task 't'"
+    """
+    if task.description:
+        return task.description
+    if task.model is not None:
+        model = task.model
+        generic = (
+            f"pit transform model '{model.name}' ({model.config.materialization} {model.relation}): "
+            f"models/{model.rel_path}"
+        )
+        return source_description(model.path) or generic
+    script = script_path(project, task, workspace)
+    found = source_description(script) if script is not None else None
+    return found or f"pit {task.kind} task '{task.name}'" + (f": {task.script}" if task.script else "")
+
+
+def script_path(project: PitProject, task: PitTask, workspace: WorkspaceConfig | None = None) -> Path | None:
+    """The file the task runs (its script, a transform model's SQL file), when it exists."""
+    if task.model is not None:
+        return task.model.path if task.model.path.is_file() else None
+    if not task.script or task.kind == "dbt":
+        return None
+    folder = source_folder(project, workspace) if workspace is not None else project.folder
+    path = folder / task.script
+    return path if path.is_file() else None
+
+
+def dag_description(project: PitProject) -> str:
+    """`[dag] description`, else the comment `pit.toml` starts with, else a generic line."""
+    return (
+        project.description
+        or leading_comment(project.pit_toml)
+        or f"pit DAG '{project.name}' ({project.pit_toml.parent.name}/pit.toml)"
+    )
 
 
 def topological(tasks: tuple[PitTask, ...]) -> list[PitTask]:
@@ -151,21 +187,15 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
             tasks.extend(dbt_graph_tasks(project, task, workspace))
             continue
         once = task.kind in ("load", "save")
-        if task.model is not None:
-            model = task.model
-            description = (
-                f"pit transform model '{model.name}' ({model.config.materialization} {model.relation}): "
-                f"models/{model.rel_path}"
-            )
-        else:
-            description = f"pit {task.kind} task '{task.name}'" + (f": {task.script}" if task.script else "")
+        script = script_path(project, task, workspace)
         tasks.append(
             Task(
                 key=task.name,
                 run=RunPitTask(project, task, workspace),
                 deps=task.depends_on,
-                description=description,
+                description=task_description(project, task, workspace),
                 source=SourceLocation(project.pit_toml, task.line, f"tasks[{task.index}]"),
+                code_references=(SourceLocation(script, 1, "script"),) if script is not None else (),
                 kinds=frozenset({TOOL, kind_tag(task), *(("mssql",) if task.model is not None else ())}),
                 metadata=task_metadata(project, task),
                 retries=0 if once else task.retries,
@@ -183,7 +213,7 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
         tool=TOOL,
         source_file=project.pit_toml,
         tasks=tuple(tasks),
-        description=f"pit DAG '{project.name}' ({project.pit_toml.parent.name}/pit.toml)",
+        description=dag_description(project),
         triggers=triggers,
         max_parallel=project.max_parallel or max(1, len(tasks)),
         failure_policy=FailurePolicy.CONTINUE,
@@ -206,31 +236,33 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
             keep_artifacts=artifact_rule(project, workspace),
         ),
         kinds=frozenset({TOOL}),
-        metadata={
-            "pit/pit_toml": str(project.pit_toml),
-            "pit/schedule": project.schedule,
-            "pit/overlap": project.overlap_policy,
-            "pit/triggers": [
-                name
-                for name, on in (
-                    ("schedule", bool(project.schedule)),
-                    ("ftp_watch", project.ftp_watch is not None),
-                    ("webhook", bool(project.webhook_token_secret)),
-                )
-                if on
-            ],
-        },
+        metadata=dict(
+            PitDagMetadataSet(
+                pit_toml=str(project.pit_toml),
+                schedule=project.schedule,
+                overlap=project.overlap_policy,
+                triggers=json_list(
+                    name
+                    for name, on in (
+                        ("schedule", bool(project.schedule)),
+                        ("ftp_watch", project.ftp_watch is not None),
+                        ("webhook", bool(project.webhook_token_secret)),
+                    )
+                    if on
+                ),
+            )
+        ),
     )
 
 
 def _output_tasks(project: PitProject, tasks: list[Task]) -> list[Task]:
     keys = {task.key for task in tasks}
-    names = {task.key_name for task in tasks}
+    names = {dagster_name(task.key_name) for task in tasks}
     parents = {dep for task in tasks for dep in task.deps}
     leaves = tuple(task.key for task in tasks if task.key not in parents)
     found = []
     for index, output in enumerate(project.outputs):
-        name = output.name if output.name not in names else f"{output.name}_output"
+        name = output.name if dagster_name(output.name) not in names else f"{output.name}_output"
         key = f"output:{output.name}"
         while key in keys:
             key += "_"

@@ -211,7 +211,6 @@ class WriteOutput:
         task_ctx.log.info("wrote output '%s' to %s", output.name, target)
         metadata: dict[str, Any] = {
             "path": dg.MetadataValue.path(os.path.abspath(target)),
-            "trakt/source": output.source,
         }
         if rows is not None or counter is not None:
             metadata["dagster/row_count"] = rows if rows is not None else counter.rows

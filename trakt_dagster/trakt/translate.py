@@ -7,8 +7,10 @@ process, so the graph runs one task at a time and stops at the first failure.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
+from trakt_dagster.core.errors import SourceLocation
 from trakt_dagster.core.graph import (
     CheckDefinition,
     CronTrigger,
@@ -20,7 +22,14 @@ from trakt_dagster.core.graph import (
     TaskGraph,
     TaskRole,
 )
+from trakt_dagster.core.source_text import docstring_of, leading_comment
 from trakt_dagster.trakt.bindings import references
+from trakt_dagster.trakt.metadata import (
+    TraktInputMetadataSet,
+    TraktOutputMetadataSet,
+    TraktStepMetadataSet,
+    json_list,
+)
 from trakt_dagster.trakt.model import Const, PipelineSpec, StepSpec
 from trakt_dagster.trakt.policies import QualityGatePolicy, gate_check_names
 from trakt_dagster.trakt.runtime import PATHS_RESOURCE_KEY, TraktPaths, TraktRunConfig, make_session_factory
@@ -54,6 +63,30 @@ def _doc_summary(obj: object) -> str | None:
     if not doc:
         return None
     return doc.strip().splitlines()[0].strip() or None
+
+
+def step_description(step: StepSpec) -> str:
+    """What the step's code says about itself: its handler's docstring, else its module's docstring, else
+    a generic line naming what it uses."""
+    location = step_code_location(step)
+    return (
+        _doc_summary(step.handler)
+        or (docstring_of(location.file) if location is not None else None)
+        or f"trakt step '{step.id}' (uses {step.uses})"
+    )
+
+
+def step_code_location(step: StepSpec) -> SourceLocation | None:
+    """The file and line of the step's handler (its module), for a code link."""
+    handler = inspect.unwrap(step.handler) if callable(step.handler) else None
+    if handler is None:
+        return None
+    try:
+        file = inspect.getsourcefile(handler)
+        line = inspect.getsourcelines(handler)[1] if file else None
+    except (OSError, TypeError):
+        return None
+    return SourceLocation(Path(file), line, step.uses) if file else None
 
 
 def gate_checks(step: StepSpec) -> tuple[CheckDefinition, ...]:
@@ -113,15 +146,15 @@ def build_trakt_graph(
                 deps=tuple(deps),
                 role=TaskRole.STEP,
                 asset_name=step_names[step.id],
-                description=_doc_summary(step.handler) or f"trakt step '{step.id}' (uses {step.uses})",
+                description=step_description(step),
                 source=step.location,
+                code_references=tuple(ref for ref in (step_code_location(step),) if ref is not None),
                 kinds=frozenset({"python"}),
-                metadata={
-                    "trakt/step_id": step.id,
-                    "trakt/uses": step.uses,
-                    "trakt/position": step.index,
-                    "trakt/produces": step.produces,
-                },
+                metadata=dict(
+                    TraktStepMetadataSet(
+                        step_id=step.id, uses=step.uses, position=step.index, produces=json_list(step.produces)
+                    )
+                ),
             )
         )
         for name in step.produces:
@@ -138,11 +171,11 @@ def build_trakt_graph(
                 description=f"Output dataset '{output.name}' (from artifact '{output.source}')",
                 source=output.location,
                 kinds=frozenset({kind}),
-                metadata={
-                    "trakt/dataset": output.name,
-                    "trakt/from": output.source,
-                    "trakt/uri": output.uri or f"{output.name}.{kind}",
-                },
+                metadata=dict(
+                    TraktOutputMetadataSet(
+                        dataset=output.name, from_artifact=output.source, uri=output.uri or f"{output.name}.{kind}"
+                    )
+                ),
             )
         )
     external = tuple(
@@ -151,11 +184,11 @@ def build_trakt_graph(
             asset_name=input_names[artifact.name],
             kind=artifact.kind.lower(),
             description=f"Input files of trakt pipeline '{spec.name}'",
-            metadata={
-                "trakt/input": artifact.name,
-                "trakt/pattern": artifact.source,
-                "trakt/combine_strategy": artifact.combine_strategy.value,
-            },
+            metadata=dict(
+                TraktInputMetadataSet(
+                    input=artifact.name, pattern=artifact.source, combine_strategy=artifact.combine_strategy.value
+                )
+            ),
         )
         for artifact in spec.inputs
     )
@@ -171,7 +204,7 @@ def build_trakt_graph(
         source_file=spec.source_file,
         tasks=tuple(tasks),
         external=external,
-        description=settings.get("description"),
+        description=settings.get("description") or _file_description(spec.source_file),
         triggers=triggers,
         max_parallel=1,
         failure_policy=FailurePolicy.STOP,
@@ -189,3 +222,8 @@ def build_trakt_graph(
         tags=settings.get("tags", {}),
         metadata={"trakt/mode": spec.mode},
     )
+
+
+def _file_description(path: Path) -> str | None:
+    """The comment a `pipeline.yaml` starts with (a DSL module's docstring comes through `settings`)."""
+    return leading_comment(path) if path.suffix in (".yaml", ".yml") else None

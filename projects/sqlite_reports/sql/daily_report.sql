@@ -1,3 +1,4 @@
+-- Tickets opened and closed per team and day, and how many high-priority tickets are still open.
 delete from daily_report;
 insert into daily_report (day, team, opened, closed, open_high)
 select days.day, teams.name,

@@ -1,3 +1,4 @@
+-- Teams and a sample of tickets, inserted once (re-runs leave existing rows alone).
 insert or ignore into teams (team_id, name) values (1, 'billing'), (2, 'platform'), (3, 'onboarding');
 insert or ignore into tickets (ticket_id, team_id, opened_at, closed_at, priority) values
     (101, 1, '2026-11-29', '2026-11-30', 'normal'),

@@ -1,3 +1,4 @@
+-- The report database's tables (teams, tickets, daily_report), created when missing.
 create table if not exists teams (team_id integer primary key, name text not null);
 create table if not exists tickets (
     ticket_id integer primary key,

@@ -1,0 +1,105 @@
+"""The metadata vocabulary shared by every tool's assets, as a typed Dagster `NamespacedMetadataSet`.
+
+Every task asset carries these `trakt/` keys once, whatever the tool; each tool adds its own fields under
+its own prefix (`trakt_dagster/<tool>/metadata.py`) and never repeats these. Definition-time keys (shown
+on the asset) and materialization-time keys (shown on a run's materialization) never share a name, so a
+key means one thing everywhere. `dagster/code_references` (the links to the source) is built from the
+task's source locations.
+
+Example:
+    >>> meta = TaskMetadataSet(tool="pit", pipeline="orders", task="fetch-orders", retries=2)
+    >>> dict(meta)
+    {'trakt/tool': 'pit', 'trakt/pipeline': 'orders', 'trakt/task': 'fetch-orders', 'trakt/retries': 2}
+    >>> TaskMetadataSet.extract(dict(meta)).task
+    'fetch-orders'
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import dagster as dg
+
+# Not exported at the top level in Dagster 1.13; dagster-dbt's metadata_set.py imports it from here too.
+from dagster._core.definitions.metadata.metadata_set import NamespacedMetadataSet
+
+from trakt_dagster.core.errors import SourceLocation
+
+CODE_REFERENCES_KEY = "dagster/code_references"
+
+
+class TaskMetadataSet(NamespacedMetadataSet):
+    """Definition-time metadata of every task asset (namespace `trakt`).
+
+    Args:
+        tool: which tool the pipeline is written for (`trakt`, `flowrun`, `pit`, `ductaflow`, `loom`).
+        pipeline: the pipeline's own name (a pit DAG, a flowrun DAG, a trakt pipeline, ...).
+        task: the task's own name as the tool spells it (`fetch-orders`); the asset key holds the Dagster
+            name (`fetch_orders`). Commands accept both.
+        defined_at: `file:line (key ...)` of the task's definition (also a code reference link).
+        retries: retries after a failed attempt (the runner's, per task).
+        retry_delay_s: seconds before a retry.
+        timeout_s: seconds an attempt may take.
+    """
+
+    tool: str | None = None
+    pipeline: str | None = None
+    task: str | None = None
+    defined_at: str | None = None
+    retries: int | None = None
+    retry_delay_s: float | None = None
+    timeout_s: float | None = None
+
+    @classmethod
+    def namespace(cls) -> str:
+        return "trakt"
+
+
+class TaskRunMetadataSet(NamespacedMetadataSet):
+    """Materialization-time metadata the core adds for every tool (namespace `trakt`).
+
+    Args:
+        value_path: step granularity: the file holding the task's value for downstream ops.
+    """
+
+    value_path: str | None = None
+
+    @classmethod
+    def namespace(cls) -> str:
+        return "trakt"
+
+
+def code_references(locations: Iterable[SourceLocation | None]) -> dg.CodeReferencesMetadataValue | None:
+    """`dagster/code_references` for source locations (absolute paths, line when known; duplicates once).
+
+    Example:
+        >>> refs = code_references([SourceLocation(Path("/p/pipeline.yaml"), 12, "steps[0]")])
+        >>> [(r.file_path, r.line_number, r.label) for r in refs.code_references]
+        [('/p/pipeline.yaml', 12, 'pipeline.yaml, steps[0]')]
+    """
+    found: list[dg.LocalFileCodeReference] = []
+    seen: set[tuple[str, int | None]] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        for location in locations:
+            if location is None:
+                continue
+            path = str(Path(location.file).absolute())
+            if (path, location.line) in seen:
+                continue
+            seen.add((path, location.line))
+            label = Path(path).name + (f", {location.key}" if location.key else "")
+            found.append(dg.LocalFileCodeReference(file_path=path, line_number=location.line, label=label))
+        return dg.CodeReferencesMetadataValue(code_references=found) if found else None
+
+
+def json_list(values: Iterable[object]) -> dg.JsonMetadataValue:
+    """A list as a JSON metadata value (metadata sets take no plain lists).
+
+    Example:
+        >>> json_list(("a", "b")).value
+        ['a', 'b']
+    """
+    return dg.MetadataValue.json(list(values))

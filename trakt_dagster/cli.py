@@ -101,6 +101,7 @@ def validate_command(root: Path, lenient: bool) -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Run config YAML file.")
 @click.option("--tag", "tags", multiple=True, help="Run tag KEY=VALUE (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors from the run log.")
+@click.option("-v", "--verbose", is_flag=True, help="Dagster's whole run log instead of the progress lines.")
 def run_command(
     pipeline: str,
     root: Path,
@@ -109,8 +110,14 @@ def run_command(
     config_file: Path | None,
     tags: tuple[str, ...],
     quiet: bool,
+    verbose: bool,
 ) -> None:
-    """Run PIPELINE through Dagster (against $DAGSTER_HOME if set, else an ephemeral instance)."""
+    """Run PIPELINE through Dagster (against $DAGSTER_HOME if set, else an ephemeral instance).
+
+    Prints each task's start and end (one live line on a terminal, plain lines otherwise) and the run
+    log's warnings and errors; `--verbose` prints Dagster's whole run log instead, `--quiet` only warnings
+    and errors. A task is named as in the pipeline's file or as its Dagster asset name.
+    """
     from trakt_dagster.core.builder import build_graph_definitions
     from trakt_dagster.core.graph import Granularity
     from trakt_dagster.core.launch import launch_job
@@ -163,7 +170,8 @@ def run_command(
             select=select,
             run_config=run_config,
             tags=parsed_tags,
-            log_level="WARNING" if quiet else "INFO",
+            log_level="INFO" if verbose and not quiet else "WARNING",
+            progress=not quiet and not verbose,
         )
     except KeyError as exc:
         click.echo(f"Error: {exc.args[0]}", err=True)

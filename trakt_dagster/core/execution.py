@@ -30,6 +30,7 @@ from trakt_dagster.core.graph import CheckOutcome, Granularity, TaskGraph
 from trakt_dagster.core.manifest import RunManifest
 from trakt_dagster.core.monitoring import finalize_run_folders, record_run_worker
 from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.progress import ProgressTracker
 from trakt_dagster.core.redact import Redactor
 from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
 from trakt_dagster.core.retention import RetentionPolicy, apply_retention, env_default
@@ -202,6 +203,7 @@ def execute_graph(
         manual_ack=True,
         on_value=(lambda key, value: store.save(run_id, key, value)) if store is not None else None,
     )
+    progress = ProgressTracker(graph.name, len(planned), lambda line: dagster_log("info", line))
     success = False
     finished = False
     failures: list[TaskFailed] = []
@@ -223,6 +225,7 @@ def execute_graph(
             if isinstance(event, TaskStarted):
                 manifest.task_started(event)
                 task_log(event.key, "info", "started")
+                progress.started(event.key)
             elif isinstance(event, TaskRetrying):
                 manifest.task_retrying(event)
                 line = (
@@ -239,6 +242,7 @@ def execute_graph(
                 )
                 manifest.task_succeeded(event, materialized=materialize)
                 task_log(event.key, "info", f"succeeded in {event.duration_ms:.1f} ms")
+                progress.ended(event.key, "succeeded", event.duration_ms / 1000)
                 if materialize and step_mode:
                     stored = _store_step_value(run_dir, run_id, event, manifest)
                     folder.write_manifest()
@@ -276,6 +280,7 @@ def execute_graph(
                 message = redactor.text(f"{type(event.error).__name__}: {event.error}")
                 task_log(event.key, "error", f"failed after {event.attempts} attempt(s): {message}")
                 task_log(event.key, "error", event.traceback_text)
+                progress.ended(event.key, "failed", event.duration_ms / 1000)
                 dagster_log("error", f"Task '{event.key}' failed: {message}\n{event.traceback_text}")
                 for outcome in getattr(event.error, "checks", ()):
                     if event.key in binding.asset_keys:
@@ -283,6 +288,7 @@ def execute_graph(
             elif isinstance(event, TaskSkipped):
                 manifest.task_skipped(event)
                 task_log(event.key, "warning", f"skipped: {event.reason}")
+                progress.ended(event.key, "skipped")
                 dagster_log("warning", f"Task '{event.key}' skipped: {event.reason}")
             elif isinstance(event, RunFinished):
                 success = event.success

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from trakt_dagster.core.execution import run_folder_path
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.instance import prepare_dagster_home
 from trakt_dagster.core.names import dagster_name
+from trakt_dagster.core.progress import print_progress
 
 
 @dataclass(frozen=True)
@@ -74,23 +76,27 @@ def launch_job(
     instance: dg.DagsterInstance | None = None,
     log_level: str = "INFO",
     partition_key: str | None = None,
+    progress: bool = False,
 ) -> RunOutcome:
-    """Execute the pipeline's job in this process and read back its manifest."""
+    """Execute the pipeline's job in this process and read back its manifest (`progress`: print each
+    task's start and end to stderr, see `core.progress.print_progress`)."""
     job = defs.resolve_job_def(dagster_name(graph.name))
     config = dict(run_config or {})
     config.setdefault("loggers", {"console": {"config": {"log_level": log_level}}})
     asset_selection = select_asset_keys(defs, graph, select) if select else None
     own_instance = instance is None
     instance = instance or open_instance()
+    printing = print_progress() if progress else nullcontext()
     try:
-        result = job.execute_in_process(
-            run_config=config,
-            instance=instance,
-            raise_on_error=False,
-            tags=dict(tags or {}),
-            asset_selection=asset_selection,
-            partition_key=partition_key,
-        )
+        with printing:
+            result = job.execute_in_process(
+                run_config=config,
+                instance=instance,
+                raise_on_error=False,
+                tags=dict(tags or {}),
+                asset_selection=asset_selection,
+                partition_key=partition_key,
+            )
     finally:
         if own_instance:
             instance.dispose()

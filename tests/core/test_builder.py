@@ -16,6 +16,7 @@ from trakt_dagster.core.context import RunInfo
 from trakt_dagster.core.events import TaskSucceeded
 from trakt_dagster.core.execution import _stored_upstream
 from trakt_dagster.core.graph import CheckDefinition, CheckOutcome, ExternalDataset, Task, TaskGraph, TaskResult
+from trakt_dagster.core.names import hashed_name
 from trakt_dagster.core.resources import RunStorage
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.core.values import ValueStore
@@ -197,4 +198,13 @@ def test_unusual_task_names_are_sanitised(tmp_path: Path, instance, bad: str) ->
     result = execute(graph, tmp_path, instance)
     assert result.success
     (event,) = result.get_asset_materialization_events()
-    assert event.asset_key.path[0] == "demo" and event.asset_key.path[1].startswith("a_b_")
+    assert event.asset_key.path == ["demo", "a_b"]  # the obvious name: no hash without a collision
+
+
+def test_a_hash_tells_apart_only_names_that_would_collide(tmp_path: Path, instance) -> None:
+    tasks = (Task("a-b", run=record("a-b", 1)), Task("a_b", run=record("a_b", 2)), Task("c-d", run=record("c-d", 3)))
+    graph = TaskGraph("demo", "test", Path("demo.py"), tasks=tasks)
+    result = execute(graph, tmp_path, instance)
+    assert result.success
+    keys = sorted(e.asset_key.path[1] for e in result.get_asset_materialization_events())
+    assert keys == sorted(["a_b", hashed_name("a-b"), "c_d"]) and hashed_name("a-b").startswith("a_b_")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,40 @@ def test_snapshot_skips_data_caches_and_runs_folder(tmp_path: Path) -> None:
     copy_tree(spec, target)
     copied = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file() and p.name != "p.yaml")
     assert copied == ["pipeline.yaml", "steps/a.py"]
+
+
+def test_progress_prints_a_live_line_on_a_terminal_and_plain_lines_otherwise() -> None:
+    from trakt_dagster.core.progress import ProgressTracker, print_progress
+
+    def run(live: bool) -> str:
+        out = io.StringIO()
+        logged: list[str] = []
+        with print_progress(out, live=live):
+            tracker = ProgressTracker("sales", total=3, log=logged.append)
+            tracker.started("load")
+            tracker.ended("load", "succeeded", 1.25)
+            tracker.started("boom")
+            tracker.ended("boom", "failed", 0.5)
+            tracker.ended("after", "skipped")
+        assert logged == [
+            "[load] started",
+            "[load] succeeded in 1.2 s (1/3 done)",
+            "[boom] started",
+            "[boom] failed after 0.50 s (2/3 done)",
+            "[after] skipped (3/3 done)",
+        ]
+        return out.getvalue()
+
+    plain = run(live=False)
+    assert plain.splitlines() == [
+        "sales [load] started",
+        "sales [load] succeeded in 1.2 s (1/3 done)",
+        "sales [boom] started",
+        "sales [boom] failed after 0.50 s (2/3 done)",
+        "sales [after] skipped (3/3 done)",
+    ]
+    live = run(live=True)
+    # one line rewritten in place; failures and skips stay on screen; nothing printed after the block
+    assert live.count("\r\x1b[K") == 5 and live.endswith("\n")
+    assert "sales [boom] failed after 0.50 s (2/3 done)\n" in live
+    assert live.split("\r\x1b[K")[2] == "sales [load] succeeded in 1.2 s (1/3 done)"

@@ -3,6 +3,7 @@ the progress lines of a run."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -230,3 +231,24 @@ def test_runs_report_progress_and_distinct_metadata(defs: dg.Definitions, nodes:
         assert by_key["api_ingest/fetch_orders"]["dagster/row_count"].value > 0
         assert by_key["api_ingest/load_orders"]["path"].value.endswith("outputs/orders.csv")
         assert Path(by_key["api_ingest/load_orders"]["path"].value).is_file()
+
+
+def test_run_command_prints_progress_and_takes_either_name(example_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from trakt_dagster.cli import main as cli
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    runs = {}
+    for name in ("check-drop", "check_drop"):
+        done = CliRunner().invoke(
+            cli, ["run", "orders_sdk", "--root", str(example_root), "--select", name], catch_exceptions=False
+        )
+        assert done.exit_code == 0, done.output
+        # not a terminal: plain progress lines, and not Dagster's whole console log
+        assert "orders_sdk [check-drop] started\n" in done.stderr
+        assert re.search(r"orders_sdk \[check-drop\] succeeded in [0-9.]+ s \(1/1 done\)\n", done.stderr)
+        assert "STEP_START" not in done.stderr and "\r" not in done.stderr
+        manifest = json.loads(Path(re.search(r"manifest: (\S+)", done.stdout).group(1)).read_text())
+        runs[name] = sorted(t for t, state in manifest["tasks"].items() if state.get("status") == "success")
+    assert runs["check-drop"] == runs["check_drop"] == ["check-drop"]

@@ -86,13 +86,14 @@ class PitRunMetadataSet(NamespacedMetadataSet):
     """Materialization-time metadata of a pit task (none of these names is a definition-time key).
 
     Args:
-        run_id: pit's run id; attempt: the attempt that succeeded; log: the task's log file;
+        run_id: pit's run id; attempt, max_attempts: the attempt that succeeded, of how many; log: the task's log file;
         rows_affected: rows a SQL task changed; sql_stub: whether SQL ran in stub mode;
         trigger: what started the run; ftp_files: the files an FTP watch found.
     """
 
     run_id: str | None = None
     attempt: int | None = None
+    max_attempts: int | None = None
     log: str | None = None
     rows_affected: int | None = None
     sql_stub: bool | None = None

@@ -1,12 +1,21 @@
-"""`pit init [--type python|sql|shell|dbt] <name>`: a new project under `projects/` that validates and runs.
+"""`pit init [--type python|sql|shell|dbt|transform] <name>`: a new project under `projects/` that validates and
+runs; `pit new <name>`: a new workspace holding one.
 
 Unlike pit's own scaffold, the Python sample imports `pit_sdk.secret` (the module that exists), not
-`pit_sdk.secrets`.
+`pit_sdk.secrets`, and needs no `pyproject.toml` fetching pit's SDK from GitHub (trakt-dagster serves a
+compatible `pit_sdk`).
 """
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+"""pit's rule for project and workspace names."""
+SAMPLE_PROJECT = "sample_pipeline"
 
 PIT_TOML = {
     "python": """\
@@ -59,6 +68,17 @@ name = "build"
 runner = "dbt"
 script = "build"
 """,
+    "transform": """\
+[dag]
+name = "{name}"
+# schedule = "0 7 * * *"
+
+[dag.sql]
+connection = "{name}_warehouse"   # a secret holding the connection URL; without secrets the models run as stubs
+
+[dag.transform]
+dialect = "mssql"
+""",
 }
 
 FILES = {
@@ -90,6 +110,46 @@ except RuntimeError as exc:
             "version: 2\nmodels:\n  - name: hello\n    columns:\n      - name: id\n        tests: [not_null, unique]\n"
         ),
     },
+    "transform": {
+        "models/defaults.toml": (
+            "# Settings for every model below this folder; a table named after a model overrides them for it.\n"
+            '[defaults]\nmaterialization = "view"\nschema = "dbo"\n\n[order_totals]\nmaterialization = "table"\n'
+        ),
+        "models/staging/stg_orders.sql": "SELECT id, customer_id, amount\nFROM raw.orders\nWHERE amount > 0\n",
+        "models/order_totals.sql": (
+            'SELECT customer_id, SUM(amount) AS total\nFROM {{ ref "stg_orders" }}\nGROUP BY customer_id\n'
+        ),
+    },
+}
+
+WORKSPACE_FILES = {
+    ".gitignore": "runs/\n.venv/\nrepo_cache/\ncompiled_models/\n.dagster/\n*.db\nsecrets/\n",
+    "pit_config.toml": (
+        "# Workspace settings (all optional); paths are relative to this folder.\n"
+        '# secrets_dir = "secrets/secrets.toml"     # or a .toml.age file\n'
+        '# runs_dir = "runs"\n'
+        '# repo_cache_dir = "repo_cache"\n'
+        '# keep_artifacts = ["logs", "project", "data"]\n'
+    ),
+    "definitions.py": (
+        '"""Dagster code location of this pit workspace: `dagster dev -f definitions.py`."""\n\n'
+        "from pathlib import Path\n\nfrom trakt_dagster import build_definitions\n\n"
+        "defs = build_definitions(Path(__file__).parent)\n"
+    ),
+    "README.md": """\
+# {name}
+
+A pit workspace run by trakt-dagster: every `projects/<name>/pit.toml` is a DAG.
+
+```
+trakt-dagster pit validate                      # check every project
+trakt-dagster pit run sample_pipeline           # run the sample DAG
+trakt-dagster pit run sample_pipeline/<task>    # run one task
+trakt-dagster pit init --type sql my_project    # add a project
+trakt-dagster pit serve                         # schedules, triggers and the Dagster UI
+trakt-dagster pit status                        # newest run of each DAG
+```
+""",
 }
 
 
@@ -100,14 +160,43 @@ def scaffold_project(root: Path, name: str, kind: str = "python") -> Path:
         >>> # scaffold_project(Path("."), "sales", "sql") -> Path("projects/sales")
     """
     if kind not in PIT_TOML:
-        raise ValueError(f"unknown project type '{kind}': use {', '.join(PIT_TOML)}")
+        raise ValueError(f'unknown project type "{kind}" (must be python, sql, shell, dbt, or transform)')
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f'invalid project name "{name}": must match [a-z][a-z0-9_]*')
     folder = Path(root) / "projects" / name
-    if (folder / "pit.toml").exists():
-        raise FileExistsError(f"{folder / 'pit.toml'} already exists")
+    if folder.exists():
+        raise FileExistsError(f"project directory already exists: {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pit.toml").write_text(PIT_TOML[kind].format(name=name), encoding="utf-8")
     for rel, text in FILES[kind].items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.replace("{name}", name), encoding="utf-8")
+    return folder
+
+
+def scaffold_workspace(parent: Path, name: str, kind: str = "python") -> Path:
+    """Write a new workspace `<parent>/<name>/` (pit_config.toml, .gitignore, README.md, definitions.py and the
+    project `sample_pipeline` of `kind`) and make it a git repository; returns the workspace folder.
+
+    Example:
+        >>> # scaffold_workspace(Path("."), "analytics", "sql") -> Path("analytics")
+    """
+    if kind not in PIT_TOML:
+        raise ValueError(f'unknown project type "{kind}" (must be python, sql, shell, dbt, or transform)')
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f'invalid workspace name "{name}": must match [a-z][a-z0-9_]*')
+    folder = Path(parent) / name
+    if folder.exists():
+        raise FileExistsError(f"directory already exists: {folder}")
+    folder.mkdir(parents=True)
+    for rel, text in WORKSPACE_FILES.items():
+        (folder / rel).write_text(text.replace("{name}", name), encoding="utf-8")
+    scaffold_project(folder, SAMPLE_PROJECT, kind)
+    git = shutil.which("git")
+    if git is None:
+        raise OSError("git init: git is not installed (the workspace was written without a repository)")
+    done = subprocess.run([git, "init"], cwd=folder, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OSError(f"git init: {done.stderr.strip() or done.stdout.strip()}")
     return folder

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from trakt_dagster.core.atomic import atomic_path
 from trakt_dagster.pit.gofmt import go_quote
 from trakt_dagster.pit.toml_source import TomlDocument, TomlSyntaxError
 from trakt_dagster.pit.transform_sql import (
@@ -135,8 +136,8 @@ class CompileResult:
         written = []
         for model in self.compiled:
             path = Path(out_dir) / f"{model.name}.sql"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes((model.compiled or "").encode("utf-8", errors="surrogateescape"))
+            with atomic_path(path) as tmp:  # a reader (or a run's sql task) never sees half a model
+                tmp.write_bytes((model.compiled or "").encode("utf-8", errors="surrogateescape"))
             written.append(path)
         return written
 

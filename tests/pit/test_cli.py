@@ -120,8 +120,8 @@ def invoke(*args: str):
 def test_validate_prints_pits_lines(root: Path, tmp_path: Path) -> None:
     broken = invoke("pit", "validate", "--project-dir", str(root))
     assert broken.exit_code == 1
-    assert broken.stderr.startswith('ERROR: [broken] task "a": script "gone.sh" not found\n  at ')
-    assert "projects/broken/pit.toml:3" in broken.stderr
+    assert broken.stderr.startswith(f"ERROR: [broken] {root}/projects/broken/pit.toml:3 (key tasks[0].script): ")
+    assert 'task "a": script "gone.sh" not found\n  fix: ' in broken.stderr
     assert broken.stderr.endswith("Error: validation found 1 error(s)\n")
     shutil.rmtree(root / "projects" / "broken")
     try:
@@ -167,7 +167,7 @@ def test_run_logs_and_age_secrets_row_42(root: Path) -> None:
     empty_task = invoke("pit", "run", "sales/", "--project-dir", str(root))
     assert empty_task.stderr == 'Error: task name cannot be empty in "sales/" (use just "sales" to run the full DAG)\n'
     broken = invoke("pit", "run", "broken", "--project-dir", str(root))
-    assert broken.exit_code == 1 and broken.stderr.startswith('ERROR: [broken] task "a": script "gone.sh" not found')
+    assert broken.exit_code == 1 and broken.stderr.startswith(f"ERROR: [broken] {root}/projects/broken/pit.toml:3")
 
 
 def test_a_failed_run_shows_pits_summary_then_verbose_streams_output(chain: Path) -> None:

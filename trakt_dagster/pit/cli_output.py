@@ -156,8 +156,8 @@ def status_table(rows: Sequence[tuple[str, datetime, str, float | None]]) -> str
 
 
 def error_lines(errors: Iterable[LoadError], prefix: str = "ERROR: ") -> str:
-    """Load errors as pit prints validation errors (`ERROR: [dag] message`), each followed by where it is and
-    how to fix it.
+    """Load errors as pit prints validation errors (`ERROR: [dag] message`), with where the problem is before
+    the message and how to fix it on the next line.
 
     Example:
         >>> from pathlib import Path
@@ -165,15 +165,13 @@ def error_lines(errors: Iterable[LoadError], prefix: str = "ERROR: ") -> str:
         >>> err = LoadError('task "a": script "a.sh" not found', SourceLocation(Path("p/pit.toml"), 3, "tasks[0]"),
         ...                 hint="create p/a.sh", pipeline="sales")
         >>> print(error_lines([err]), end="")
-        ERROR: [sales] task "a": script "a.sh" not found
-          at p/pit.toml:3 (key tasks[0])
+        ERROR: [sales] p/pit.toml:3 (key tasks[0]): task "a": script "a.sh" not found
           fix: create p/a.sh
     """
     lines = []
     for error in errors:
-        lines.append(f"{prefix}{f'[{error.pipeline}] ' if error.pipeline else ''}{error.message}")
-        if error.location is not None:
-            lines.append(f"  at {error.location.describe()}")
+        where = f"{error.location.describe()}: " if error.location is not None else ""
+        lines.append(f"{prefix}{f'[{error.pipeline}] ' if error.pipeline else ''}{where}{error.message}")
         if error.hint:
             lines.extend(
                 f"  fix: {part}" if i == 0 else f"       {part}" for i, part in enumerate(error.hint.split("\n"))

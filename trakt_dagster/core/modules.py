@@ -28,13 +28,25 @@ class ModuleNamespace:
         >>> # ns = ModuleNamespace(Path("pipelines/alpha"))
         >>> # with ns.active():
         >>> #     module = importlib.import_module("steps.transform")   # alpha's own steps
+        >>> # orders = ModuleNamespace(Path("pipelines/orders"), package=True)   # has __init__.py
+        >>> # orders.import_module("orders.runtime")                            # relative imports work
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, package: bool = False) -> None:
         self.root = Path(root).resolve()
+        self.package = package
+        """`root` is a package (a folder with `__init__.py`): its parent goes on `sys.path` and the package
+        is imported by its folder name (`orders`, `orders.tasks.extract`), so relative imports work."""
         self.modules: dict[str, ModuleType] = {}
 
+    @property
+    def search_root(self) -> Path:
+        """The folder put first on `sys.path` while the namespace is active."""
+        return self.root.parent if self.package else self.root
+
     def _local_top_names(self) -> set[str]:
+        if self.package:
+            return {self.root.name}
         names: set[str] = set()
         try:
             entries = list(os.scandir(self.root))
@@ -69,7 +81,7 @@ class ModuleNamespace:
                 if name.split(".", 1)[0] in local and sys.modules[name] is not self.modules.get(name):
                     hidden[name] = sys.modules.pop(name)
             sys.modules.update(self.modules)
-            sys.path.insert(0, str(self.root))
+            sys.path.insert(0, str(self.search_root))
             importlib.invalidate_caches()
             try:
                 yield

@@ -6,11 +6,22 @@ which are trakt YAML pipelines, nor in ductaflow projects (`flows/` + `config/`)
 its markers (e.g. `flowrun`), so modules are imported only when some front end may want them; each file
 is imported once per process (cached by path and modification time), in its folder's own
 `ModuleNamespace`, and shared by all front ends.
+
+A folder with an `__init__.py` is a **package**: it is imported as one (`orders`, `orders.runtime`,
+`orders.tasks.extract`, with its parent on `sys.path`), so relative imports work; every module of it is
+imported (sub-folders included, not `__main__.py`, `_*.py`, tests) when any of its files mentions a marker,
+since tasks often live in modules that never name their tool.
+
+Before a module is imported its source is read with `ast`: a module-level `asyncio.run(main())` (which would
+run the pipeline natively on every load) is refused with a load error saying to guard it.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
 import io
+import os
 import sys
 import threading
 import tokenize
@@ -21,11 +32,16 @@ from pathlib import Path
 from types import ModuleType
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text
+from trakt_dagster.core.import_guard import find_import_time_runs
 from trakt_dagster.core.modules import ModuleNamespace
 
 _SKIP_NAMES = ("__init__.py", "conftest.py")
+_PACKAGE_SKIP_NAMES = ("conftest.py", "__main__.py", "setup.py")
+_PACKAGE_SKIP_DIRS = ("tests", "test")
 _cache: dict[tuple[Path, float], PipelineModule] = {}
 _namespaces: dict[Path, ModuleNamespace] = {}
+_runs_found: dict[tuple[Path, float], list] = {}
+"""Module-level event-loop calls found per (file, mtime): each file is parsed once."""
 _lock = threading.Lock()
 
 
@@ -45,18 +61,78 @@ class PipelineModule:
 
 
 def pipeline_python_files(root: Path) -> list[Path]:
-    """Candidate module files under `<root>/pipelines`, sorted."""
+    """Candidate module files under `<root>/pipelines`, sorted (every module of a package folder)."""
     folder = Path(root) / "pipelines"
     if not folder.is_dir():
         return []
-    found = list(folder.glob("*.py"))
+    found = [p for p in folder.glob("*.py") if p.name not in _SKIP_NAMES and not p.name.startswith(("_", "test_"))]
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if (sub / "pipeline.yaml").exists() or is_notebook_project(sub) or sub.name.startswith((".", "_")):
             continue
-        found.extend(sub.glob("*.py"))
-    return sorted(
-        p for p in found if p.name not in _SKIP_NAMES and not p.name.startswith(("_", "test_")) and p.is_file()
-    )
+        if (sub / "__init__.py").is_file():
+            found.extend(package_python_files(sub))
+            continue
+        found.extend(p for p in sub.glob("*.py") if p.name not in _SKIP_NAMES and not p.name.startswith(("_", "test_")))
+    return sorted(p for p in found if p.is_file())
+
+
+def package_python_files(package: Path) -> list[Path]:
+    """The module files of a package folder: `__init__.py` files and modules of every sub-folder whose name
+    is an identifier (not `_*`, tests, `__main__.py`, `conftest.py`), sorted."""
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(package):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d.isidentifier()
+            and not d.startswith("_")
+            and d not in _PACKAGE_SKIP_DIRS
+            and not is_notebook_project(here / d)
+        )
+        for name in filenames:
+            stem, dot, ext = name.rpartition(".")
+            if ext != "py" or not dot or not stem.isidentifier() or name in _PACKAGE_SKIP_NAMES:
+                continue
+            if name == "__init__.py" or not name.startswith(("_", "test_")):
+                files.append(here / name)
+    return sorted(files)
+
+
+def package_root(path: Path) -> Path | None:
+    """The top folder of the package `path` belongs to (climbing while folders hold `__init__.py`), or None.
+
+    Example:
+        >>> import tempfile
+        >>> base = Path(tempfile.mkdtemp())
+        >>> (base / "orders" / "tasks").mkdir(parents=True)
+        >>> for f in ("orders/__init__.py", "orders/tasks/__init__.py"): _ = (base / f).write_text("")
+        >>> package_root(base / "orders" / "tasks" / "extract.py") == (base / "orders").resolve()
+        True
+    """
+    folder = Path(path).resolve().parent
+    top = None
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        top = folder
+        folder = folder.parent
+    return top
+
+
+def module_name(path: Path, package: Path | None) -> str:
+    """The name a file is imported under: its stem, or its dotted path inside `package`.
+
+    Example:
+        >>> module_name(Path("/p/orders/tasks/extract.py"), Path("/p/orders"))
+        'orders.tasks.extract'
+        >>> module_name(Path("/p/orders/__init__.py"), Path("/p/orders")), module_name(Path("/p/dag.py"), None)
+        ('orders', 'dag')
+    """
+    if package is None:
+        return Path(path).stem
+    parts = list(Path(path).resolve().relative_to(Path(package).resolve().parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 def read_python_source(path: Path) -> str | None:
@@ -117,9 +193,12 @@ def is_notebook_project(folder: Path) -> bool:
 
 
 def import_pipeline_modules(root: Path, markers: Iterable[str]) -> list[PipelineModule]:
-    """Import (once) every candidate file whose source contains one of `markers`."""
+    """Import (once) every candidate file whose source contains one of `markers` (for a package: every
+    module of the package when any of its files does)."""
     wanted = tuple(markers)
     results = []
+    texts: dict[Path, str | None] = {}
+    packages: dict[Path, list[Path]] = {}
     for path in pipeline_python_files(root):
         try:
             text = read_python_source(path)
@@ -128,13 +207,71 @@ def import_pipeline_modules(root: Path, markers: Iterable[str]) -> list[Pipeline
         except (OSError, UnicodeDecodeError, SyntaxError) as exc:
             results.append(PipelineModule(path, None, None, _unreadable(path, exc)))
             continue
-        if text is not None and any(marker in text for marker in wanted):
-            results.append(import_pipeline_module(path))
+        texts[path] = text
+        package = _scanned_package(path, Path(root) / "pipelines")
+        if package is not None:
+            packages.setdefault(package, []).append(path)
+    done: set[Path] = set()
+    for path, text in texts.items():
+        package = _scanned_package(path, Path(root) / "pipelines")
+        if package is None:
+            if text is not None and any(marker in text for marker in wanted):
+                results.append(import_pipeline_module(path))
+            continue
+        if package in done:
+            continue
+        done.add(package)
+        members = packages[package]
+        if not any(texts.get(p) and any(marker in texts[p] for marker in wanted) for p in members):
+            continue
+        refused = [_refusal(p, texts[p]) for p in members]
+        refused = [error for error in refused if error is not None]
+        if refused:
+            results.extend(PipelineModule(Path(e.location.file), None, None, e) for e in refused)
+            continue
+        results.extend(import_pipeline_module(p, package=package) for p in members)
     return results
 
 
-def import_pipeline_module(path: Path) -> PipelineModule:
-    """Import one pipeline module in its folder's namespace; errors become a `LoadError`."""
+def _scanned_package(path: Path, pipelines: Path) -> Path | None:
+    """The package a candidate file belongs to: `pipelines/<folder>/` when it has an `__init__.py` (its
+    sub-folders need none), else whatever `package_root` finds."""
+    try:
+        parts = Path(path).resolve().relative_to(pipelines.resolve()).parts
+    except ValueError:
+        return package_root(path)
+    if len(parts) > 1 and (pipelines / parts[0] / "__init__.py").is_file():
+        return package_root(pipelines / parts[0] / "__init__.py")
+    return package_root(path)
+
+
+def _refusal(path: Path, text: str | None) -> LoadError | None:
+    """A load error when the module would run an event loop at import (`asyncio.run(main())`)."""
+    try:
+        key = (Path(path).resolve(), Path(path).stat().st_mtime)
+    except OSError:
+        key = None
+    if key is not None and key in _runs_found:
+        runs = _runs_found[key]
+    else:
+        runs = find_import_time_runs(text if text is not None else _source_or_none(Path(path)) or "")
+        if key is not None:
+            _runs_found[key] = runs
+    if not runs:
+        return None
+    run = runs[0]
+    return LoadError(
+        f"{Path(path).name} calls `{run.text}` at module level: trakt-dagster imports pipeline modules "
+        "whenever the code location loads, so the pipeline would run outside Dagster on every load.",
+        SourceLocation(Path(path), run.line),
+        'guard the call with `if __name__ == "__main__":` (the file still runs as a script); Dagster runs the '
+        "pipeline itself",
+    )
+
+
+def import_pipeline_module(path: Path, *, package: Path | None = None) -> PipelineModule:
+    """Import one pipeline module in its folder's namespace (a package's modules as the package's: `package`,
+    else the folders above it holding `__init__.py`); errors become a `LoadError`."""
     path = Path(path).resolve()
     try:
         key = (path, path.stat().st_mtime)
@@ -143,17 +280,76 @@ def import_pipeline_module(path: Path) -> PipelineModule:
     with _lock:
         if key in _cache:
             return _cache[key]
-        namespace = _namespaces.setdefault(path.parent, ModuleNamespace(path.parent))
-        name = path.stem
+        package = Path(package).resolve() if package is not None else package_root(path)
+        folder = package if package is not None else path.parent
+        if folder not in _namespaces:
+            _namespaces[folder] = ModuleNamespace(folder, package=package is not None)
+        namespace = _namespaces[folder]
+        checked = package_python_files(package) if package is not None else _with_sibling_imports(path)
+        refused = next((e for e in (_refusal(p, None) for p in checked) if e is not None), None)
+        if refused is not None:
+            return PipelineModule(path, None, namespace, refused)
+        name = module_name(path, package)
         try:
             with namespace.active():
                 sys.modules.pop(name, None)
-                module = __import__(name)
+                module = importlib.import_module(name)
             found = PipelineModule(path, module, namespace)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is a load error
             found = PipelineModule(path, None, namespace, _import_error(path, exc))
         _cache[key] = found
+        if found.module is not None:
+            _remember_side_imports(namespace)
         return found
+
+
+def _with_sibling_imports(path: Path) -> list[Path]:
+    """`path` and the modules of its folder it imports, transitively (`from etl import Deps` imports `etl.py`),
+    read with `ast`: an event-loop call in any of them would run when `path` is imported."""
+    folder = path.parent
+    found = [path]
+    stack = [path]
+    while stack:
+        try:
+            tree = ast.parse(_source_or_none(stack.pop()) or "")
+        except (SyntaxError, ValueError):
+            continue
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".", 1)[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".", 1)[0])
+        for name in sorted(names):
+            for candidate in (folder / f"{name}.py", folder / name / "__init__.py"):
+                if candidate.is_file() and candidate.resolve() not in found:
+                    found.append(candidate.resolve())
+                    stack.append(candidate.resolve())
+    return found
+
+
+def _source_or_none(path: Path) -> str | None:
+    try:
+        return read_python_source(path)
+    except (UnicodeDecodeError, SyntaxError):
+        return None  # reported by the import
+
+
+def _remember_side_imports(namespace: ModuleNamespace) -> None:
+    """Modules of the namespace that an import brought in (a sibling, a package's submodule) count as imported:
+    importing their file later returns them instead of running it a second time (a second copy of an engine
+    would have none of the tasks registered on the first)."""
+    for module in list(namespace.modules.values()):
+        origin = getattr(module, "__file__", None)
+        if not origin:
+            continue
+        try:
+            file = Path(origin).resolve()
+            side_key = (file, file.stat().st_mtime)
+        except OSError:
+            continue
+        if side_key not in _cache:
+            _cache[side_key] = PipelineModule(file, module, namespace)
 
 
 def _import_error(path: Path, exc: BaseException) -> LoadError:

@@ -1,8 +1,10 @@
 """Find flowrun DAGs in the Python modules under `pipelines/` and turn them into task graphs.
 
 Candidates are the modules whose source mentions `flowrun` (`core.pymodules`: `pipelines/*.py` and
-`pipelines/<folder>/*.py`, each folder in its own module namespace). Before they are imported,
-`from flowrun import Pipeline` is made to work on flowrun-dag 1.0.0 (`compat_import`).
+`pipelines/<folder>/*.py`, each folder in its own module namespace; a folder with `__init__.py` is imported as
+a package, all its modules). Before they are imported, `from flowrun import Pipeline` is made to work on
+flowrun-dag 1.0.0 (`compat_import`). A folder's `flowrun_settings.py` supplies `flowrun_*` settings (the
+context factory above all) to the modules that have none of their own.
 """
 
 from __future__ import annotations
@@ -11,9 +13,15 @@ from pathlib import Path
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
-from trakt_dagster.core.pymodules import import_pipeline_modules
+from trakt_dagster.core.pymodules import import_pipeline_module, import_pipeline_modules
 from trakt_dagster.flowrun import compat_import
-from trakt_dagster.flowrun.loader import improve_import_error, load_module_dags
+from trakt_dagster.flowrun.loader import (
+    SETTINGS_FILE,
+    improve_import_error,
+    load_module_dags,
+    object_owners,
+    settings_file_of,
+)
 from trakt_dagster.flowrun.model import FlowrunDag
 from trakt_dagster.flowrun.translate import build_flowrun_graph
 
@@ -30,12 +38,25 @@ def load_dags(root: Path) -> tuple[list[FlowrunDag], FrontEndResult]:
     result = FrontEndResult()
     dags: list[FlowrunDag] = []
     seen: set[int] = set()
+    modules = []
     for found in import_pipeline_modules(root, MARKERS):
         if found.error is not None:
             result.errors.append(improve_import_error(found.error, found.path))
-            continue
+        elif found.path.name != SETTINGS_FILE:
+            modules.append(found)
+    settings = {}
+    for found in modules:
+        where = settings_file_of(found)
+        if where not in settings:
+            settings[where] = import_pipeline_module(where) if where.is_file() else None
+    try:
+        owners = object_owners(modules)
+    except Exception:  # noqa: BLE001 - odd objects are reported per module below
+        owners = None
+    for found in modules:
         try:
-            found_dags, errors = load_module_dags(found, seen)
+            shared = settings[settings_file_of(found)]
+            found_dags, errors = load_module_dags(found, seen, owners=owners, settings_module=shared)
         except Exception as exc:  # noqa: BLE001 - a module's odd objects must not stop the other modules
             result.errors.append(unexpected_error(found.path, exc, TOOL))
             continue

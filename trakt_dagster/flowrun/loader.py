@@ -97,28 +97,89 @@ def looks_like_pipeline(value: Any) -> bool:
         return False
 
 
-def load_module_dags(found: PipelineModule, seen: set[int]) -> tuple[list[FlowrunDag], list[LoadError]]:
-    """Every flowrun DAG of one imported module (objects already in `seen`, e.g. an engine imported from a
-    sibling module, are skipped)."""
+SETTINGS_FILE = "flowrun_settings.py"
+"""A module beside the pipeline modules (for a package: in its top folder) whose `flowrun_*` names apply to
+every module of that folder that does not define them itself — how a module whose `RunContext` is built in
+its own `main()` gets one on Dagster without being edited."""
+
+
+def settings_file_of(found: PipelineModule) -> Path:
+    """Where the settings module of a pipeline module lives: `flowrun_settings.py` in its folder, or in its
+    package's top folder."""
+    namespace = found.namespace
+    folder = namespace.root if namespace is not None and namespace.package else found.path.parent
+    return folder / SETTINGS_FILE
+
+
+def flowrun_objects(module: Any) -> list[tuple[str, int]]:
+    """`(attribute, id)` of the module's flowrun objects (engines, DAG scopes by their engine, pipelines)."""
+    found = []
+    for attribute, value in list(vars(module).items()):
+        if attribute.startswith("__"):
+            continue
+        if isinstance(value, flowrun.Engine):
+            found.append((attribute, id(value)))
+        elif isinstance(value, flowrun.DagScope):
+            found.append((attribute, id(value._engine)))
+        elif looks_like_pipeline(value):
+            found.append((attribute, id(value)))
+    return found
+
+
+def object_owners(modules: Iterable[PipelineModule]) -> dict[int, Path]:
+    """Which module a flowrun object is read from when several modules hold it (`from .runtime import engine`):
+    the first module that assigns it (`engine = ...`), else the first that has it. Its DAGs then carry that
+    module's file and lines."""
+    owners: dict[int, Path] = {}
+    fallback: dict[int, Path] = {}
+    for found in modules:
+        text = _source(found.path)
+        for attribute, key in flowrun_objects(found.module):
+            fallback.setdefault(key, found.path)
+            if key not in owners and _assignment_line(text, attribute) is not None:
+                owners[key] = found.path
+    return {**fallback, **owners}
+
+
+def load_module_dags(
+    found: PipelineModule,
+    seen: set[int],
+    *,
+    owners: dict[int, Path] | None = None,
+    settings_module: PipelineModule | None = None,
+) -> tuple[list[FlowrunDag], list[LoadError]]:
+    """Every flowrun DAG of one imported module (objects already in `seen`, or owned by another module
+    per `owners`, e.g. an engine imported from a sibling module, are skipped). `flowrun_*` names of
+    `settings_module` (the folder's `flowrun_settings.py`) apply where the module has none of its own."""
     module = found.module
     path = found.path
     text = _source(path)
-    settings, problems = ModuleSettings.read(module)
+    shared = {}
+    if settings_module is not None and settings_module.module is not None and settings_module.path != path:
+        shared = {k: v for k, v in vars(settings_module.module).items() if k.startswith("flowrun_")}
+    own = vars(module)
+    settings, problems = ModuleSettings.read({**shared, **own})
     dags: list[FlowrunDag] = []
-    errors: list[LoadError] = [
-        LoadError(
-            f"Module setting {setting} {problem}.",
-            SourceLocation(path, _assignment_line(text, setting.split("[", 1)[0]), setting.split("[", 1)[0]),
-            "see docs/flowrun.md, 'Other module settings', for what each flowrun_* name takes",
-            TOOL,
+    errors: list[LoadError] = []
+    for setting, problem in problems:
+        name = setting.split("[", 1)[0]
+        where = (path, text) if name in own else (settings_module.path, _source(settings_module.path))
+        errors.append(
+            LoadError(
+                f"Module setting {setting} {problem}.",
+                SourceLocation(where[0], _assignment_line(where[1], name), name),
+                "see docs/flowrun.md, 'Other module settings', for what each flowrun_* name takes",
+                TOOL,
+            )
         )
-        for setting, problem in problems
-    ]
     engines: dict[int, tuple[str, Any]] = {}
     scopes: dict[int, list[tuple[str, str]]] = {}
     pipelines: list[tuple[str, Any]] = []
     for attribute, value in list(vars(module).items()):
         if attribute.startswith("__") or id(value) in seen:
+            continue
+        key = id(value._engine) if isinstance(value, flowrun.DagScope) else id(value)
+        if owners is not None and owners.get(key, path) != path:
             continue
         if isinstance(value, flowrun.Engine):
             engines.setdefault(id(value), (attribute, value))
@@ -157,6 +218,7 @@ class _Reader:
         self.errors = errors
         self.invalid: set[str] = set()
         """DAGs whose module settings are invalid (reported; the DAG is not loaded)."""
+        self.root = found.namespace.root if found.namespace is not None else None
 
     def retention(self, dag_name: str) -> RetentionPolicy | None:
         """The DAG's `flowrun_retention` (one mapping for all DAGs, or one per DAG name); problems are errors."""
@@ -188,10 +250,22 @@ class _Reader:
 
     # -- errors -------------------------------------------------------------------------------
     def error(
-        self, message: str, line: int | None, key: str, hint: str | None = None, *, pipeline: str | None = None
+        self,
+        message: str,
+        line: int | None,
+        key: str,
+        hint: str | None = None,
+        *,
+        pipeline: str | None = None,
+        file: Path | None = None,
     ) -> None:
         hint = hint or hint_for(message, self.text) or "fix the DAG in this module"
-        self.errors.append(LoadError(message, SourceLocation(self.path, line, key), hint, TOOL, pipeline))
+        where = SourceLocation(file or self.path, line, key)
+        self.errors.append(LoadError(message, where, hint, TOOL, pipeline))
+
+    def place(self, func: Callable[..., Any]) -> tuple[Path, int | None]:
+        """The file and first line of a task function: this module, or another module of its folder or package."""
+        return _function_place(func, self.path, self.root)
 
     def task_line(self, funcs: dict[str, Callable[..., Any]], message: str, fallback: int | None) -> int | None:
         match = _TASK_IN_MESSAGE.match(message)
@@ -220,7 +294,7 @@ class _Reader:
             names = explicit
         else:
             configured = per_key(self.settings.dag_name, attribute)
-            legacy = configured if isinstance(configured, str) else _legacy_name(self.path, attribute)
+            legacy = configured if isinstance(configured, str) else _legacy_name(self.found, attribute)
             if not specs:
                 self.error(f"DAG '{legacy}' has no registered tasks.", line, f"engine '{attribute}'", pipeline=legacy)
                 return
@@ -238,7 +312,7 @@ class _Reader:
                     spec.func, spec.deps, named_deps=spec.named_deps, accepts_upstream=spec.accepts_upstream
                 )
                 tasks.append(self.task(task_name, spec.func, spec.deps, shape, spec.timeout_s, spec.retries, name))
-            if any(task is None for task in tasks):
+            if any(task is None for task in tasks) or self.context_missing(name, tasks):
                 continue
             yield self.dag(name, ENGINE, attribute, line, tasks, engine, **_engine_settings(engine))
 
@@ -272,11 +346,44 @@ class _Reader:
             deps = edges.get(task_name, tuple(spec.deps))
             shape = getattr(spec, "shape", None) or call_shape(spec.func, deps)
             tasks.append(self.task(task_name, spec.func, deps, shape, spec.timeout_s, spec.retries, name))
-        if any(task is None for task in tasks):
+        if any(task is None for task in tasks) or self.context_missing(name, tasks):
             return None
         return self.dag(name, PIPELINE, attribute, line, tasks, pipeline, **_pipeline_settings(pipeline))
 
     # -- shared -------------------------------------------------------------------------------
+    def context_factory(self, dag: str) -> Any:
+        context = self.settings.context
+        factory = per_key(context, dag) if isinstance(context, dict) else context
+        return factory if callable(factory) else None
+
+    def batch_source(self, dag: str) -> Any:
+        batches = self.settings.batches
+        source = per_key(batches, dag) if isinstance(batches, dict) else batches
+        return source if callable(source) else None
+
+    def context_missing(self, dag: str, tasks: list[FlowrunTask]) -> bool:
+        """A task requires a `RunContext` but nothing supplies one on Dagster (flowrun code builds it in its
+        own `main()`, which Dagster never calls): a load error pointing at the context factory. A batch source
+        counts as a supply (its runs carry their batch's metadata as the context)."""
+        if self.context_factory(dag) is not None or self.batch_source(dag) is not None:
+            return False
+        needy = [task for task in tasks if task.shape.context_required]
+        if not needy:
+            return False
+        names = ", ".join(f"'{task.name}'" for task in needy)
+        self.error(
+            f"Task '{needy[0].name}' requires a RunContext but none was provided: no context factory supplies "
+            f"one on Dagster for DAG '{dag}' (tasks needing it: {names}).",
+            needy[0].line,
+            f"task '{needy[0].name}'",
+            "define `def flowrun_context(metadata): return RunContext(<your deps>, metadata)` in "
+            f"{SETTINGS_FILE} beside this module (the module stays as it is) or in the module itself; Dagster "
+            "calls it once per run (docs/flowrun.md, 'The run's RunContext')",
+            pipeline=dag,
+            file=needy[0].file,
+        )
+        return True
+
     def task(
         self,
         name: str,
@@ -287,7 +394,7 @@ class _Reader:
         retries: int,
         dag: str,
     ) -> FlowrunTask | None:
-        line = _function_line(func, self.path)
+        file, line = self.place(func)
         if retries is not None and (
             isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 1000
         ):
@@ -297,6 +404,7 @@ class _Reader:
                 f"task '{name}'",
                 "write retries=2 in the task decorator",
                 pipeline=dag,
+                file=file,
             )
             return None
         if timeout_s is not None and (
@@ -309,6 +417,7 @@ class _Reader:
                 f"task '{name}'",
                 "write timeout_s=30 in the task decorator (async tasks only)",
                 pipeline=dag,
+                file=file,
             )
             return None
         doc = inspect.getdoc(func)
@@ -322,6 +431,7 @@ class _Reader:
             retry_delay_s=float(per_key(self.settings.retry_delay_s, name, 0.0) or 0.0),
             retry_backoff=float(per_key(self.settings.retry_backoff, name, 1.0) or 1.0),
             line=line,
+            file=file,
             description=doc.strip() if doc else None,
         )
 
@@ -339,8 +449,8 @@ class _Reader:
         hooks: tuple[Any, ...],
     ) -> FlowrunDag:
         settings = self.settings
-        factory = per_key(settings.context, name) if isinstance(settings.context, dict) else settings.context
-        batches = per_key(settings.batches, name) if isinstance(settings.batches, dict) else settings.batches
+        factory = self.context_factory(name)
+        batches = self.batch_source(name)
         doc = inspect.getdoc(self.found.module)
         return FlowrunDag(
             name=name,
@@ -352,8 +462,8 @@ class _Reader:
             max_parallel=max_parallel,
             max_workers=max_workers,
             hooks=hooks,
-            context_factory=factory if callable(factory) else None,
-            batches=batches if callable(batches) else None,
+            context_factory=factory,
+            batches=batches,
             batch_interval_s=settings.batch_interval_s,
             persist_values=settings.persist_values,
             retention=self.retention(name),
@@ -363,8 +473,12 @@ class _Reader:
         )
 
 
-def _legacy_name(path: Path, attribute: str) -> str:
-    """`<folder>_<attribute>` for `pipelines/<folder>/x.py`, `<module>_<attribute>` for `pipelines/x.py`."""
+def _legacy_name(found: PipelineModule, attribute: str) -> str:
+    """`<folder>_<attribute>` for `pipelines/<folder>/x.py` (and any module of the package `pipelines/<folder>/`),
+    `<module>_<attribute>` for `pipelines/x.py`."""
+    path, namespace = found.path, found.namespace
+    if namespace is not None and namespace.package:
+        return f"{namespace.root.name}_{attribute}"
     stem = path.stem if path.parent.name == "pipelines" else path.parent.name
     return f"{stem}_{attribute}"
 
@@ -423,6 +537,19 @@ def _pipeline_line(pipeline: Any, path: Path) -> int | None:
     if where and Path(where[0]).resolve() == path:
         return where[1]
     return None
+
+
+def _function_place(func: Callable[..., Any], path: Path, root: Path | None) -> tuple[Path, int | None]:
+    """(file, first line) of `func` when it is defined in `path` or in a module under `root`, else (path, None)."""
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    if code is None:
+        return path, None
+    try:
+        file = Path(code.co_filename).resolve()
+        inside = file == path or (root is not None and file.is_relative_to(root) and file.is_file())
+    except (OSError, ValueError):
+        inside = False
+    return (file, code.co_firstlineno) if inside else (path, None)
 
 
 def _function_line(func: Callable[..., Any], path: Path) -> int | None:

@@ -40,7 +40,9 @@ class FlowrunTask:
     retry_delay_s: float = 0.0
     retry_backoff: float = 1.0
     line: int | None = None
-    """First line of the task function in its module."""
+    """First line of the task function in its file."""
+    file: Path | None = None
+    """The file of the task function (None: the DAG's module); tasks of a package often live in other modules."""
     description: str | None = None
 
     @property
@@ -86,7 +88,8 @@ class ModuleSettings:
 
     @classmethod
     def read(cls, module: Any) -> tuple[ModuleSettings, list[tuple[str, str]]]:
-        """The settings of a module (defaults where a value is unusable) and every `(setting, problem)`.
+        """The settings of a module (or a mapping of its names; defaults where a value is unusable) and every
+        `(setting, problem)`.
 
         Example:
             >>> import types
@@ -95,7 +98,7 @@ class ModuleSettings:
             >>> settings.batch_interval_s, settings.retry_delay_s, problems[0][0]
             (30, {'a': 2.0}, 'flowrun_batch_interval_s')
         """
-        values = vars(module)
+        values = module if isinstance(module, Mapping) else vars(module)
         problems: list[tuple[str, str]] = []
 
         def number(key: str, value: Any, default: float, low: float, high: float) -> float:

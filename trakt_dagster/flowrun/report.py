@@ -3,15 +3,21 @@
 The report has flowrun's shape and status rules: `SUCCESS` when every task succeeded, `FAILED` when any
 failed or was skipped, `RUNNING` otherwise; per task `status`, `attempt` (0 = never started),
 `started_at` / `finished_at` (`time.time()` floats), `error` (the traceback, `Timeout after Ns`, or
-`UPSTREAM_FAILED` for skips) and `result`. In the manifest (`flowrun_report`), results are JSON values
-when they are small JSON data, else `{"type": ..., "repr": ...}`; `live()` returns the objects themselves.
-The manifest's keys are sorted, so `task_order` keeps flowrun's topological order (`load_run_report`
-restores it).
+`UPSTREAM_FAILED` for skips) and `result`; `live()` returns the result objects themselves.
+
+When a run ends, `flowrun_report.json` in its run folder holds the report as flowrun's `get_run_report`
+returns it: flowrun's key order (run, then tasks in topological order, each task's keys in flowrun's order,
+results with their own key order) and every JSON-serialisable result whole; only results JSON cannot hold
+(generators, clients, frames) become `{"type": ..., "repr": ...}`. The manifest's `flowrun_report` is the
+same report kept current during the run, with sorted keys (`task_order` keeps the topological order) and
+results longer than 4,000 characters of JSON shown as `{"type", "repr"}`, since the manifest is rewritten
+after every task event.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -19,27 +25,34 @@ from pathlib import Path
 from typing import Any
 
 REPORT_KEY = "flowrun_report"
+REPORT_FILE = "flowrun_report.json"
 RESUME_KEY = "flowrun_resume"
 MAX_RESULT_CHARS = 4000
+"""Largest JSON text of a result the manifest holds as a JSON value (`flowrun_report.json` holds any size)."""
+MAX_REPR_CHARS = 500
 _NOT_RUN = "NOT_RUN: the run stopped before this task started"
 
 
-def render_result(value: Any) -> Any:
-    """A JSON-safe form of a task result for the manifest.
+def render_result(value: Any, limit: int | None = MAX_RESULT_CHARS) -> Any:
+    """A JSON-safe form of a task result: the value itself when JSON can hold it (and its JSON text is at most
+    `limit` characters; None = any size), else `{"type": ..., "repr": ...}`.
 
     Example:
-        >>> render_result({"rows": [1, 2]})
-        {'rows': [1, 2]}
+        >>> render_result({"seen": 2, "kept": 1})
+        {'seen': 2, 'kept': 1}
         >>> render_result(x for x in [1])["type"]
         'generator'
+        >>> len(render_result(list(range(5000)), limit=None))
+        5000
     """
-    if value is None or isinstance(value, bool | int | float | str) and len(str(value)) <= MAX_RESULT_CHARS:
+    plain = value is None or isinstance(value, bool | int | str) or isinstance(value, float) and math.isfinite(value)
+    if plain and (limit is None or len(str(value)) <= limit):
         return value
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         text = None
-    if text is not None and len(text) <= MAX_RESULT_CHARS:
+    if text is not None and (limit is None or len(text) <= limit):
         return json.loads(text)
     try:
         shown = repr(value)
@@ -47,7 +60,7 @@ def render_result(value: Any) -> Any:
         shown = f"<repr failed: {exc!r}>"
     kind = type(value)
     name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    return {"type": name, "repr": shown if len(shown) <= 500 else shown[:497] + "..."}
+    return {"type": name, "repr": shown if len(shown) <= MAX_REPR_CHARS else shown[: MAX_REPR_CHARS - 3] + "..."}
 
 
 class RunReport:
@@ -161,6 +174,22 @@ class RunReport:
         report["task_order"] = list(report["tasks"])
         return report
 
+    def flowrun_form(self) -> dict[str, Any]:
+        """The report as flowrun's `get_run_report` returns it, JSON-safe: flowrun's key order, every
+        JSON-serialisable result whole (for `flowrun_report.json`)."""
+        report = self.live()
+        for state in report["tasks"].values():
+            state["result"] = render_result(state["result"], limit=None)
+        report["metadata"] = render_result(report["metadata"], limit=None) if report["metadata"] else {}
+        return report
+
+    def write(self, path: Path, redact: Any = None) -> None:
+        """Write `flowrun_form()` to `path` atomically (indent 2, keys in flowrun's order)."""
+        from trakt_dagster.core.atomic import atomic_write_text
+
+        text = json.dumps(self.flowrun_form(), indent=2) + "\n"
+        atomic_write_text(path, redact(text) if redact is not None else text)
+
     def _task(self, name: str) -> dict[str, Any]:
         return self.tasks.setdefault(name, _pending())
 
@@ -178,12 +207,18 @@ def read_manifest(run_folder: Path) -> dict[str, Any] | None:
 
 
 def load_run_report(run_folder: str | Path) -> dict[str, Any]:
-    """flowrun's run report of a Dagster run, read from its run folder (`runs/<dag>/<run id>/`).
+    """flowrun's run report of a Dagster run, read from its run folder (`runs/<dag>/<run id>/`): its
+    `flowrun_report.json`, or for a run killed before it ended the manifest's copy in flowrun's key order.
 
     Example:
         >>> # report = load_run_report("runs/orders/6c1f...")
         >>> # report["status"], report["tasks"]["publish"]["error"]
     """
+    written = Path(run_folder) / REPORT_FILE
+    try:
+        return json.loads(written.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass  # a run that was killed before it ended: the manifest's copy
     manifest = read_manifest(Path(run_folder))
     if manifest is None:
         raise KeyError(f"No run folder with a manifest at {run_folder}")
@@ -191,5 +226,10 @@ def load_run_report(run_folder: str | Path) -> dict[str, Any]:
         raise KeyError(f"The run at {run_folder} is not a flowrun run (no {REPORT_KEY} in its manifest)")
     report = dict(manifest[REPORT_KEY])
     order = report.pop("task_order", None) or list(report["tasks"])
-    report["tasks"] = {name: report["tasks"][name] for name in order}
-    return report
+    tasks = {name: {key: report["tasks"][name].get(key) for key in _TASK_KEYS} for name in order}
+    return {**{key: report.get(key) for key in _RUN_KEYS}, "tasks": tasks}
+
+
+_RUN_KEYS = ("run_id", "dag_name", "metadata", "created_at", "finished_at", "status")
+_TASK_KEYS = ("status", "attempt", "started_at", "finished_at", "error", "result")
+"""flowrun's key order in `get_run_report` (the manifest sorts keys)."""

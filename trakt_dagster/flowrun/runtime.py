@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -22,11 +23,12 @@ from flowrun.hooks import DagEndEvent, DagStartEvent, TaskSkipEvent
 from pydantic import Field
 
 from trakt_dagster.core.events import RunFinished, TaskFailed, TaskSkipped
+from trakt_dagster.core.redact import Redactor
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.flowrun.hooks import HookRelay
 from trakt_dagster.flowrun.loop import RunLoop
 from trakt_dagster.flowrun.model import FlowrunDag
-from trakt_dagster.flowrun.report import REPORT_KEY, RESUME_KEY, RunReport
+from trakt_dagster.flowrun.report import REPORT_FILE, REPORT_KEY, RESUME_KEY, RunReport
 
 TAG_PREFIX = "trakt/"
 METADATA_TAG = "trakt/metadata"
@@ -149,6 +151,8 @@ class FlowrunSession(PipelineSession):
     resume: dict[str, Any] | None = None
     """`{parent_run_id, preserved: {task: run id holding its value}}` when the run resumes another."""
     log: Any = None
+    run_dir: Any = None
+    """The run folder (`flowrun_report.json` is written there when the run ends)."""
     _finished: bool = False
 
     def cancel(self) -> None:
@@ -180,6 +184,8 @@ class FlowrunSession(PipelineSession):
         try:
             if self.report is not None:
                 self.report.finish(interrupted=not self._finished)
+                if self.run_dir is not None:
+                    self.report.write(Path(self.run_dir) / REPORT_FILE, Redactor(self.secrets).text)
             if self.dag is not None:
                 self.hooks.emit("on_dag_end", DagEndEvent(run_id=self.run_id, dag_name=self.dag.name))
         finally:
@@ -229,7 +235,9 @@ def make_session_factory(dag: FlowrunDag):  # noqa: ANN201 - returns the factory
             if loop is not None:
                 loop.close()
             raise
-        session = FlowrunSession(run_id=request.run.run_id, dag=dag, loop=loop, log=request.log)
+        session = FlowrunSession(
+            run_id=request.run.run_id, dag=dag, loop=loop, log=request.log, run_dir=request.run.run_dir
+        )
         if context is not None:
             event = getattr(context, "_cancel_event", None)
             if event is None:

@@ -27,8 +27,15 @@ _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 _STRING_CONTEXT = re.compile(r"^\s*(?:Annotated\[\s*)?(?:[A-Za-z_][\w]*\.)*RunContext\b")
 
 
-class ContextRequiredError(RuntimeError):
-    """A task requires a `RunContext` and the run has none (a task failure, retried like any other)."""
+def missing_context_message(task_name: str) -> str:
+    """flowrun's text for a task that requires a `RunContext` when the run has none (a `RuntimeError`, a task
+    failure retried like any other).
+
+    Example:
+        >>> missing_context_message("fetch")
+        "Task 'fetch' requires a RunContext but none was provided."
+    """
+    return f"Task '{task_name}' requires a RunContext but none was provided."
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,7 @@ def bind_call(
         if context is not None:
             values[shape.context_param] = context
         elif shape.context_required:
-            raise ContextRequiredError(f"Task '{task_name}' requires a RunContext but none was provided.")
+            raise RuntimeError(missing_context_message(task_name))
     if shape.accepts_upstream:
         values["upstream"] = dict(upstream)
     else:

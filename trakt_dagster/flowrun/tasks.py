@@ -21,7 +21,7 @@ from trakt_dagster.flowrun.invoke import TaskExitError, call_async, call_sync, e
 from trakt_dagster.flowrun.metadata import result_metadata
 from trakt_dagster.flowrun.model import FlowrunDag, FlowrunTask
 from trakt_dagster.flowrun.runtime import FlowrunSession
-from trakt_dagster.flowrun.signature import bind_call
+from trakt_dagster.flowrun.signature import bind_call, missing_context_message
 
 
 class RunFlowrunTask:
@@ -114,6 +114,13 @@ class RunFlowrunTask:
         context = session.context
         if context is not None and task.shape.accepts_context and task.timeout_s is not None:
             context = context.with_deadline_s(task.timeout_s)
+        if context is None and task.shape.context_required:
+            error = RuntimeError(missing_context_message(task.name))
+            error.add_note(
+                f"trakt-dagster: the context factory (flowrun_context) of DAG '{self.dag.name}' gave no RunContext "
+                "for this run; return one from it (see docs/flowrun.md, 'The run's RunContext')."
+            )
+            raise error
         args, kwargs = bind_call(task.shape, task.name, context, upstream)
         if task.shape.is_async:
             return session.loop.run(call_async(task.func, args, kwargs, task.timeout_s), ctx.on_cancel)

@@ -54,7 +54,7 @@ def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
             run=RunFlowrunTask(dag, task),
             deps=task.deps,
             description=task.description,
-            source=SourceLocation(dag.module_path, task.line, f"task '{task.name}'"),
+            source=SourceLocation(task.file or dag.module_path, task.line, f"task '{task.name}'"),
             metadata=task_metadata(dag, task),
             retries=task.retries,
             retry_delay=task.retry_delay_s,
@@ -62,8 +62,9 @@ def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
         )
         for task in dag.tasks
     )
-    folder = dag.module_path.parent
-    top_level = folder.name == "pipelines"
+    package = dag.namespace is not None and dag.namespace.package
+    folder = dag.namespace.root if package else dag.module_path.parent
+    top_level = folder.name == "pipelines" and not package
     snapshot = SnapshotSpec(
         root=folder,
         suffixes=SOURCE_SUFFIXES,

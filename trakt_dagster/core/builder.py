@@ -12,6 +12,7 @@ import dagster as dg
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.execution import GraphBinding, execute_graph
+from trakt_dagster.core.executors import executor_for_ops
 from trakt_dagster.core.graph import Granularity, TaskGraph
 from trakt_dagster.core.names import unique_dagster_names
 from trakt_dagster.core.path_text import name_problem
@@ -170,7 +171,7 @@ def build_graph_definitions(
         description=graph.description or f"Run the {graph.tool} pipeline '{graph.name}'.",
         tags={"trakt/tool": graph.tool, "trakt/pipeline": pipeline},
         partitions_def=graph.partitions_def,
-        executor_def=dg.in_process_executor if graph.in_process and granularity is Granularity.PIPELINE else None,
+        executor_def=_executor(graph, granularity, len(assets)),
     )
     defs = dg.Definitions.merge(
         dg.Definitions(
@@ -184,6 +185,13 @@ def build_graph_definitions(
         extra = graph.extra_definitions(BuildContext(graph, binding, job, pipeline, translator))
         defs = dg.Definitions.merge(defs, extra)
     return defs
+
+
+def _executor(graph: TaskGraph, granularity: Granularity, op_count: int) -> Any:
+    """A job of one op runs it in the run worker (no process start per run); more ops run in parallel."""
+    if graph.in_process and granularity is Granularity.PIPELINE:
+        return dg.in_process_executor
+    return executor_for_ops(op_count)
 
 
 def _pipeline_asset(

@@ -300,8 +300,9 @@ class TaskGraph:
     """Dagster retries of the pipeline's op (pipeline granularity); task retries (`Task.retries`) are the
     runner's, inside one attempt of the op."""
     in_process: bool = False
-    """Pipeline granularity: run the job's single op in the run worker itself (Dagster's in-process executor)
-    instead of a step process of its own, which would only add its start-up (seconds) to every run."""
+    """Pipeline granularity: use Dagster's plain `in_process_executor` (its flat run config). Without it a job
+    of one op still runs in the run worker by default (`core.executors.single_op_executor`, which also
+    accepts `multiprocess` in the run config); only jobs of several ops get a process per op."""
     defer_materializations: bool = False
     """Report assets only when the whole run is done, and only those whose task still counts as
     succeeded (lazy tools such as trakt stream mode run a step's code while later tasks consume it)."""

@@ -10,12 +10,41 @@ Example:
     ```
 """
 
-from trakt_dagster.components import PipelinesFolderComponent, TraktPipelineComponent
-from trakt_dagster.core.definitions import build_definitions, load_graphs
-from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation
-from trakt_dagster.core.graph import Granularity, Task, TaskGraph, TaskResult
-from trakt_dagster.core.resources import RunStorage
-from trakt_dagster.core.translator import DagsterTaskGraphTranslator, TaskTranslatorData
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562), so `trakt-dagster --help` and other light entry points do not import
+# Dagster: name -> the module that defines it.
+_EXPORTS = {
+    "PipelinesFolderComponent": "trakt_dagster.components",
+    "TraktPipelineComponent": "trakt_dagster.components",
+    "build_definitions": "trakt_dagster.core.definitions",
+    "load_graphs": "trakt_dagster.core.definitions",
+    "LoadError": "trakt_dagster.core.errors",
+    "PipelineLoadErrors": "trakt_dagster.core.errors",
+    "SourceLocation": "trakt_dagster.core.errors",
+    "Granularity": "trakt_dagster.core.graph",
+    "Task": "trakt_dagster.core.graph",
+    "TaskGraph": "trakt_dagster.core.graph",
+    "TaskResult": "trakt_dagster.core.graph",
+    "RunStorage": "trakt_dagster.core.resources",
+    "DagsterTaskGraphTranslator": "trakt_dagster.core.translator",
+    "TaskTranslatorData": "trakt_dagster.core.translator",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trakt_dagster' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "DagsterTaskGraphTranslator",

@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
-from trakt_dagster.core.definitions import default_runs_dir, load_graphs
-from trakt_dagster.core.errors import PipelineLoadErrors, errors_of
+# Everything heavier than click (Dagster, YAML, the tools' packages) is imported inside the command that
+# uses it, so `--help` and the sub-commands' help start in a fraction of a second.
 
 ROOT_HELP = "Folder holding pipelines/ and projects/ (default: current folder)."
 
@@ -30,6 +29,8 @@ def main() -> None:
 
 
 def _print_errors(errors: list) -> None:  # noqa: ANN001 - LoadError list
+    from trakt_dagster.core.errors import PipelineLoadErrors
+
     click.echo(PipelineLoadErrors(errors).render(), err=True)
 
 
@@ -38,6 +39,7 @@ def _print_errors(errors: list) -> None:  # noqa: ANN001 - LoadError list
 def list_command(root: Path) -> None:
     """List pipelines with their tool, assets, job and schedules/sensors."""
     from trakt_dagster.core.builder import bind_graph, build_graph_definitions
+    from trakt_dagster.core.definitions import default_runs_dir, load_graphs
     from trakt_dagster.core.names import dagster_name
     from trakt_dagster.core.resources import RunStorage
     from trakt_dagster.core.translator import DagsterTaskGraphTranslator, ExternalTranslatorData
@@ -118,13 +120,17 @@ def run_command(
     log's warnings and errors; `--verbose` prints Dagster's whole run log instead, `--quiet` only warnings
     and errors. A task is named as in the pipeline's file or as its Dagster asset name.
     """
+    import yaml
+
     from trakt_dagster.core.builder import build_graph_definitions
+    from trakt_dagster.core.definitions import default_runs_dir, load_graphs_for
+    from trakt_dagster.core.errors import errors_of
     from trakt_dagster.core.graph import Granularity
     from trakt_dagster.core.launch import launch_job
     from trakt_dagster.core.names import dagster_name
     from trakt_dagster.core.resources import RunStorage
 
-    graphs, errors = load_graphs(root, granularity=granularity)
+    graphs, errors = load_graphs_for(root, pipeline, granularity=granularity)
     graph = next((g for g in graphs if pipeline in (g.name, dagster_name(g.name))), None)
     if graph is None:
         own = errors_of(errors, pipeline)

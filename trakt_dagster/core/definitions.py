@@ -78,12 +78,15 @@ def load_graphs(
     strict: bool = True,
     granularity: Granularity | str | None = None,
     translator: DagsterTaskGraphTranslator | None = None,
+    only: Iterable[str] | None = None,
 ) -> tuple[list[TaskGraph], list[LoadError]]:
     """Discover and check every pipeline under `root`; returns the graphs that load and every load error
     (warnings are logged on `trakt_dagster.load`).
 
     `strict` is the tools' own validation (trakt's strict unknown-key check); each error names the
-    pipeline it belongs to (`LoadError.pipeline`).
+    pipeline it belongs to (`LoadError.pipeline`). `only` (names, as written or as Dagster names) loads just
+    those pipelines and their errors, plus any other pipeline of the same Dagster name (both are then
+    reported); a run of one pipeline uses it to skip the work of every other (see `LoadOptions.only`).
 
     Example:
         >>> # graphs, errors = load_graphs("."); broken = {e.pipeline for e in errors}
@@ -107,7 +110,8 @@ def load_report(
         >>> # report = load_report("."); print(len(report.graphs), len(report.errors), len(report.warnings))
     """
     translator = translator or DagsterTaskGraphTranslator()
-    found = discover(Path(root), LoadOptions(strict=strict))
+    wanted_names = frozenset(only) if only is not None else None
+    found = discover(Path(root), LoadOptions(strict=strict, only=wanted_names))
     errors = list(found.errors)
     graphs: list[TaskGraph] = []
     wanted = Granularity(granularity) if granularity else None
@@ -130,6 +134,24 @@ def load_report(
         if not problems:
             graphs.append(graph)
     return FrontEndResult(graphs=graphs, errors=errors, warnings=found.warnings)
+
+
+def load_graphs_for(root: str | os.PathLike[str], name: str, **options: Any) -> tuple[list[TaskGraph], list[LoadError]]:
+    """`load_graphs` for a run of the pipeline `name`: only that pipeline (and any other of the same Dagster
+    name, so a collision is still reported) is loaded. When it is not found that way (its name is built in
+    another module than the one defining it, or it does not exist), everything is loaded, so the caller can
+    list every pipeline and error. `options` are `load_graphs`' keyword arguments.
+
+    Example:
+        >>> # graphs, errors = load_graphs_for(".", "sales")
+    """
+    from trakt_dagster.core.errors import errors_of
+    from trakt_dagster.core.names import dagster_name
+
+    graphs, errors = load_graphs(root, only=(name,), **options)
+    if errors_of(errors, name) or any(name in (g.name, dagster_name(g.name)) for g in graphs):
+        return graphs, errors
+    return load_graphs(root, **options)
 
 
 def _build_failure(graph: TaskGraph, exc: BaseException, doing: str) -> LoadError:

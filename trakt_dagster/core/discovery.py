@@ -56,6 +56,20 @@ class LoadOptions:
     """
 
     strict: bool = True
+    only: frozenset[str] | None = None
+    """The pipelines the caller needs (names as written or as Dagster names; None: all). A front end may then
+    skip the work of the others (translating, importing modules whose source never mentions a wanted name);
+    `discover` returns only the wanted graphs and their errors. Pipelines sharing a wanted Dagster name are all
+    kept, so the collision check still sees them."""
+
+    def wants(self, name: str) -> bool:
+        """Whether the pipeline `name` is needed (always, without `only`).
+
+        Example:
+            >>> LoadOptions(only=frozenset({"sales"})).wants("sales"), LoadOptions().wants("x")
+            (True, True)
+        """
+        return self.only is None or name in self.only or dagster_name(name) in self.only
 
 
 @dataclass
@@ -167,6 +181,8 @@ def discover(
     root = Path(root)
     found = _load_front_ends(root, options or LoadOptions(), front_ends)
     graphs, errors, warnings = found.graphs, found.errors, found.warnings
+    if options is not None and options.only is not None:
+        graphs = [graph for graph in graphs if options.wants(graph.name)]
     named: list[TaskGraph] = []
     for graph in graphs:
         problem = name_problem(graph.name)
@@ -184,6 +200,8 @@ def discover(
     kept, clashes = name_collisions(named)
     errors.extend(clashes)
     attributed = [e if e.pipeline else e.for_pipeline(pipeline_of(e, root)) for e in errors]
+    if options is not None and options.only is not None:
+        attributed = [e for e in attributed if options.wants(e.pipeline or "")]
     return FrontEndResult(graphs=kept, errors=unique_errors(attributed), warnings=unique_errors(warnings))
 
 

@@ -10,7 +10,7 @@ Example:
     >>> single_op_executor.name
     'in_process_first_executor'
     >>> executor_for_ops(1) is single_op_executor, executor_for_ops(3) is None
-    (True, False)
+    (True, True)
 """
 
 from __future__ import annotations

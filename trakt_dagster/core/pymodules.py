@@ -192,10 +192,14 @@ def is_notebook_project(folder: Path) -> bool:
     return (folder / "flows").is_dir() and (folder / "config").is_dir()
 
 
-def import_pipeline_modules(root: Path, markers: Iterable[str]) -> list[PipelineModule]:
+def import_pipeline_modules(
+    root: Path, markers: Iterable[str], mentions: Iterable[str] | None = None
+) -> list[PipelineModule]:
     """Import (once) every candidate file whose source contains one of `markers` (for a package: every
-    module of the package when any of its files does)."""
+    module of the package when any of its files does); with `mentions`, only files (packages) whose source
+    also contains one of those strings (a run of one pipeline imports only the modules that may define it)."""
     wanted = tuple(markers)
+    named = None if mentions is None else tuple(mentions)
     results = []
     texts: dict[Path, str | None] = {}
     packages: dict[Path, list[Path]] = {}
@@ -215,6 +219,8 @@ def import_pipeline_modules(root: Path, markers: Iterable[str]) -> list[Pipeline
     for path, text in texts.items():
         package = _scanned_package(path, Path(root) / "pipelines")
         if package is None:
+            if named is not None and (text is None or not any(name in text for name in named)):
+                continue
             if text is not None and any(marker in text for marker in wanted):
                 results.append(import_pipeline_module(path))
             continue
@@ -223,6 +229,8 @@ def import_pipeline_modules(root: Path, markers: Iterable[str]) -> list[Pipeline
         done.add(package)
         members = packages[package]
         if not any(texts.get(p) and any(marker in texts[p] for marker in wanted) for p in members):
+            continue
+        if named is not None and not any(texts.get(p) and any(n in texts[p] for n in named) for p in members):
             continue
         refused = [_refusal(p, texts[p]) for p in members]
         refused = [error for error in refused if error is not None]

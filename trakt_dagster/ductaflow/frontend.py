@@ -14,11 +14,14 @@ from trakt_dagster.ductaflow.loader import find_projects, read_project
 from trakt_dagster.ductaflow.model import TOOL, DuctaflowProject
 
 
-def load_projects(root: Path) -> tuple[list[DuctaflowProject], FrontEndResult]:
-    """Every readable project under `root`, with all errors and warnings."""
+def load_projects(root: Path, only: frozenset[str] | None = None) -> tuple[list[DuctaflowProject], FrontEndResult]:
+    """Every readable project under `root`, with all errors and warnings (with `only`: just the projects whose
+    graphs, named `<project>__<notebook>`, may carry one of those names)."""
     result = FrontEndResult()
     projects = []
     for folder in find_projects(root):
+        if only is not None and not any(name.startswith(folder.name) for name in only):
+            continue
         try:
             project, problems = read_project(folder)
         except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other projects
@@ -40,9 +43,11 @@ def load_projects(root: Path) -> tuple[list[DuctaflowProject], FrontEndResult]:
 
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every ductaflow project under `root`: one graph per flow and build."""
+    projects, result = load_projects(root, options.only)
+    if not projects:
+        return result
     from trakt_dagster.ductaflow.translate import build_project_graphs
 
-    projects, result = load_projects(root)
     for project in projects:
         try:
             result.graphs.extend(build_project_graphs(project))

@@ -17,8 +17,30 @@ Modules under `pipelines/` that hold flowrun engines, DAG scopes or pipelines be
 jobs (see docs/flowrun.md); `RunContext`, `RunHook`, `fn_hook` and `RunCancelledError` are flowrun's own.
 """
 
-from flowrun import RunCancelledError, RunContext, RunHook, fn_hook
+import importlib
+from typing import Any
 
-from trakt_dagster.flowrun.pipeline import Pipeline
+# Imported on first use (PEP 562): the `trakt-dagster flowrun` commands' help does not import flowrun-dag.
+_EXPORTS = {
+    "Pipeline": "trakt_dagster.flowrun.pipeline",
+    "RunCancelledError": "flowrun",
+    "RunContext": "flowrun",
+    "RunHook": "flowrun",
+    "fn_hook": "flowrun",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = ["Pipeline", "RunCancelledError", "RunContext", "RunHook", "fn_hook"]

@@ -29,17 +29,18 @@ MARKERS = ("flowrun",)
 TOOL = "flowrun"
 
 
-def load_dags(root: Path) -> tuple[list[FlowrunDag], FrontEndResult]:
+def load_dags(root: Path, only: frozenset[str] | None = None) -> tuple[list[FlowrunDag], FrontEndResult]:
     """Every flowrun DAG under `root` (and every load error), before translation.
 
     Two DAGs of different modules with the same name are both reported and both left out (neither wins).
+    With `only`, modules whose source mentions none of those names are not imported.
     """
     compat_import.install()
     result = FrontEndResult()
     dags: list[FlowrunDag] = []
     seen: set[int] = set()
     modules = []
-    for found in import_pipeline_modules(root, MARKERS):
+    for found in import_pipeline_modules(root, MARKERS, mentions=only):
         if found.error is not None:
             result.errors.append(improve_import_error(found.error, found.path))
         elif found.path.name != SETTINGS_FILE:
@@ -91,8 +92,10 @@ def _unique_names(dags: list[FlowrunDag]) -> tuple[list[FlowrunDag], list[LoadEr
 
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every flowrun DAG under `root`; errors of all of them are returned together."""
-    dags, result = load_dags(root)
+    dags, result = load_dags(root, options.only)
     for dag in dags:
+        if not options.wants(dag.name):
+            continue
         try:
             result.graphs.append(build_flowrun_graph(dag))
         except Exception as exc:  # noqa: BLE001 - only this DAG is out

@@ -22,7 +22,7 @@ from typing import Any
 import dagster as dg
 
 from trakt_dagster.core.builder import build_graph_definitions
-from trakt_dagster.core.definitions import default_runs_dir, load_graphs
+from trakt_dagster.core.definitions import default_runs_dir, load_graphs_for
 from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, errors_of
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.instance import prepare_dagster_home
@@ -54,7 +54,7 @@ def find_dag(graphs: Sequence[TaskGraph], name: str, errors: Sequence[LoadError]
 
 def flowrun_job(root: str, dag_name: str, runs_dir: str) -> dg.JobDefinition:
     """The Dagster job of one flowrun DAG under `root` (the reconstructable target of re-executions)."""
-    graphs, errors = load_graphs(root)
+    graphs, errors = load_graphs_for(root, dag_name)
     graph = find_dag(graphs, dag_name, errors)
     defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))
     return defs.resolve_job_def(dagster_name(graph.name))
@@ -71,7 +71,7 @@ def run_dag(
     log_level: str = "INFO",
 ) -> RunOutcome:
     """One Dagster run of a flowrun DAG (`targets`: those tasks and their ancestors, as `run_subgraph`)."""
-    graphs, errors = load_graphs(root)
+    graphs, errors = load_graphs_for(root, dag_name)
     graph = find_dag(graphs, dag_name, errors)
     runs_dir = runs_dir or default_runs_dir(Path(root))
     defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=runs_dir))

@@ -14,6 +14,27 @@ Example:
     ```
 """
 
-from trakt_dagster.loom.resource import LOOM_RUNNER_KEY, LoomRunnerResource
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562): the `trakt-dagster loom` commands' help does not import Dagster or loom.
+_EXPORTS = {
+    "LOOM_RUNNER_KEY": "trakt_dagster.loom.resource",
+    "LoomRunnerResource": "trakt_dagster.loom.resource",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = ["LOOM_RUNNER_KEY", "LoomRunnerResource"]

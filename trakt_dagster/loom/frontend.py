@@ -55,7 +55,8 @@ def loom_version_problem(version: str | None = None) -> str | None:
 
 def load_pipelines(root: Path, options: LoadOptions | None = None) -> tuple[list[LoomPipeline], FrontEndResult]:
     """Every loom pipeline under `root` (and every load error and warning), before translation."""
-    return pipelines_of_modules(import_pipeline_modules(root, MARKERS))
+    only = options.only if options is not None else None
+    return pipelines_of_modules(import_pipeline_modules(root, MARKERS, mentions=only))
 
 
 def pipelines_of_modules(found_modules: list[PipelineModule]) -> tuple[list[LoomPipeline], FrontEndResult]:
@@ -207,9 +208,11 @@ def check_settings(pipeline: LoomPipeline) -> list[LoadError]:
 
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every loom pipeline under `root`; errors of all of them are returned together."""
+    pipelines, result = load_pipelines(root, options)
+    if not pipelines:
+        return result  # nothing to translate: loom's runtime modules stay unimported
     from trakt_dagster.loom.translate import build_loom_graphs
 
-    pipelines, result = load_pipelines(root, options)
     graphs, warnings, errors = build_loom_graphs(pipelines)
     result.graphs.extend(graphs)
     result.warnings.extend(warnings)

@@ -25,7 +25,8 @@ from typing import Any
 import dagster as dg
 
 from trakt_dagster.core.builder import build_graph_definitions
-from trakt_dagster.core.definitions import default_runs_dir, load_graphs
+from trakt_dagster.core.definitions import default_runs_dir, load_graphs, load_graphs_for
+from trakt_dagster.core.discovery import LoadOptions
 from trakt_dagster.core.errors import PipelineLoadErrors, errors_of
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.launch import RunOutcome, launch_job
@@ -123,9 +124,11 @@ def run_pipeline(
     """One Dagster run of a loom pipeline (all steps, or `include` by loom's rules) with params values."""
     from trakt_dagster.loom.frontend import load_pipelines
 
-    pipelines, _ = load_pipelines(Path(root))
+    pipelines, _ = load_pipelines(Path(root), LoadOptions(only=frozenset({name})))
+    if not any(name in (p.name, dagster_name(p.name)) for p in pipelines):
+        pipelines, _ = load_pipelines(Path(root))  # not found by the quick look: every module, for the message
     pipeline = find_pipeline(pipelines, name)
-    graphs, errors = load_graphs(root)
+    graphs, errors = load_graphs(root, only=(pipeline.name,))
     graph = next((g for g in graphs if g.tool == TOOL and g.name == pipeline.name), None)
     if graph is None:  # e.g. its name clashes with another pipeline's: the code location leaves both out
         own = errors_of(errors, pipeline.name)
@@ -174,7 +177,7 @@ def loom_job(root: str, pipeline: str, runs_dir: str) -> dg.JobDefinition:
         dg.execute_job(job, instance, reexecution_options=dg.ReexecutionOptions.from_failure(run_id, instance))
         ```
     """
-    graphs, _ = load_graphs(root)
+    graphs, _ = load_graphs_for(root, pipeline)
     graph = next((g for g in graphs if g.tool == TOOL and g.name == pipeline), None)
     if graph is None:
         raise KeyError(f"No loom pipeline {pipeline!r} under {root}.")

@@ -168,10 +168,10 @@ def run_command(target: str, root: Path, verbose: bool, secrets: str | None, qui
     except ValueError as exc:
         _fail(summary=str(exc))
     _quiet_dagster(verbose)
-    from trakt_dagster.core.definitions import load_graphs
+    from trakt_dagster.core.definitions import load_graphs_for
 
     with _secrets_file(secrets):
-        graphs, errors = load_graphs(root)
+        graphs, errors = load_graphs_for(root, dag)
         _run_graph(graphs, errors, dag, task, root, verbose, secrets)
 
 

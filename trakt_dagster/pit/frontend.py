@@ -160,6 +160,8 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
 
     workspace, projects, result = load_projects(root)
     for project in projects:
+        if not options.wants(project.name):
+            continue  # validated (names, duplicates) but not translated: a run of another DAG
         try:
             result.graphs.append(build_pit_graph(project, workspace))
         except PipelineLoadErrors as exc:  # a part of the project (its dbt project) cannot be loaded

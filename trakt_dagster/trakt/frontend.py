@@ -37,13 +37,13 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
         try:
             spec, errors = load_pipeline_spec(path, strict=options.strict)
             result.errors.extend(errors)
-            if spec is not None:
+            if spec is not None and options.wants(spec.name):
                 result.graphs.append(build_trakt_graph(spec))
                 result.warnings.extend(missing_input_warnings(spec))
         except Exception as exc:  # noqa: BLE001 - one pipeline's surprise must not stop the others
             result.errors.append(unexpected_error(path, exc, "trakt", pipeline=path.parent.name))
     compat_import.install()
-    for found in import_pipeline_modules(root, DSL_MARKERS):
+    for found in import_pipeline_modules(root, DSL_MARKERS, mentions=options.only):
         if found.error is not None:
             result.errors.append(found.error)
             continue

@@ -1,0 +1,204 @@
+"""Definitions load: `build_definitions` of generated roots against Dagster building the same specs and jobs.
+
+Roots (each pipeline its own folder, as users keep them):
+- trakt: N pipelines of 8 chained steps (`pipeline.yaml`, one input, 8 step modules, 2 outputs).
+- pit: N projects of 8 tasks (`pit.toml`: a chain of shell tasks with a daily schedule).
+- flowrun: N modules of 10 chained tasks.
+
+For each, in one fresh process: (t) `build_definitions(root)` with the definitions resolved (what a code server
+does), then (f) Dagster's floor: for the same graphs, a subsettable multi-asset with the same asset specs
+(keys, deps, groups), the external input specs, one asset job and the schedules, merged and resolved, built
+directly with Dagster's API. Ratio (t)/(f); target ≤ 2. Linearity: (t) at 2N over (t) at N, target ≤ 2.2.
+
+Usage: python bench/bench_load.py [--trakt 500] [--pit 500] [--flowrun 200] [--repeat 1] [--no-double]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _results import write_section  # noqa: E402
+
+STEPS = 8
+FLOW_TASKS = 10
+STEP = """from trakt import step_contract
+
+
+@step_contract(inputs=["input", "factor"], outputs=["output"])
+def run(ctx, input, factor):
+    return {{"output": input.assign(amount=input["amount"] * factor + {i})}}
+"""
+
+
+def trakt_pipeline(name: str) -> str:
+    lines = [f"name: {name}", "inputs: {src: data.csv}", "steps:"]
+    previous = "src"
+    for i in range(STEPS):
+        lines += [
+            f"  - id: step_{i}",
+            f"    uses: steps.step_{i}",
+            f"    with: {{input: {previous}, factor: {{const: {i + 1}}}, output: v{i}}}",
+        ]
+        previous = f"v{i}"
+    lines += ["outputs:", "  datasets:", f"    - {{name: final, from: {previous}}}", "    - {name: first, from: v0}"]
+    return "\n".join(lines) + "\n"
+
+
+def pit_project(name: str) -> str:
+    text = f'[dag]\nname = "{name}"\nschedule = "0 6 * * *"\n'
+    for i in range(STEPS):
+        text += f'[[tasks]]\nname = "t{i}"\nscript = "t.sh"\n'
+        if i:
+            text += f'depends_on = ["t{i - 1}"]\n'
+    return text
+
+
+def flowrun_module(name: str) -> str:
+    text = f'from flowrun import build_default_engine\n\nengine = build_default_engine()\ndag = engine.dag("{name}")\n'
+    for i in range(FLOW_TASKS):
+        deps = f'deps=["t{i - 1}"]' if i else ""
+        arg = f"t{i - 1}" if i else ""
+        text += f"\n\n@dag.task({deps})\ndef t{i}({arg}):\n    return {i}\n"
+    return text
+
+
+def write_root(root: Path, kind: str, count: int) -> None:
+    for i in range(count):
+        name = f"{kind}_{i:04d}"
+        if kind == "trakt":
+            folder = root / "pipelines" / name
+            (folder / "steps").mkdir(parents=True)
+            (folder / "pipeline.yaml").write_text(trakt_pipeline(name))
+            (folder / "steps" / "__init__.py").write_text("")
+            for step in range(STEPS):
+                (folder / "steps" / f"step_{step}.py").write_text(STEP.format(i=step))
+            (folder / "data.csv").write_text("id,amount\n1,10\n")
+        elif kind == "pit":
+            folder = root / "projects" / name
+            folder.mkdir(parents=True)
+            (folder / "pit.toml").write_text(pit_project(name))
+            (folder / "t.sh").write_text("echo ok\n")
+        else:
+            folder = root / "pipelines" / name
+            folder.mkdir(parents=True)
+            (folder / "dag.py").write_text(flowrun_module(name))
+
+
+TIMED = """
+import json, logging, sys, time
+logging.disable(logging.CRITICAL)
+import dagster as dg
+from trakt_dagster import build_definitions
+from trakt_dagster.core.definitions import load_graphs
+from trakt_dagster.core.translator import DagsterTaskGraphTranslator, TaskTranslatorData, ExternalTranslatorData
+from trakt_dagster.core.triggers import trigger_definitions
+
+t0 = time.perf_counter()
+defs = build_definitions(sys.argv[1], runs_dir=sys.argv[2], strict_load=True)
+defs.get_repository_def()
+ours = time.perf_counter() - t0
+assets = len(defs.resolve_asset_graph().get_all_asset_keys())
+
+# Dagster's floor for the same graphs: the specs our translator gives (computed before the clock starts),
+# one subsettable multi-asset and one job per graph, the schedules, merged and resolved with Dagster alone.
+graphs, errors = load_graphs(sys.argv[1])
+assert not errors, errors
+translator = DagsterTaskGraphTranslator()
+plans = []
+for graph in graphs:
+    specs = [translator.get_asset_spec(TaskTranslatorData(graph, t)) for t in graph.tasks if t.is_asset]
+    externals = [translator.get_external_spec(ExternalTranslatorData(graph, d)) for d in graph.external]
+    crons = [t for t in graph.triggers if hasattr(t, "cron")]
+    plans.append((graph.name, specs, externals, crons))
+
+t0 = time.perf_counter()
+parts = []
+for name, specs, externals, crons in plans:
+    def body(context, specs=specs):
+        for spec in specs:
+            yield dg.MaterializeResult(asset_key=spec.key)
+
+    op = dg.multi_asset(specs=specs, can_subset=True, name=f"{name}_pipeline")(body)
+    job = dg.define_asset_job(name, selection=dg.AssetSelection.assets(*[s.key for s in specs]))
+    schedules = [dg.ScheduleDefinition(name=f"{name}_schedule", cron_schedule=c.cron, job=job) for c in crons]
+    parts.append(dg.Definitions(assets=[*externals, op], jobs=[job], schedules=schedules))
+floor_defs = dg.Definitions.merge(*parts)
+floor_defs.get_repository_def()
+floor = time.perf_counter() - t0
+print(json.dumps({"ours": ours, "floor": floor, "assets": assets, "graphs": len(graphs)}))
+"""
+
+
+def measure(kind: str, count: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_root(root, kind, count)
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # step modules are compiled at every load, as new
+        done = subprocess.run(
+            [sys.executable, "-c", TIMED, str(root), str(root / "runs")], capture_output=True, text=True, env=env
+        )
+        if done.returncode != 0:
+            raise SystemExit(done.stdout[-3000:] + done.stderr[-5000:])
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trakt", type=int, default=500)
+    parser.add_argument("--pit", type=int, default=500)
+    parser.add_argument("--flowrun", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--no-double", action="store_true", help="skip the linearity runs at twice the size")
+    args = parser.parse_args()
+    rows, lines = [], []
+    for kind, count, unit in (
+        ("trakt", args.trakt, f"pipelines × {STEPS} steps"),
+        ("pit", args.pit, f"projects × {STEPS} tasks"),
+        ("flowrun", args.flowrun, f"modules × {FLOW_TASKS} tasks"),
+    ):
+        if count <= 0:
+            continue
+        runs = [measure(kind, count) for _ in range(args.repeat)]
+        best = min(runs, key=lambda r: r["ours"])
+        floor = min(r["floor"] for r in runs)
+        ratio = best["ours"] / floor
+        verdict = "met" if ratio <= 2 else "**not met**"
+        double = ""
+        if not args.no_double:
+            twice = min((measure(kind, 2 * count) for _ in range(args.repeat)), key=lambda r: r["ours"])
+            growth = twice["ours"] / best["ours"]
+            double = f"{twice['ours']:.2f} s: **{growth:.2f}×** ({'met' if growth <= 2.2 else '**not met**'})"
+        rows.append(
+            f"| {kind}: {count} {unit} ({best['assets']} assets) | {best['ours']:.2f} s | {floor:.2f} s | "
+            f"**{ratio:.2f}** ({verdict}) | {double or 'not measured'} |"
+        )
+        lines.append(f"{kind} {count}: ours {best['ours']:.2f} s, floor {floor:.2f} s, ratio {ratio:.2f} {double}")
+        print(lines[-1], flush=True)
+    body = f"""## Definitions load: generated roots against Dagster's own floor
+
+Each figure in a fresh process, after the imports: (t) `build_definitions(root)` (parse every file, check,
+translate, build and resolve the definitions, as a code server does on start and on every reload); (f) Dagster
+alone building the same asset specs (one subsettable multi-asset per pipeline), external inputs, jobs and
+schedules and resolving them. Step and task modules are compiled from source at every load
+(`PYTHONDONTWRITEBYTECODE=1`), as on a first start or after an edit. Best of {args.repeat}.
+
+| root | (t) trakt-dagster | (f) Dagster's floor | (t)/(f) (target ≤ 2) | (t) at twice the size (target ≤ 2.2×) |
+| --- | --- | --- | --- | --- |
+{chr(10).join(rows)}
+
+Load average at the end: {os.getloadavg()[0]:.1f}.
+"""
+    write_section("load", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,6 @@ may be an adapter instance, an adapter class or a factory.
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +125,9 @@ class ArtifactAdapterRegistry:
         return sorted(self._adapters)
 
     def load_entry_points(self, group: str = ADAPTER_ENTRY_POINT_GROUP) -> None:
-        for entry_point in metadata.entry_points(group=group):
+        from trakt_dagster.trakt.registry import installed_entry_points
+
+        for entry_point in installed_entry_points(group):
             self.register(entry_point.name, coerce_adapter(entry_point.load(), entry_point.name))
 
     @classmethod

@@ -122,11 +122,14 @@ for graph in graphs:
 t0 = time.perf_counter()
 parts = []
 for name, specs, externals, crons in plans:
-    def body(context, specs=specs):
-        for spec in specs:
-            yield dg.MaterializeResult(asset_key=spec.key)
+    def make_body(specs):
+        def body(context):
+            for spec in specs:
+                yield dg.MaterializeResult(asset_key=spec.key)
 
-    op = dg.multi_asset(specs=specs, can_subset=True, name=f"{name}_pipeline")(body)
+        return body
+
+    op = dg.multi_asset(specs=specs, can_subset=True, name=f"{name}_pipeline")(make_body(specs))
     job = dg.define_asset_job(name, selection=dg.AssetSelection.assets(*[s.key for s in specs]))
     schedules = [dg.ScheduleDefinition(name=f"{name}_schedule", cron_schedule=c.cron, job=job) for c in crons]
     parts.append(dg.Definitions(assets=[*externals, op], jobs=[job], schedules=schedules))
@@ -137,17 +140,29 @@ print(json.dumps({"ours": ours, "floor": floor, "assets": assets, "graphs": len(
 """
 
 
+def _timed(root: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run(
+        [sys.executable, "-c", TIMED, str(root), str(root / "runs")], capture_output=True, text=True, env=env
+    )
+    if done.returncode != 0:
+        raise SystemExit(done.stdout[-3000:] + done.stderr[-5000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def measure(kind: str, count: int) -> dict:
+    """The first load of a new root (modules compiled from source) and the next one (their bytecode cached,
+    as on every later start or reload of the code location), each in a fresh process."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_root(root, kind, count)
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # step modules are compiled at every load, as new
-        done = subprocess.run(
-            [sys.executable, "-c", TIMED, str(root), str(root / "runs")], capture_output=True, text=True, env=env
-        )
-        if done.returncode != 0:
-            raise SystemExit(done.stdout[-3000:] + done.stderr[-5000:])
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        cold = _timed(root)
+        warm = _timed(root)
+    return {**warm, "cold": cold["ours"], "floor": min(cold["floor"], warm["floor"])}
+
+
+def _verdict(ratio: float) -> str:
+    return "met" if ratio <= 2 else "**not met**"
 
 
 def main() -> None:
@@ -168,9 +183,9 @@ def main() -> None:
             continue
         runs = [measure(kind, count) for _ in range(args.repeat)]
         best = min(runs, key=lambda r: r["ours"])
+        cold = min(r["cold"] for r in runs)
         floor = min(r["floor"] for r in runs)
-        ratio = best["ours"] / floor
-        verdict = "met" if ratio <= 2 else "**not met**"
+        ratio, cold_ratio = best["ours"] / floor, cold / floor
         double = ""
         if not args.no_double:
             twice = min((measure(kind, 2 * count) for _ in range(args.repeat)), key=lambda r: r["ours"])
@@ -178,20 +193,22 @@ def main() -> None:
             double = f"{twice['ours']:.2f} s: **{growth:.2f}×** ({'met' if growth <= 2.2 else '**not met**'})"
         rows.append(
             f"| {kind}: {count} {unit} ({best['assets']} assets) | {best['ours']:.2f} s | {floor:.2f} s | "
-            f"**{ratio:.2f}** ({verdict}) | {double or 'not measured'} |"
+            f"**{ratio:.2f}** ({_verdict(ratio)}) | {cold:.2f} s: {cold_ratio:.2f} ({_verdict(cold_ratio)}) | "
+            f"{double or 'not measured'} |"
         )
-        lines.append(f"{kind} {count}: ours {best['ours']:.2f} s, floor {floor:.2f} s, ratio {ratio:.2f} {double}")
+        lines.append(f"{kind} {count}: ours {best['ours']:.2f} s (cold {cold:.2f} s), floor {floor:.2f} s {double}")
         print(lines[-1], flush=True)
     body = f"""## Definitions load: generated roots against Dagster's own floor
 
 Each figure in a fresh process, after the imports: (t) `build_definitions(root)` (parse every file, check,
-translate, build and resolve the definitions, as a code server does on start and on every reload); (f) Dagster
-alone building the same asset specs (one subsettable multi-asset per pipeline), external inputs, jobs and
-schedules and resolving them. Step and task modules are compiled from source at every load
-(`PYTHONDONTWRITEBYTECODE=1`), as on a first start or after an edit. Best of {args.repeat}.
+translate, build and resolve the definitions, as a code server does on every start and reload, with the
+pipelines' step and task modules' bytecode cached by an earlier load); the first load of a new root, which
+also compiles those modules from source, beside it; (f) Dagster alone building the same asset specs (one
+subsettable multi-asset per pipeline), external inputs, jobs and schedules and resolving them. Best of
+{args.repeat}.
 
-| root | (t) trakt-dagster | (f) Dagster's floor | (t)/(f) (target ≤ 2) | (t) at twice the size (target ≤ 2.2×) |
-| --- | --- | --- | --- | --- |
+| root | (t) | (f) floor | (t)/(f) (target ≤ 2) | first load, /(f) | (t) at twice the size (≤ 2.2×) |
+| --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 
 Load average at the end: {os.getloadavg()[0]:.1f}.

@@ -93,26 +93,28 @@ class ModuleNamespace:
                 return
             saved_path = list(sys.path)
             local = self._local_top_names()
-            prefixes = tuple(f"{name}." for name in local)
             hidden: dict[str, ModuleType] = {}
-            if local:
+            if any(name in sys.modules for name in local):  # modules of these names from elsewhere: hide them
+                prefixes = tuple(f"{name}." for name in local)
                 for name in [n for n in sys.modules if n in local or n.startswith(prefixes)]:
                     if sys.modules[name] is not self.modules.get(name):
                         hidden[name] = sys.modules.pop(name)
             sys.modules.update(self.modules)
+            before = set(sys.modules)
             sys.path.insert(0, str(self.search_root))
-            self._forget_finders()
+            self._forget_finders(local)
             self._depth = 1
             try:
                 yield
             finally:
                 self._depth = 0
-                mine = [
-                    n for n in sys.modules if n in local or n in self.modules or (prefixes and n.startswith(prefixes))
-                ]
-                for name in mine:
+                for name in sys.modules.keys() - before:  # imported meanwhile: keep this folder's own
                     module = sys.modules[name]
-                    if self._belongs(module):
+                    if name.partition(".")[0] in local and self._belongs(module):
+                        self.modules[name] = module
+                for name, known in list(self.modules.items()):  # reloaded meanwhile
+                    module = sys.modules.get(name)
+                    if module is not None and module is not known and self._belongs(module):
                         self.modules[name] = module
                 for name, module in self.modules.items():
                     if sys.modules.get(name) is module:
@@ -120,14 +122,13 @@ class ModuleNamespace:
                 sys.modules.update(hidden)
                 sys.path[:] = saved_path
 
-    def _forget_finders(self) -> None:
-        """Drop the cached directory listings of this folder (and its packages), so files written since the
-        last import are found."""
+    def _forget_finders(self, local: set[str]) -> None:
+        """Drop the cached directory listings of this folder and its top-level packages, so files written since
+        the last import are found (only these: the cost must not grow with the folders loaded before)."""
         sys.path_importer_cache.pop(str(self.search_root), None)
         root = str(self.root)
-        for key in [k for k in sys.path_importer_cache if isinstance(k, str) and k.startswith(root)]:
-            if key == root or key[len(root)] == os.sep:
-                del sys.path_importer_cache[key]
+        for key in (root, *(os.path.join(root, name) for name in local)):
+            sys.path_importer_cache.pop(key, None)
 
     def import_module(self, name: str) -> ModuleType:
         """Import `name` as this pipeline sees it (once: later calls return the same module)."""

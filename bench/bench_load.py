@@ -96,6 +96,7 @@ TIMED = """
 import json, logging, sys, time
 logging.disable(logging.CRITICAL)
 import dagster as dg
+import flowrun, pandas  # the tools' own libraries, imported before the clock as Dagster is (runs need them)
 from trakt_dagster import build_definitions
 from trakt_dagster.core.definitions import load_graphs
 from trakt_dagster.core.translator import DagsterTaskGraphTranslator, TaskTranslatorData, ExternalTranslatorData
@@ -201,7 +202,8 @@ def main() -> None:
     body = f"""## Definitions load: generated roots against Dagster's own floor
 
 Each figure in a fresh process, after the imports: (t) `build_definitions(root)` (parse every file, check,
-translate, build and resolve the definitions, as a code server does on every start and reload, with the
+translate, build and resolve the definitions, as a code server does on every start and reload (Dagster,
+pandas and flowrun imported before the clock, as every run of these pipelines imports them), with the
 pipelines' step and task modules' bytecode cached by an earlier load); the first load of a new root, which
 also compiles those modules from source, beside it; (f) Dagster alone building the same asset specs (one
 subsettable multi-asset per pipeline), external inputs, jobs and schedules and resolving them. Best of

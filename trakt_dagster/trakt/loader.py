@@ -129,7 +129,8 @@ def load_pipeline_spec(
     namespace = ModuleNamespace(path.parent)
     registry = registry or StepRegistry.from_entry_points()
     inputs = _parse_inputs(data.get("inputs"), strict, problems)
-    steps = _parse_steps(data.get("steps"), strict, name, registry, namespace, problems)
+    with namespace.active():  # one namespace switch for all the step modules (a nested import costs nothing)
+        steps = _parse_steps(data.get("steps"), strict, name, registry, namespace, problems)
     outputs = _parse_outputs(data.get("outputs"), strict, problems)
     spec = PipelineSpec(
         name=name,

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from trakt_dagster.trakt.yaml_fast import NotFast, compose_with_libyaml
+
 KeyPath = tuple[str | int, ...]
 MAX_DEPTH = 100
 """Deepest nesting of mappings and lists accepted."""
@@ -117,10 +119,20 @@ class YamlDocument:
 
     @classmethod
     def parse(cls, text: str) -> YamlDocument:
-        """Parse `text`; raises `yaml.YAMLError` or `YamlLimitError` (both with a line where known)."""
-        loader = _BoundedLoader(text)
+        """Parse `text`; raises `yaml.YAMLError` or `YamlLimitError` (both with a line where known).
+
+        libyaml composes plain documents (`yaml_fast`); PyYAML's pure-Python parser everything else, so every
+        error keeps PyYAML's own message and line."""
         try:
-            node = loader.get_single_node()
+            node = compose_with_libyaml(text, max_depth=MAX_DEPTH)
+            loader = _BoundedLoader("")  # constructs the values of libyaml's nodes
+            composed = True
+        except NotFast:
+            loader = _BoundedLoader(text)
+            composed = False
+        try:
+            if not composed:
+                node = loader.get_single_node()
             if node is not None:
                 check_expansion(node)
             try:

@@ -172,6 +172,18 @@ def output_metadata(output: PitOutput) -> dict[str, Any]:
     return {"pit/output": record["name"], **{f"pit/{key}": record[key] for key in ("type", "location", "recipients")}}
 
 
+_SECRETS_RESOURCES: dict[str, PitSecrets] = {}
+
+
+def _secrets_resource(path: str) -> PitSecrets:
+    """The secrets resource of a workspace, built once (every project shares it; Dagster keeps one per key anyway,
+    and building a resource per project costs a validated model each, which a load of hundreds notices)."""
+    found = _SECRETS_RESOURCES.get(path)
+    if found is None:
+        found = _SECRETS_RESOURCES.setdefault(path, PitSecrets(workspace_secrets=path))
+    return found
+
+
 def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGraph:
     """The task graph of one validated pit project.
 
@@ -224,7 +236,7 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
         subset_runs_ancestors=False,
         session_factory=make_session_factory(project, workspace),
         config_class=PitRunConfig,
-        resources={SECRETS_RESOURCE_KEY: PitSecrets(workspace_secrets=str(workspace.secrets_path or ""))},
+        resources={SECRETS_RESOURCE_KEY: _secrets_resource(str(workspace.secrets_path or ""))},
         snapshot=SnapshotSpec(root=source_folder(project, workspace), max_file_bytes=NO_SIZE_LIMIT),
         task_log_files=False,  # pit's tasks write logs/<task>.log themselves, in pit's format (pit.task_log)
         pool=project.pool,

@@ -91,7 +91,7 @@ def load_graphs(
     Example:
         >>> # graphs, errors = load_graphs("."); broken = {e.pipeline for e in errors}
     """
-    report = load_report(root, strict=strict, granularity=granularity, translator=translator)
+    report = load_report(root, strict=strict, granularity=granularity, translator=translator, only=only)
     for warning in report.warnings:
         LOAD_LOG.warning("warning: %s", warning.render())
     return report.graphs, report.errors
@@ -103,6 +103,7 @@ def load_report(
     strict: bool = True,
     granularity: Granularity | str | None = None,
     translator: DagsterTaskGraphTranslator | None = None,
+    only: Iterable[str] | None = None,
 ) -> FrontEndResult:
     """What `load_graphs` finds, with the warnings returned instead of logged (for `trakt-dagster validate`).
 

@@ -74,7 +74,7 @@ def test_a_run_loads_only_its_pipeline(tmp_path: Path, monkeypatch: pytest.Monke
     assert not flag.exists()  # the flowrun module never mentions 'hello': not imported
     done = CliRunner().invoke(cli, ["pit", "run", "hello", "--root", str(root), "-q"])
     assert done.exit_code == 0, done.output
-    assert "status: success" in done.output
+    assert "Status: success" in done.output
     assert not flag.exists()
     graphs, errors = load_graphs(root)  # a full load imports it (the check above can fail)
     assert sorted(g.name for g in graphs) == ["hello", "nightly", "other"]

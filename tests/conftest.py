@@ -133,17 +133,18 @@ def execute_dag(
     select: Sequence[str] | None = None,
     config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
+    granularity: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Build a root's definitions and execute one pipeline's job in this process (pipeline granularity):
-    `select` names tasks, `config` is the pipeline op's run config."""
+    """Build a root's definitions and execute one pipeline's job in this process (the pipeline's own
+    granularity unless `granularity` is given): `select` names tasks, `config` is each op's run config."""
     from trakt_dagster import build_definitions
 
-    defs = build_definitions(root, runs_dir=str(root / "runs"))
+    defs = build_definitions(root, runs_dir=str(root / "runs"), granularity=granularity)
     job = defs.resolve_job_def(dagster_name(dag))
     selection = [dg.AssetKey([dagster_name(dag), dagster_name(t)]) for t in select] if select else None
     run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     if config:
-        run_config["ops"] = {f"{dagster_name(dag)}_pipeline": {"config": dict(config)}}
+        run_config["ops"] = {node.name: {"config": dict(config)} for node in job.graph.nodes}
     return job.execute_in_process(
         instance=instance, raise_on_error=False, tags=dict(tags or {}), asset_selection=selection, run_config=run_config
     )

@@ -51,7 +51,8 @@ def run_dag(
     tags: Mapping[str, str] | None = None,
     select: Sequence[str] | None = None,
     config: Mapping[str, Any] | None = None,
+    granularity: str | None = None,
 ) -> FlowrunRun:
     """Build the root's definitions and execute the DAG's job in this process."""
-    result = execute_dag(root, dag, instance, select=select, config=config, tags=tags)
+    result = execute_dag(root, dag, instance, select=select, config=config, tags=tags, granularity=granularity)
     return FlowrunRun(result, root, dag, instance)

@@ -180,6 +180,7 @@ def run_loom(
     correlation_id: str | None = None,
     resources: Mapping[str, Any] | None = None,
     only: bool = False,
+    granularity: str | None = None,
 ) -> LoomRun:
     """Build the root's definitions (`only`: just this pipeline's, when others are broken) and execute one
     loom pipeline's job (`select`: asset keys as `a/b`)."""
@@ -192,14 +193,14 @@ def run_loom(
         graph = next(g for g in load_graphs(root)[0] if g.name == pipeline)
         defs = build_graph_definitions(graph, run_storage=RunStorage(runs_dir=str(runs_dir)), resources=resources)
     else:
-        defs = build_definitions(root, runs_dir=str(runs_dir), resources=resources)
+        defs = build_definitions(root, runs_dir=str(runs_dir), resources=resources, granularity=granularity)
     job = defs.resolve_job_def(dagster_name(pipeline))
     op_config: dict[str, Any] = {"params": dict(params or {})}
     if correlation_id:
         op_config["correlation_id"] = correlation_id
     run_config = {
         "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-        "ops": {f"{dagster_name(pipeline)}_pipeline": {"config": op_config}},
+        "ops": {node.name: {"config": op_config} for node in job.graph.nodes},
     }
     selection = [dg.AssetKey.from_user_string(k) for k in select] if select else None
     result = job.execute_in_process(

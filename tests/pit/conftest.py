@@ -53,9 +53,10 @@ def run_pit(
     select: Sequence[str] | None = None,
     config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
+    granularity: str | None = None,
 ) -> PitRun:
     """Build the root's definitions and execute the DAG's job in this process."""
-    result = execute_dag(root, dag, instance, select=select, config=config, tags=tags)
+    result = execute_dag(root, dag, instance, select=select, config=config, tags=tags, granularity=granularity)
     return PitRun(result, root, dag, instance)
 
 

@@ -153,6 +153,8 @@ def build_graph_definitions(
     """
     translator = translator or DagsterTaskGraphTranslator()
     granularity = granularity or graph.granularity
+    if granularity is Granularity.STEP and len(graph.tasks) == 1:
+        granularity = Granularity.PIPELINE  # one task is one op in both granularities (e.g. a ductaflow flow)
     binding = bind_graph(graph, translator)
     externals = [translator.get_external_spec(ExternalTranslatorData(graph, d)) for d in graph.external]
     pipeline = translator.get_pipeline_name(graph)

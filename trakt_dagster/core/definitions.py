@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +270,8 @@ def build_definitions(
     resources: Mapping[str, Any] | None = None,
     strict_load: bool | None = None,
     retention: RetentionPolicy | None = None,
+    tools: Iterable[str] | None = None,
+    adjust: Callable[[TaskGraph], TaskGraph] | None = None,
 ) -> dg.Definitions:
     """Dagster definitions for every pipeline under `root` (`pipelines/`, `projects/`).
 
@@ -280,7 +282,9 @@ def build_definitions(
     `$TRAKT_DAGSTER_STRICT_LOAD`, else strict only under `dagster definitions validate` / `dg check defs`).
     `strict` is trakt's own strict/lenient validation of unknown keys, not this.
     `retention` is the root default of run folder retention (see `RetentionPolicy`); each pipeline's own
-    setting wins over it.
+    setting wins over it. `tools` keeps only the
+    pipelines (and load errors) of those tools; `adjust(graph) -> graph` changes each graph before it is built
+    (the Components apply their attributes with it).
 
     Example:
         ```python
@@ -295,6 +299,12 @@ def build_definitions(
     strict_load = strict_load_default() if strict_load is None else strict_load
     translator = translator or DagsterTaskGraphTranslator()
     graphs, errors = load_graphs(root, strict=strict, granularity=granularity, translator=translator)
+    if tools is not None:
+        wanted_tools = set(tools)
+        graphs = [g for g in graphs if g.tool in wanted_tools]
+        errors = [e for e in errors if e.tool in wanted_tools or e.tool is None]
+    if adjust is not None:
+        graphs = [adjust(graph) for graph in graphs]
     if errors and strict_load:
         raise PipelineLoadErrors(errors)
     run_storage = default_run_storage(Path(root), runs_dir, retention)

@@ -86,7 +86,7 @@ def execute_graph(
     _record_worker(context)
     if context.run.tags.get(OVERLAP_TAG) == "wait":
         wait_for_earlier_runs(context.instance, context.job_name, run_id, context.log.info)
-    started = datetime.now(UTC)
+    started = _run_start(context) if step_mode else datetime.now(UTC)
     run_dir = run_folder_path(runs_dir, graph, run_id)
     if context.run.parent_run_id:
         _finalize_parent(context, run_folder_path(runs_dir, graph, context.run.parent_run_id))
@@ -150,6 +150,7 @@ def execute_graph(
                     log=dagster_log,
                     selected=frozenset(planned),
                     instance=context.instance,
+                    run_plan=frozenset(run_plan or planned),
                 )
             )
     except Exception as exc:  # noqa: BLE001 - reported in the manifest and as the op failure
@@ -172,6 +173,7 @@ def execute_graph(
     manifest.extra = session.manifest_extra
     if session.manifest_copies:
         manifest.header["manifest_copies"] = [str(p) for p in session.manifest_copies]
+    manifest.merge_extra = session.merge_manifest_extra
     folder = RunFolder(
         run_dir,
         manifest,
@@ -397,6 +399,18 @@ def _selection_only(graph: TaskGraph, selected: set[str]) -> dict[str, None]:
             else:
                 done[dep] = None
     return done
+
+
+def _run_start(context: dg.OpExecutionContext) -> datetime:
+    """Step granularity: when the Dagster run started (the same for every op of the run, so run ids a tool
+    derives from the start time agree across ops), else now."""
+    try:
+        record = context.instance.get_run_record_by_id(context.run_id)
+        if record is not None and record.start_time:
+            return datetime.fromtimestamp(record.start_time, UTC)
+    except Exception:  # noqa: BLE001 - no record (yet): the op's own start
+        pass
+    return datetime.now(UTC)
 
 
 def _has_range(context: dg.OpExecutionContext) -> bool:

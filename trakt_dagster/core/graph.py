@@ -174,6 +174,10 @@ class Task:
     tasks (`is_asset=False`) among `deps` run with this task and the other deps count as done; this narrows
     which helper deps run with it (None: all of them), e.g. only the step writing a temp it reads, not a
     step that merely comes before it."""
+    dagster_retries: int = 0
+    """Step granularity with `TaskGraph.step_retry_policy`: the task's retries are its op's Dagster
+    `RetryPolicy` (this holds the original `retries`; the runner then runs one attempt per op attempt,
+    numbered from Dagster's retry number)."""
 
     @property
     def key_name(self) -> str:
@@ -228,6 +232,11 @@ class OpRetries:
 
     max_retries: int
     delay: float | None = None
+
+
+FILE_SETTINGS = frozenset({"granularity", "pool", "retries"})
+"""Settings a pipeline's own file can set in its `dagster:` block (trakt YAML, `[dag.dagster]` of pit.toml,
+`flowrun_dagster`, loom's runner config, a notebook header); they win over a Component's attributes."""
 
 
 @dataclass(frozen=True)
@@ -299,6 +308,11 @@ class TaskGraph:
     op_retries: OpRetries | None = None
     """Dagster retries of the pipeline's op (pipeline granularity); task retries (`Task.retries`) are the
     runner's, inside one attempt of the op."""
+    file_settings: frozenset[str] = frozenset()
+    """Which of `FILE_SETTINGS` the pipeline's own file set (a Component's attributes do not override them)."""
+    step_retry_policy: bool = False
+    """Step granularity: each task's `retries` / `retry_delay` become its op's Dagster `RetryPolicy` (one
+    attempt per op attempt, so Dagster's UI shows and re-runs each retry) instead of the runner's retries."""
     in_process: bool = False
     """Pipeline granularity: use Dagster's plain `in_process_executor` (its flat run config). Without it a job
     of one op still runs in the run worker by default (`core.executors.single_op_executor`, which also

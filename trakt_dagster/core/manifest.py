@@ -92,6 +92,8 @@ class RunManifest:
         """Per task: whether it was materialized and its rendered inputs/steps/outputs entry."""
         self.extra: Callable[[], Mapping[str, Any]] = dict
         """Called at every render for tool-specific top-level keys (`PipelineSession.manifest_extra`)."""
+        self.merge_extra: Callable[[list[dict[str, Any]]], Mapping[str, Any]] | None = None
+        """Step granularity: merges every op's extra keys (`PipelineSession.merge_manifest_extra`)."""
         for key in planned:
             self.states[key] = self._new_state(key, selected is None or key in selected)
 
@@ -209,6 +211,7 @@ class RunManifest:
             "error": self.error,
             "started_at": iso(self.started),
             "finished_at": iso(self.finished) if self.finished else None,
+            "extra": dict(self.extra()),
         }
 
     def merged(self, fragments: Iterable[Mapping[str, Any]], planned: Iterable[str]) -> dict[str, Any]:
@@ -244,7 +247,11 @@ class RunManifest:
         if finished:
             delta = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
             duration = round(delta.total_seconds() * 1000, 3)
-        return self._render(states, private, status, started, finished, duration, errors[0] if errors else None)
+        extras = [dict(f.get("extra") or {}) for f in fragments]
+        extra = self.merge_extra(extras) if self.merge_extra is not None else None
+        return self._render(
+            states, private, status, started, finished, duration, errors[0] if errors else None, extra=extra
+        )
 
     # -- rendering ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -267,6 +274,8 @@ class RunManifest:
         finished: str | None,
         duration: float | None,
         error: dict[str, Any] | None,
+        *,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         inputs: dict[str, Any] = {}
         outputs: dict[str, Any] = {}
@@ -287,7 +296,7 @@ class RunManifest:
             else:
                 sections[section][name] = entry
         return {
-            **self.extra(),
+            **(self.extra() if extra is None else extra),
             **self.header,
             "status": status,
             "started_at": started,

@@ -35,6 +35,14 @@ START_ACK_TIMEOUT_S = 60.0
 """How long a task waits for its start to be recorded before running anyway."""
 
 
+class EarlierAttemptFailed(RuntimeError):
+    """Step granularity with Dagster retries: the op's earlier attempt failed (its error is in that attempt's
+    Dagster log); this op attempt runs the task again."""
+
+    def __init__(self, attempt: int) -> None:
+        super().__init__(f"attempt {attempt} failed in the op's previous Dagster attempt")
+
+
 class TaskTimeoutError(TimeoutError):
     """A task attempt ran longer than its `timeout`."""
 
@@ -253,13 +261,20 @@ class TaskRunner:
         thread.start()
 
     def _work(self, task: Task, upstream: dict[str, Any]) -> None:
-        attempts = task.retries + 1
+        first, attempts = 1, task.retries + 1
+        if task.dagster_retries:  # one attempt per Dagster op attempt (step granularity's RetryPolicy)
+            first = min(self.run_info.retry_number, task.dagster_retries) + 1
+            attempts = first
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
         announced = TaskStarted(task.key, started_at)
         self._events.put(announced)
         announced.handled.wait(START_ACK_TIMEOUT_S)
-        for attempt in range(1, attempts + 1):
+        if first > 1:
+            self._events.put(
+                TaskRetrying(task.key, first, task.dagster_retries + 1, EarlierAttemptFailed(first - 1), 0.0)
+            )
+        for attempt in range(first, attempts + 1):
             ctx = TaskContext(
                 run=self.run_info,
                 task=task,

@@ -29,6 +29,8 @@ class SessionRequest:
     """Keys of the tasks that will run."""
     instance: Any = None
     """The run's `DagsterInstance` (e.g. to read earlier materializations or report observations)."""
+    run_plan: frozenset[str] = frozenset()
+    """Keys of every task the whole Dagster run executes (step granularity: `selected` is one op's share)."""
 
 
 @dataclass
@@ -61,6 +63,11 @@ class PipelineSession:
     def manifest_extra(self) -> dict[str, Any]:
         """Extra top-level keys for the run's manifest (e.g. a tool's own run report)."""
         return {}
+
+    def merge_manifest_extra(self, extras: list[dict[str, Any]]) -> dict[str, Any]:
+        """Step granularity: the run's extra manifest keys from every op's `manifest_extra` (in op-name
+        order; this op's among them). Default: this op's own; a tool whose report spans the run merges."""
+        return self.manifest_extra()
 
     def close(self, success: bool) -> None:
         """Called once after the last task, whatever the outcome."""

@@ -2,9 +2,11 @@
 
 Helper tasks that are not assets (trakt input loading) run inside each op that needs them. Use it
 for Dagster-level parallelism (multiprocess executor) and re-execution from a failed task. Task
-retries stay with the runner inside the op (as in pipeline granularity), not Dagster's RetryPolicy.
+retries stay with the runner inside the op (as in pipeline granularity), unless the graph sets
+`step_retry_policy` (pit): then a task's `retries` / `retry_delay` are its op's Dagster `RetryPolicy`.
 """
 
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
@@ -76,6 +78,14 @@ def _step_asset(
     key_to_task: dict[dg.AssetKey, str],
     resource_keys: set[str],
 ) -> dg.AssetsDefinition:
+    retry_policy = None
+    if graph.step_retry_policy and task.retries > 0:
+        retry_policy = dg.RetryPolicy(max_retries=task.retries, delay=task.retry_delay or None)
+        op_task = replace(task, retries=0, dagster_retries=task.retries)
+        op_graph = replace(graph, tasks=tuple(op_task if t.key == task.key else t for t in graph.tasks))
+        binding = replace(binding, graph=op_graph)
+    elif graph.op_retries is not None:  # the pipeline's op retries apply to every task's op
+        retry_policy = dg.RetryPolicy(max_retries=graph.op_retries.max_retries, delay=graph.op_retries.delay)
     data = TaskTranslatorData(graph, task)
     spec = translator.get_asset_spec(data)
     frontier = asset_frontier(graph, task)
@@ -123,4 +133,5 @@ def _step_asset(
         pool=task.pool or graph.pool,
         partitions_def=graph.partitions_def,
         op_tags={"trakt/tool": graph.tool, "trakt/task": task.key},
+        retry_policy=retry_policy,
     )(op_fn)

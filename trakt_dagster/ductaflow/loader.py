@@ -4,7 +4,8 @@ A project is a folder `pipelines/<name>/` holding `flows/` and `config/`:
 
 * `flows/*.py`, `builds/*.py`: percent-format notebooks (read with jupytext). The first markdown cell (or
   the module docstring) is the description; an optional `dagster:` block in the jupytext header sets
-  trakt-dagster options (`deps`, `timeout`, `kernel`, `html`, `retries`, `pool`, `workers`, `description`).
+  trakt-dagster options (`deps`, `timeout`, `kernel`, `html`, `retries`, `pool`, `workers`, `description`,
+  `granularity`).
 * `config/flows/<flow>.json`, `config/builds/<build>.json`: the config of the default instance (or the base
   config of the instances); `config/flows/<flow>/<instance>.json`: one instance per file (partitions).
 * `conductor*.py`: scenario grids, read from the module-level `base_config`, `scenario_dimensions`,
@@ -48,6 +49,7 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "pool": (str,),
     "workers": (int,),
     "description": (str,),
+    "granularity": (str,),
 }
 RUNNER_CALLS = ("run_notebook", "run_step_flow", "debug_flow")
 NOTEBOOK_ARGS = ("notebook_file", "notebook_path", "flow_path")
@@ -200,6 +202,15 @@ def _options(nb: Any, path: Path, problems: Problems) -> dict[str, Any]:
             problems.error(f"'dagster.{key}' must be {expected}, not {value!r}", path, 1, f"dagster.{key}")
             continue
         options[key] = value
+    if options.get("granularity", "pipeline") not in ("pipeline", "step"):
+        problems.error(
+            f"'dagster.granularity' must be 'pipeline' or 'step', not {options['granularity']!r}",
+            path,
+            1,
+            "dagster.granularity",
+            "a flow or build is one Dagster op in both granularities; the setting is accepted for symmetry",
+        )
+        options.pop("granularity")
     deps = options.get("deps", [])
     if not all(isinstance(d, str) for d in deps):
         problems.error("'dagster.deps' must list flow or build names", path, 1, "dagster.deps")
@@ -245,6 +256,7 @@ def read_notebook(project: Path, kind: str, path: Path, problems: Problems) -> N
         export_html=options.get("html", True),
         retries=options.get("retries", 0),
         pool=options.get("pool"),
+        granularity=options.get("granularity", "pipeline"),
         workers=options.get("workers"),
         metadata=dict(nb.metadata.get("dagster") or {}),
     )

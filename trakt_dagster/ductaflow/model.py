@@ -71,6 +71,8 @@ class Notebook:
     export_html: bool = True
     retries: int = 0
     pool: str | None = None
+    granularity: str = "pipeline"
+    """`pipeline` or `step`: the same definitions (a flow or build is one op either way)."""
     workers: int | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     """The notebook's `dagster:` metadata block as written."""

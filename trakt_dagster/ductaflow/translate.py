@@ -185,8 +185,8 @@ def build_notebook_graph(project: DuctaflowProject, notebook: Notebook) -> TaskG
         description=f"{job_what}: {notebook.path.relative_to(project.folder)} of ductaflow project '{project.name}'.",
         version=version,
         max_parallel=1,
-        granularity=Granularity.PIPELINE,
-        allowed_granularities=frozenset({Granularity.PIPELINE}),
+        granularity=Granularity(notebook.granularity),
+        allowed_granularities=frozenset(Granularity),
         session_factory=make_session_factory(project, notebook, keys, version),
         config_class=DuctaflowRunConfig,
         partitions_def=partitions,
@@ -201,6 +201,7 @@ def build_notebook_graph(project: DuctaflowProject, notebook: Notebook) -> TaskG
         asset_prefix=project.name,
         group_name=project.name,
         pool=notebook.pool,
+        file_settings=frozenset(k for k in ("granularity", "pool", "retries") if k in (notebook.metadata or {})),
         kinds=frozenset({TOOL}),
         metadata={"ductaflow/project": project.name, "ductaflow/kind": notebook.kind},
     )

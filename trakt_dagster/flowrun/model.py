@@ -66,7 +66,10 @@ class ModuleSettings:
     * `flowrun_persist_values`: store task results in the run folder so re-executions (resume) reuse them
       (default True);
     * `flowrun_retention`: run folder retention, `{"keep_runs": 50, "keep_days": 30, "keep_artifacts":
-      ["logs"]}` for every DAG of the module, or `{dag name: {...}}` (default: the root's).
+      ["logs"]}` for every DAG of the module, or `{dag name: {...}}` (default: the root's);
+    * `flowrun_dagster`: Dagster settings of the module's DAGs, `{"granularity": "step", "pool": "api"}`
+      (`granularity`: `pipeline`, the default, one op per DAG, or `step`, one op per task; `pool`: the
+      Dagster concurrency pool of the DAG's ops).
     """
 
     context: Any = None
@@ -77,6 +80,7 @@ class ModuleSettings:
     retry_backoff: Any = 1.0
     persist_values: bool = True
     retention: Any = None
+    dagster: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, module: Any) -> ModuleSettings:
@@ -133,7 +137,24 @@ class ModuleSettings:
         if not isinstance(persist, bool):
             problems.append(("flowrun_persist_values", f"must be True or False, not {excerpt(persist)}"))
             persist = True
+        dagster = values.get("flowrun_dagster") or {}
+        if not isinstance(dagster, Mapping):
+            problems.append(("flowrun_dagster", f"must be a dict of Dagster settings, not {excerpt(dagster)}"))
+            dagster = {}
+        dagster = dict(dagster)
+        for key in [k for k in dagster if k not in DAGSTER_SETTINGS]:
+            problems.append(("flowrun_dagster", f"has unknown key {key!r} (known: {', '.join(DAGSTER_SETTINGS)})"))
+            dagster.pop(key)
+        if dagster.get("granularity", "pipeline") not in ("pipeline", "step"):
+            problems.append(
+                ("flowrun_dagster", f"granularity must be 'pipeline' or 'step', not {excerpt(dagster['granularity'])}")
+            )
+            dagster.pop("granularity")
+        if not isinstance(dagster.get("pool", ""), str):
+            problems.append(("flowrun_dagster", f"pool must be a string, not {excerpt(dagster['pool'])}"))
+            dagster.pop("pool")
         settings = cls(
+            dagster=dagster,
             context=kind("flowrun_context", callable, "a callable"),
             batches=kind("flowrun_batches", callable, "a callable"),
             batch_interval_s=int(number("flowrun_batch_interval_s", interval, 30, 1, MAX_INTERVAL_S)),
@@ -144,6 +165,10 @@ class ModuleSettings:
             retention=values.get("flowrun_retention"),
         )
         return settings, problems
+
+
+DAGSTER_SETTINGS = ("granularity", "pool")
+"""Keys of a module's `flowrun_dagster` dict."""
 
 
 class SettingError(ValueError):
@@ -190,6 +215,10 @@ class FlowrunDag:
     batch_interval_s: int = 30
     persist_values: bool = True
     retention: RetentionPolicy | None = None
+    granularity: str = "pipeline"
+    pool: str | None = None
+    file_settings: frozenset[str] = frozenset()
+    """The keys `flowrun_dagster` set."""
     namespace: ModuleNamespace | None = None
     description: str | None = None
     source: Any = field(default=None, compare=False, repr=False)

@@ -180,6 +180,30 @@ class FlowrunSession(PipelineSession):
             extra[RESUME_KEY] = self.resume
         return extra
 
+    def merge_manifest_extra(self, extras: list[dict[str, Any]]) -> dict[str, Any]:
+        """Step granularity: one flowrun report for the run (each task's state from the op that ran it)."""
+        own = self.manifest_extra()
+        reports = [e[REPORT_KEY] for e in extras if REPORT_KEY in e]
+        if REPORT_KEY not in own or not reports:
+            return own
+        merged = dict(own[REPORT_KEY])
+        tasks = {}
+        for name, state in merged["tasks"].items():
+            ran = [r["tasks"][name] for r in reports if r["tasks"].get(name, {}).get("status") != "PENDING"]
+            tasks[name] = ran[0] if ran else state
+        statuses = [state["status"] for state in tasks.values()]
+        merged["tasks"] = tasks
+        if any(status in ("FAILED", "SKIPPED") for status in statuses):
+            merged["status"] = "FAILED"
+        elif all(status == "SUCCESS" for status in statuses):
+            merged["status"] = "SUCCESS"
+        else:
+            merged["status"] = "RUNNING"
+        merged["created_at"] = min(r["created_at"] for r in reports)
+        ends = [r["finished_at"] for r in reports]
+        merged["finished_at"] = max(ends) if merged["status"] != "RUNNING" and None not in ends else None
+        return {**own, REPORT_KEY: merged}
+
     def close(self, success: bool) -> None:
         try:
             if self.report is not None:
@@ -249,7 +273,7 @@ def make_session_factory(dag: FlowrunDag):  # noqa: ANN201 - returns the factory
         if dag.max_workers and dag.max_workers < dag.max_parallel:
             session.sync_slots = threading.Semaphore(dag.max_workers)
         order = [task.name for task in dag.tasks]
-        in_run = set(request.selected) | (set(resume.entries) if resume else set())
+        in_run = set(request.run_plan or request.selected) | (set(resume.entries) if resume else set())
         report = RunReport(
             request.run.run_id,
             dag.name,

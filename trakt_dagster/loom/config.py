@@ -83,6 +83,10 @@ class PipelineSettings:
     * `schedule`: `{cron: "0 2 * * *", timezone: Europe/Berlin}` (not with partitions);
     * `environment`: loom's environment (`LOOM_ENV`) for the runner: picks the overlay of a config
       directory and whether loom's deploy checks run.
+    * `pool`: the Dagster concurrency pool of the pipeline's op(s);
+    * `granularity`: `pipeline` (default: one op, one `ETLRunner.run` call per run) or `step` (one op per
+      step, each its own `run` call with `include` = that step and the temps' writers it reads; tables
+      carry the data between ops).
 
     Example:
         >>> PipelineSettings(retries=1).correlation_key
@@ -96,6 +100,15 @@ class PipelineSettings:
     partitions: DailyPartitions | None = None
     schedule: tuple[str, str | None] | None = None
     environment: str | None = None
+    granularity: str = "pipeline"
+    pool: str | None = None
+
+    @property
+    def file_settings(self) -> frozenset[str]:
+        """The Component-overridable settings this config sets (those not at their default)."""
+        names = {"granularity": "granularity", "pool": "pool", "retries": "retries"}
+        default = PipelineSettings()
+        return frozenset(k for k, f in names.items() if getattr(self, f) != getattr(default, f))
 
 
 @dataclass(frozen=True)
@@ -464,7 +477,17 @@ def _settings(
     return defaults, per, lines
 
 
-_KNOWN = ("temp_root", "retries", "retry_delay", "correlation_key", "partitions", "schedule", "environment")
+_KNOWN = (
+    "temp_root",
+    "retries",
+    "retry_delay",
+    "correlation_key",
+    "partitions",
+    "schedule",
+    "environment",
+    "granularity",
+    "pool",
+)
 
 
 def _parse_settings(
@@ -506,6 +529,18 @@ def _parse_settings(
             if value not in ("production", "staging", "development", "test"):
                 raise fail(
                     key, f"environment must be production, staging, development or test, got {value!r}.", _ENV_HINT
+                )
+            changes[key] = value
+        elif key == "pool":
+            if not isinstance(value, str) or not value.strip():
+                raise fail(key, f"pool must be a pool name, got {value!r}.", "e.g. pool: warehouse")
+            changes[key] = value.strip()
+        elif key == "granularity":
+            if value not in ("pipeline", "step"):
+                raise fail(
+                    key,
+                    f"granularity must be pipeline or step, got {value!r}.",
+                    "step: one Dagster op per loom step (each its own ETLRunner.run call); pipeline: one op",
                 )
             changes[key] = value
         elif key == "partitions":

@@ -179,6 +179,31 @@ class LoomSession(PipelineSession):
             extra["error"] = f"{type(self.loom_error).__name__}: {self.loom_error}"
         return {"loom": extra}
 
+    def merge_manifest_extra(self, extras: list[dict[str, Any]]) -> dict[str, Any]:
+        """Step granularity: one loom report for the run from every op's `run` call (each step's outcome
+        from the call that ran it; `run_ids` lists every call's loom run id)."""
+        own = self.manifest_extra()
+        reports = [e["loom"] for e in extras if "loom" in e]
+        if not reports:
+            return own
+        merged = dict(own["loom"])
+        steps: dict[str, Any] = {}
+        for report in reports:
+            for key, outcome in (report.get("steps") or {}).items():
+                if key not in steps or steps[key].get("status") == "not_run":
+                    steps[key] = outcome
+        merged["steps"] = steps
+        includes = [r.get("include") for r in reports]
+        merged["include"] = None if None in includes else sorted({n for names in includes for n in names})
+        merged["run_ids"] = [r.get("run_id") for r in reports]
+        statuses = [r.get("pipeline_status") for r in reports]
+        if "failed" in statuses:
+            merged["pipeline_status"] = "failed"
+            merged["pipeline_error"] = next(
+                r.get("pipeline_error") for r in reports if r.get("pipeline_status") == "failed"
+            )
+        return {"loom": merged}
+
     def close(self, success: bool) -> None:
         if self.thread is not None and self.thread.is_alive() and self.finished.is_set() is False:
             self.finished.wait(5.0 if not success else START_TIMEOUT_S)

@@ -75,7 +75,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "threads": STR,
         "connection": STR,
     },
-    "dag.dagster": {"max_parallel": INT, "pool": STR, "keep_runs": INT, "keep_days": NUMBER},
+    "dag.dagster": {"max_parallel": INT, "pool": STR, "keep_runs": INT, "keep_days": NUMBER, "granularity": STR},
     "tasks": {
         "name": STR,
         "script": STR,
@@ -321,6 +321,17 @@ def read_project(path: Path) -> tuple[PitProject | None, Problems]:
             )
         )
     webhook = sub.get("webhook")
+    granularity = sub.get("dagster", {}).get("granularity")
+    if granularity not in (None, "pipeline", "step"):
+        problems.errors.append(
+            LoadError(
+                f"[dag.dagster] granularity must be 'pipeline' or 'step', not {granularity!r}.",
+                reader.location("dag.dagster", "granularity", None),
+                'write granularity = "step" (one Dagster op per task) or "pipeline" (one op per DAG)',
+                TOOL,
+            )
+        )
+        granularity = None
     project = PitProject(
         name=dag.get("name") or path.parent.name,
         folder=path.parent,
@@ -345,6 +356,7 @@ def read_project(path: Path) -> tuple[PitProject | None, Problems]:
         keep_runs=sub.get("dagster", {}).get("keep_runs"),
         keep_days=sub.get("dagster", {}).get("keep_days"),
         description=dag.get("description", ""),
+        granularity=granularity,
         name_line=doc.line_of("dag", "name") or doc.line_of("dag"),
         key_lines=_dag_key_lines(doc),
     )

@@ -165,6 +165,9 @@ class PitProject:
     """`[dag.dagster] keep_days`: finished run folders older than this are removed (default: the root's)."""
     description: str = ""
     """`[dag] description` (a trakt-dagster addition pit ignores): the job's description."""
+    granularity: str | None = None
+    """`[dag.dagster] granularity`: `pipeline` (default: one op per DAG) or `step` (one op per task, the task's
+    retries as Dagster retries)."""
     name_line: int | None = None
     key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     """Line of every DAG-level key and table as written (`dag.overlap`, `dag.ftp_watch.pattern`,

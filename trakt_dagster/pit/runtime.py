@@ -8,6 +8,7 @@ ends, the sub-folders not in `keep_artifacts` are removed (also after a failure 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -322,6 +323,25 @@ class PitSession(PipelineSession):
                 }
             }
 
+    def merge_manifest_extra(self, extras: list[dict[str, Any]]) -> dict[str, Any]:
+        """Step granularity: one pit report for the run from every op's (each task's state from the op that
+        ran it; outputs and the secrets audit of every op)."""
+        own = self.manifest_extra()
+        reports = [e[REPORT_KEY] for e in extras if REPORT_KEY in e]
+        if REPORT_KEY not in own or not reports:
+            return own
+        merged = dict(own[REPORT_KEY])
+        tasks = {}
+        for name, state in merged["tasks"].items():
+            ran = [r["tasks"][name] for r in reports if r["tasks"].get(name, {}).get("status") != "pending"]
+            tasks[name] = ran[0] if ran else state
+        statuses = {state["status"] for state in tasks.values()}
+        merged["tasks"] = tasks
+        merged["status"] = "failed" if "failed" in statuses else "success" if statuses == {"success"} else "running"
+        merged["outputs"] = [o for r in reports for o in r.get("outputs", [])]
+        merged["secret_audit"] = [a for r in reports for a in r.get("secret_audit", [])]
+        return {**own, REPORT_KEY: merged}
+
     def _trigger_report(self) -> dict[str, Any]:
         report = dict(self.trigger)
         if self.ftp_batch is not None:
@@ -437,6 +457,21 @@ def start_trigger(session: PitSession, request: SessionRequest) -> None:
         )
 
 
+def carry_parent_data(data_dir: Path, parent_data: Path) -> None:
+    """Step granularity, re-execution: the files the parent run's tasks wrote to `data/` (what the tasks
+    that are not run again left for the ones that are), copied into this run's `data/` unless present."""
+    if not parent_data.is_dir():
+        return
+    for source in parent_data.rglob("*"):
+        target = data_dir / source.relative_to(parent_data)
+        if source.is_dir() or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{os.getpid()}.copy")
+        shutil.copy2(source, staging)
+        os.replace(staging, target)
+
+
 def make_session_factory(project: PitProject, workspace: WorkspaceConfig):  # noqa: ANN201 - the factory closure
     """The `session_factory` of a pit graph."""
 
@@ -447,7 +482,7 @@ def make_session_factory(project: PitProject, workspace: WorkspaceConfig):  # no
         resource = getattr(request.resources, SECRETS_RESOURCE_KEY, None) if request.resources else None
         secrets = load_project_secrets(resource, project, workspace)
         names = {t.name for t in project.tasks}
-        selected_tasks = {key for key in request.selected if key in names}
+        selected_tasks = {key for key in (request.run_plan or request.selected) if key in names}
         session = PitSession(
             run_id=pit_run_id(project.name, request.run.started_at.astimezone()),
             started_at=request.run.started_at.astimezone(),
@@ -472,6 +507,8 @@ def make_session_factory(project: PitProject, workspace: WorkspaceConfig):  # no
                     f"single-task run of {', '.join(sorted(selected_tasks))}: "
                     f"dependencies not run: {', '.join(skipped)}",
                 )
+        if request.run.granularity == "step" and request.run.parent_run_id:
+            carry_parent_data(session.data_dir, request.run.run_dir.parent / request.run.parent_run_id / "data")
         session.snapshot_exclude.extend([project.folder / "runs", *secret_files(resource, workspace)])
         if project.is_git:
             sync_git_source(project, workspace.repo_cache, request.log)

@@ -6,6 +6,9 @@ dagster:
   output_dir: data/out        # default: <pipeline folder>/outputs
   group: finance              # asset group (default: the pipeline name)
   granularity: step           # pipeline (default) | step
+  pool: warehouse             # Dagster concurrency pool of the pipeline's op(s)
+  retries: 2                  # Dagster retries of the op(s) (RetryPolicy); retry_delay in seconds
+  retry_delay: 30
   description: Daily revenue
   owners: [team:finance]
   tags: {domain: sales}
@@ -33,6 +36,9 @@ SETTING_KEYS = (
     "tags",
     "schedule",
     "retention",
+    "pool",
+    "retries",
+    "retry_delay",
 )
 
 Report = Callable[..., None]
@@ -54,7 +60,18 @@ def parse_settings(raw: Any, report: Report) -> dict[str, Any]:
                 where,
                 f"allowed keys: {', '.join(SETTING_KEYS)}",
             )
-        elif key in ("input_dir", "output_dir", "group", "description"):
+        elif key in ("retries", "retry_delay"):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value < 0
+                or (key == "retries" and not isinstance(value, int))
+            ):
+                what = "a whole number >= 0" if key == "retries" else "seconds >= 0"
+                report(f"Pipeline 'dagster.{key}' must be {what}, got {value!r}.", where, f"e.g. {key}: 2")
+            else:
+                settings[key] = value
+        elif key in ("input_dir", "output_dir", "group", "description", "pool"):
             if not isinstance(value, str) or not value.strip():
                 report(f"Pipeline 'dagster.{key}' must be a non-empty string.", where, "quote the value")
             elif key.endswith("_dir") and path_text_problem(value):

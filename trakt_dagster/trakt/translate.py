@@ -12,11 +12,13 @@ from pathlib import Path
 
 from trakt_dagster.core.errors import SourceLocation
 from trakt_dagster.core.graph import (
+    FILE_SETTINGS,
     CheckDefinition,
     CronTrigger,
     ExternalDataset,
     FailurePolicy,
     Granularity,
+    OpRetries,
     SnapshotSpec,
     Task,
     TaskGraph,
@@ -217,6 +219,9 @@ def build_trakt_graph(
         snapshot=SnapshotSpec(root=spec.directory, suffixes=SOURCE_SUFFIXES, exclude_dirs=(output_dir,), files=files),
         retention=settings.get("retention"),
         group_name=settings.get("group"),
+        pool=settings.get("pool"),
+        op_retries=OpRetries(settings["retries"], settings.get("retry_delay")) if settings.get("retries") else None,
+        file_settings=frozenset(settings) & FILE_SETTINGS,
         owners=tuple(settings.get("owners", ())),
         kinds=frozenset({"csv"}) if all(i.kind.lower() == "csv" for i in spec.inputs) else frozenset(),
         tags=settings.get("tags", {}),

@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     REPEAT = parser.parse_args().repeat
     rows = []
+    load_before = os.getloadavg()[0]
     for tool, folder, job_name, partition in EXAMPLES:
         with tempfile.TemporaryDirectory() as tmp:
             root = copy_example(folder, Path(tmp))
@@ -127,6 +128,9 @@ def main() -> None:
         "tool's per-run set-up again in every op (pit's SDK server, loom's `ETLRunner.run` call, flowrun's "
         "context); with the multiprocess executor also a process start per op. In return each task is its own "
         "bar in the Gantt chart, retries and re-executes alone, and can run on another machine.",
+        "",
+        f"Load average while measuring: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+        f"({os.cpu_count()} cores); under contention the multiprocess figures are mostly process start-up.",
     ]
     write_section("granularity", "\n".join(lines))
 

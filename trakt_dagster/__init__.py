@@ -16,7 +16,11 @@ from typing import Any
 # Imported on first use (PEP 562), so `trakt-dagster --help` and other light entry points do not import
 # Dagster: name -> the module that defines it.
 _EXPORTS = {
+    "DuctaflowComponent": "trakt_dagster.components",
+    "FlowrunComponent": "trakt_dagster.components",
+    "LoomPipelineComponent": "trakt_dagster.components",
     "PipelinesFolderComponent": "trakt_dagster.components",
+    "PitProjectComponent": "trakt_dagster.components",
     "TraktPipelineComponent": "trakt_dagster.components",
     "build_definitions": "trakt_dagster.core.definitions",
     "load_graphs": "trakt_dagster.core.definitions",
@@ -48,10 +52,14 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DagsterTaskGraphTranslator",
+    "DuctaflowComponent",
+    "FlowrunComponent",
     "Granularity",
     "LoadError",
+    "LoomPipelineComponent",
     "PipelineLoadErrors",
     "PipelinesFolderComponent",
+    "PitProjectComponent",
     "RunStorage",
     "SourceLocation",
     "Task",

@@ -215,6 +215,30 @@ def exec_command(module: str | None, args: tuple[str, ...]) -> None:
     run_python(target, rest, module=module is not None, prepare=(trakt_compat.install, flowrun_compat.install))
 
 
+@main.command("init")
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["trakt", "flowrun", "pit", "ductaflow", "loom"]),
+    default="trakt",
+    show_default=True,
+    help="The tool of the new pipeline.",
+)
+@click.option("--root", default=".", type=click.Path(file_okay=False, path_type=Path), help=ROOT_HELP)
+@click.argument("name")
+def init_command(kind: str, root: Path, name: str) -> None:
+    """Scaffold pipeline NAME of a tool, with sample data, ready to load and materialize."""
+    from trakt_dagster.scaffold import scaffold
+
+    try:
+        created = scaffold(kind, root, name)
+    except (FileExistsError, ValueError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"Created {kind} pipeline '{name}' in {created}")
+    click.echo(f"Next: 'trakt-dagster list {root}' shows its job; 'trakt-dagster run JOB --root {root}' runs it.")
+
+
 def _register_tool_commands() -> None:
     from trakt_dagster.ductaflow.cli import ductaflow_group
     from trakt_dagster.flowrun.cli import flowrun_group

@@ -1,27 +1,37 @@
-"""Dagster Components for `dg` projects: every pipeline of a folder, or one trakt pipeline.
+"""Dagster Components for `dg` projects: one per tool, one trakt pipeline, or every pipeline of a folder.
+
+Each tool's component loads the pipelines of that tool under its `root` folder (laid out as for
+`build_definitions`: `pipelines/<name>/...` for trakt, flowrun, ductaflow and loom, `projects/<name>/pit.toml`
+for pit). Shared attributes: `granularity`, `retries`/`retry_delay` (Dagster retries of each op), `pool`,
+`runs_dir`, `strict_load` and `translation` (asset attributes templated per task: `{{ task.key }}`,
+`{{ pipeline }}`, `{{ tool }}`, `{{ spec }}`). A setting in a pipeline's own file (trakt's `dagster:` block, pit's
+`[dag.dagster]`, `flowrun_dagster`, loom's `dagster:` config block, a notebook's `dagster:` header) wins over the
+component's attribute for that pipeline.
 
 Example:
     ```yaml
-    # defs/pipelines/defs.yaml
-    type: trakt_dagster.PipelinesFolderComponent
+    # defs/orders/defs.yaml (dg scaffold defs trakt_dagster.PitProjectComponent defs/orders)
+    type: trakt_dagster.PitProjectComponent
     attributes:
-      root: "{{ context.project_root }}"     # the folder holding pipelines/ and projects/
-    ```
-
-    ```yaml
-    # defs/sales/defs.yaml
-    type: trakt_dagster.TraktPipelineComponent
-    attributes:
-      pipeline_path: pipeline.yaml           # relative to this defs.yaml
+      root: .                      # holds projects/<name>/pit.toml
       granularity: step
+      pool: warehouse
+      translation:
+        group_name: "pit_{{ pipeline }}"
+        tags: {team: data}
     ```
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import replace
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
 
 import dagster as dg
+from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 from pydantic import Field
 
 from trakt_dagster.core.builder import build_graph_definitions
@@ -32,46 +42,239 @@ from trakt_dagster.core.definitions import (
     strict_load_default,
 )
 from trakt_dagster.core.errors import PipelineLoadErrors
-from trakt_dagster.core.graph import Granularity
+from trakt_dagster.core.graph import Granularity, OpRetries, TaskGraph
 from trakt_dagster.core.resources import RunStorage
+from trakt_dagster.core.translator import DagsterTaskGraphTranslator, TaskTranslatorData
+
+LOG = logging.getLogger("trakt_dagster.load")
+
+Translation = Annotated[
+    TranslationFn[TaskTranslatorData],
+    TranslationFnResolver(
+        template_vars_for_translation_fn=lambda data: {
+            "task": data.task,
+            "pipeline": data.graph.name,
+            "tool": data.graph.tool,
+        }
+    ),
+]
 
 
-class PipelinesFolderComponent(dg.Component, dg.Model, dg.Resolvable):
-    """Every pipeline under a folder (`pipelines/`, `projects/`), as `build_definitions(root)` builds them."""
+class TranslatedTranslator(DagsterTaskGraphTranslator):
+    """The default translator with a Component's `translation:` applied to every task's asset spec.
 
-    root: str = Field(description="Folder holding pipelines/ and projects/, relative to this defs.yaml or absolute.")
-    runs_dir: str | None = Field(default=None, description="Where run folders go (default: <root>/runs).")
-    strict: bool = Field(default=True, description="trakt: reject unknown keys (false = trakt's lenient mode).")
-    granularity: str | None = Field(default=None, description="'pipeline' or 'step' for every pipeline.")
+    Example:
+        >>> # TranslatedTranslator(lambda spec, data: spec.replace_attributes(group_name="g"))
+    """
+
+    def __init__(self, translation: TranslationFn[TaskTranslatorData]) -> None:
+        self.translation = translation
+        self._raw = False
+
+    def _base_spec(self, data: TaskTranslatorData) -> dg.AssetSpec:
+        self._raw = True
+        try:
+            return super().get_asset_spec(data)
+        finally:
+            self._raw = False
+
+    def get_asset_key(self, data: TaskTranslatorData) -> dg.AssetKey:
+        if self._raw:
+            return super().get_asset_key(data)
+        return self.translation(self._base_spec(data), data).key
+
+    def get_asset_spec(self, data: TaskTranslatorData) -> dg.AssetSpec:
+        base = self._base_spec(data)
+        spec = self.translation(base, data)
+        if spec.deps == base.deps:  # upstream keys as translated too
+            spec = spec.replace_attributes(deps=super().get_asset_spec(data).deps)
+        return spec
+
+
+class SampleScaffolder(dg.Scaffolder):
+    """`dg scaffold defs trakt_dagster.<Component> <path>`: the defs.yaml and a sample pipeline of the
+    component's tool (named after the folder) that loads and materializes at once."""
+
+    kind: ClassVar[str] = "trakt"
+
+    def scaffold(self, request: dg.ScaffoldRequest) -> None:
+        from dagster.components.component_scaffolding import scaffold_component
+
+        from trakt_dagster.scaffold import scaffold
+
+        target = Path(request.target_path)
+        name = re.sub(r"[^A-Za-z0-9_]", "_", target.name) or "sample"
+        name = name if name[0].isalpha() else f"p_{name}"
+        if self.kind == "trakt" and request.type_name.endswith("TraktPipelineComponent"):
+            scaffold_component(request, {"pipeline_path": f"pipelines/{name}/pipeline.yaml"})
+        else:
+            scaffold_component(request, {"root": "."})
+        scaffold(self.kind, target, name)
+
+
+def _scaffolder(kind: str) -> type[SampleScaffolder]:
+    return type(f"{kind.capitalize()}SampleScaffolder", (SampleScaffolder,), {"kind": kind})
+
+
+class _Attributes(dg.Model):
+    """The attributes every trakt-dagster component takes."""
+
+    runs_dir: str | None = Field(
+        default=None,
+        description="Where run folders go (default: $TRAKT_DAGSTER_RUNS_DIR, else runs/ in the dg project); "
+        "the same for every component of a project, as their run-storage resource is shared.",
+    )
+    granularity: Literal["pipeline", "step"] | None = Field(
+        default=None,
+        description="'pipeline' (one op per pipeline) or 'step' (one op per task); a pipeline's own file wins.",
+    )
+    retries: int | None = Field(
+        default=None, ge=0, description="Dagster retries of each op (RetryPolicy); a pipeline's own file wins."
+    )
+    retry_delay: float | None = Field(default=None, ge=0, description="Seconds between those retries.")
+    pool: str | None = Field(
+        default=None, description="Dagster concurrency pool of every op; a pipeline's own file wins."
+    )
     strict_load: bool | None = Field(
         default=None,
         description="Raise on any load error instead of showing broken pipelines as load-error assets "
-        "(default: $TRAKT_DAGSTER_STRICT_LOAD, else false).",
+        "(default: $TRAKT_DAGSTER_STRICT_LOAD, else true under `dg check defs`, false elsewhere).",
     )
+    translation: Translation | None = Field(
+        default=None,
+        description="Asset attributes for every task's asset (key, group_name, tags, kinds, description, "
+        "metadata, owners...), templated with {{ task.key }}, {{ pipeline }}, {{ tool }} and {{ spec }}.",
+    )
+
+    def adjust(self, graph: TaskGraph) -> TaskGraph:
+        """`graph` with this component's attributes where its own file set none."""
+        changes: dict[str, Any] = {}
+        own = graph.file_settings
+        if self.granularity and "granularity" not in own:
+            wanted = Granularity(self.granularity)
+            if wanted in graph.allowed_granularities:
+                changes["granularity"] = wanted
+            else:
+                LOG.warning(
+                    "warning: pipeline '%s' must run in one process; the component's granularity '%s' is ignored",
+                    graph.name,
+                    wanted,
+                )
+        if self.pool and "pool" not in own:
+            changes["pool"] = self.pool
+        if self.retries and "retries" not in own:
+            changes["op_retries"] = OpRetries(self.retries, self.retry_delay)
+        return replace(graph, **changes) if changes else graph
+
+    def translator(self) -> DagsterTaskGraphTranslator:
+        return TranslatedTranslator(self.translation) if self.translation else DagsterTaskGraphTranslator()
+
+
+class _ToolComponent(dg.Component, _Attributes, dg.Resolvable):
+    tool: ClassVar[str | None] = None
+
+    root: str = Field(
+        default=".", description="The folder holding the tool's pipelines, relative to this defs.yaml or absolute."
+    )
+    strict: bool = Field(default=True, description="trakt: reject unknown keys (false = trakt's lenient mode).")
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         root = (context.path / self.root).resolve()
         return build_definitions(
             root,
-            runs_dir=self.runs_dir,
+            runs_dir=self.runs_dir or default_runs_dir(Path(context.project_root)),
             strict=self.strict,
-            granularity=self.granularity,
             strict_load=self.strict_load,
+            translator=self.translator(),
+            tools=None if self.tool is None else (self.tool,),
+            adjust=self.adjust,
         )
 
 
-class TraktPipelineComponent(dg.Component, dg.Model, dg.Resolvable):
-    """One trakt `pipeline.yaml` as assets and a job."""
+@dg.scaffold_with(_scaffolder("trakt"))
+class PipelinesFolderComponent(_ToolComponent):
+    """Every pipeline of every tool under a folder (`pipelines/`, `projects/`), as `build_definitions` builds them.
+
+    Example:
+        ```yaml
+        type: trakt_dagster.PipelinesFolderComponent
+        attributes:
+          root: "{{ context.project_root }}"
+        ```
+    """
+
+
+@dg.scaffold_with(_scaffolder("flowrun"))
+class FlowrunComponent(_ToolComponent):
+    """flowrun DAGs (`pipelines/*.py`, `pipelines/<name>/`) under a folder, one job per DAG.
+
+    Example:
+        ```yaml
+        type: trakt_dagster.FlowrunComponent
+        attributes: {root: ., granularity: step}
+        ```
+    """
+
+    tool: ClassVar[str | None] = "flowrun"
+
+
+@dg.scaffold_with(_scaffolder("pit"))
+class PitProjectComponent(_ToolComponent):
+    """pit projects (`projects/<name>/pit.toml`, with the workspace's `pit_config.toml`) under a folder.
+
+    Example:
+        ```yaml
+        type: trakt_dagster.PitProjectComponent
+        attributes: {root: ., granularity: step}
+        ```
+    """
+
+    tool: ClassVar[str | None] = "pit"
+
+
+@dg.scaffold_with(_scaffolder("ductaflow"))
+class DuctaflowComponent(_ToolComponent):
+    """ductaflow projects (`pipelines/<name>/` with `flows/` and `config/`) under a folder, one job per notebook.
+
+    Example:
+        ```yaml
+        type: trakt_dagster.DuctaflowComponent
+        attributes: {root: ., pool: kernels}
+        ```
+    """
+
+    tool: ClassVar[str | None] = "ductaflow"
+
+
+@dg.scaffold_with(_scaffolder("loom"))
+class LoomPipelineComponent(_ToolComponent):
+    """loom.etl pipelines (`ETLPipeline` classes with a `loom.yaml` runner config) under a folder.
+
+    Example:
+        ```yaml
+        type: trakt_dagster.LoomPipelineComponent
+        attributes: {root: ., retries: 1}
+        ```
+    """
+
+    tool: ClassVar[str | None] = "loom"
+
+
+@dg.scaffold_with(_scaffolder("trakt"))
+class TraktPipelineComponent(dg.Component, _Attributes, dg.Resolvable):
+    """One trakt `pipeline.yaml` as assets and a job.
+
+    Example:
+        ```yaml
+        type: trakt_dagster.TraktPipelineComponent
+        attributes:
+          pipeline_path: pipeline.yaml     # relative to this defs.yaml
+          granularity: step
+        ```
+    """
 
     pipeline_path: str = Field(default="pipeline.yaml", description="The pipeline file, relative to this defs.yaml.")
-    runs_dir: str | None = Field(default=None, description="Where run folders go (default: runs/ beside the project).")
     strict: bool = Field(default=True, description="Reject unknown keys (false = trakt's lenient mode).")
-    granularity: str | None = Field(default=None, description="'pipeline' (default) or 'step'.")
-    strict_load: bool | None = Field(
-        default=None,
-        description="Raise on load errors instead of showing a load-error asset (default: "
-        "$TRAKT_DAGSTER_STRICT_LOAD, else false).",
-    )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         from trakt_dagster.trakt.loader import load_pipeline_spec
@@ -84,10 +287,6 @@ class TraktPipelineComponent(dg.Component, dg.Model, dg.Resolvable):
             if strict_load:
                 raise PipelineLoadErrors(errors)
             return load_error_definitions(errors)
-        graph = build_trakt_graph(spec)
+        graph = self.adjust(build_trakt_graph(spec))
         runs_dir = self.runs_dir or default_runs_dir(Path(context.project_root))
-        return build_graph_definitions(
-            graph,
-            run_storage=RunStorage(runs_dir=runs_dir),
-            granularity=Granularity(self.granularity) if self.granularity else None,
-        )
+        return build_graph_definitions(graph, translator=self.translator(), run_storage=RunStorage(runs_dir=runs_dir))

@@ -16,7 +16,7 @@ from trakt_dagster.core.executors import executor_for_ops
 from trakt_dagster.core.graph import Granularity, TaskGraph
 from trakt_dagster.core.names import unique_dagster_names
 from trakt_dagster.core.path_text import name_problem
-from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
+from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage, shared_resource
 from trakt_dagster.core.translator import (
     DagsterTaskGraphTranslator,
     ExternalTranslatorData,
@@ -133,7 +133,7 @@ def graph_resources(
         found[VALUES_IO_MANAGER_KEY] = (overrides or {}).get(
             VALUES_IO_MANAGER_KEY, TaskValueIOManager(runs_dir=run_storage.runs_dir)
         )
-    return found
+    return {key: shared_resource(value) for key, value in found.items()}
 
 
 def build_graph_definitions(
@@ -153,8 +153,8 @@ def build_graph_definitions(
     """
     translator = translator or DagsterTaskGraphTranslator()
     granularity = granularity or graph.granularity
-    if granularity is Granularity.STEP and len(graph.tasks) == 1:
-        granularity = Granularity.PIPELINE  # one task is one op in both granularities (e.g. a ductaflow flow)
+    if granularity is Granularity.STEP and graph.step_as_pipeline:
+        granularity = Granularity.PIPELINE  # its one op already is its unit (a ductaflow flow or build)
     binding = bind_graph(graph, translator)
     externals = [translator.get_external_spec(ExternalTranslatorData(graph, d)) for d in graph.external]
     pipeline = translator.get_pipeline_name(graph)

@@ -308,6 +308,9 @@ class TaskGraph:
     op_retries: OpRetries | None = None
     """Dagster retries of the pipeline's op (pipeline granularity); task retries (`Task.retries`) are the
     runner's, inside one attempt of the op."""
+    step_as_pipeline: bool = False
+    """The graph's one op already is its unit of work (a ductaflow flow or build): step granularity builds the
+    same job as pipeline granularity."""
     file_settings: frozenset[str] = frozenset()
     """Which of `FILE_SETTINGS` the pipeline's own file set (a Component's attributes do not override them)."""
     step_retry_policy: bool = False

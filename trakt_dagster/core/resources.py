@@ -48,3 +48,24 @@ class RunStorage(dg.ConfigurableResource):
             keep_days=self.keep_days,
             keep_artifacts=tuple(self.keep_artifacts) if self.keep_artifacts is not None else None,
         )
+
+
+_SHARED: dict[tuple[type, str], object] = {}
+
+
+def shared_resource(resource: object) -> object:
+    """One object per resource type and configuration, so the definitions of several Components (each built
+    on its own) merge: Dagster accepts a resource key twice only when it is the very same object.
+
+    Example:
+        >>> shared_resource(RunStorage(runs_dir="runs")) is shared_resource(RunStorage(runs_dir="runs"))
+        True
+    """
+    dump = getattr(resource, "model_dump", None)
+    if dump is None:
+        return resource
+    try:
+        key = (type(resource), repr(sorted(dump().items())))
+    except Exception:  # noqa: BLE001 - a configuration that cannot be compared stays its own object
+        return resource
+    return _SHARED.setdefault(key, resource)

@@ -186,6 +186,7 @@ def build_notebook_graph(project: DuctaflowProject, notebook: Notebook) -> TaskG
         version=version,
         max_parallel=1,
         granularity=Granularity(notebook.granularity),
+        step_as_pipeline=True,
         allowed_granularities=frozenset(Granularity),
         session_factory=make_session_factory(project, notebook, keys, version),
         config_class=DuctaflowRunConfig,

@@ -433,7 +433,8 @@ def test_async_timeouts_on_one_loop_row_16(root, instance) -> None:
     assert not run.success
     slow = run.task("slow")
     assert (slow["status"], slow["attempt"], slow["error"]) == ("FAILED", 2, "Timeout after 0.05s")
-    assert len(module.DEADLINES) == 2 and all(0 < d <= 0.05 for d in module.DEADLINES)
+    # 0.0 when a loaded machine starts the attempt only after its 50 ms deadline passed
+    assert len(module.DEADLINES) == 2 and all(0 <= d <= 0.05 for d in module.DEADLINES)
     assert run.manifest["tasks"]["slow"]["error"]["message"] == "Timeout after 0.05s"
     quick = run.task("quick")["result"]
     assert quick["deadline_left"] is True

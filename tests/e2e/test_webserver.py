@@ -189,6 +189,9 @@ def test_the_catalog_lists_assets_of_every_bundled_tool(dagster_dev: int, browse
         assert words, node["description"]
         for word in words:
             expect(page.locator("body")).to_contain_text(word, timeout=WAIT_MS)
+        # The code reference: "Source code" with a link that opens the file in an editor.
+        page.get_by_text("Source code", exact=True).first.wait_for()
+        page.get_by_text("in editor").first.wait_for()
         shot(page, f"asset-{tool}")
     page.goto("/asset-groups")
     for group in {n["groupName"] for n in nodes}:

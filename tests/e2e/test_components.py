@@ -224,6 +224,8 @@ def test_dg_project_example_scaffolds_checks_and_materializes(tmp_path: Path) ->
             assert defs.resolve_job_def(job).execute_in_process(instance=instance).success
     finally:
         sys.path.remove(str(project / "src"))
+        for name in [m for m in sys.modules if m == "shop" or m.startswith("shop.")]:
+            del sys.modules[name]  # the example's package, so later tests can use the name for their own
         if old_runs is None:
             os.environ.pop("TRAKT_DAGSTER_RUNS_DIR", None)
         else:

@@ -10,8 +10,7 @@ Example:
     ```
 """
 
-import importlib
-from typing import Any
+from trakt_dagster._lazy import lazy_exports
 
 # Imported on first use (PEP 562), so `trakt-dagster --help` and other light entry points do not import
 # Dagster: name -> the module that defines it.
@@ -37,17 +36,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trakt_dagster' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 
 __all__ = [

@@ -17,8 +17,7 @@ Modules under `pipelines/` that hold flowrun engines, DAG scopes or pipelines be
 jobs (see docs/flowrun.md); `RunContext`, `RunHook`, `fn_hook` and `RunCancelledError` are flowrun's own.
 """
 
-import importlib
-from typing import Any
+from trakt_dagster._lazy import lazy_exports
 
 # Imported on first use (PEP 562): the `trakt-dagster flowrun` commands' help does not import flowrun-dag.
 _EXPORTS = {
@@ -30,17 +29,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 
 __all__ = ["Pipeline", "RunCancelledError", "RunContext", "RunHook", "fn_hook"]

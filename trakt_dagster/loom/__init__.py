@@ -14,8 +14,7 @@ Example:
     ```
 """
 
-import importlib
-from typing import Any
+from trakt_dagster._lazy import lazy_exports
 
 # Imported on first use (PEP 562): the `trakt-dagster loom` commands' help does not import Dagster or loom.
 _EXPORTS = {
@@ -24,17 +23,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 
 __all__ = ["LOOM_RUNNER_KEY", "LoomRunnerResource"]

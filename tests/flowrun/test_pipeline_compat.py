@@ -226,7 +226,8 @@ def test_failures_timeouts_exits_and_hook_order_rows_15_16_17_19_32(caplog) -> N
     }
     assert tasks["independent"]["status"] == "SUCCESS"
     assert (tasks["slow"]["attempt"], tasks["slow"]["error"]) == (2, "Timeout after 0.05s")
-    assert len(deadlines) == 2 and all(0 < d <= 0.05 for d in deadlines)
+    # 0.0 when a loaded machine starts the attempt only after its 50 ms deadline passed
+    assert len(deadlines) == 2 and all(0 <= d <= 0.05 for d in deadlines)
     assert "TimeoutError: upstream api" in tasks["api"]["error"] and "Traceback" in tasks["api"]["error"]
     assert tasks["exits"]["status"] == "FAILED" and "SystemExit: 3" in tasks["exits"]["error"]
     assert events[0] == ("dag_start",) and events[-1] == ("dag_end",)

@@ -13,7 +13,7 @@ import pytest
 
 from trakt_dagster import build_definitions
 from trakt_dagster.core.launch import select_asset_keys
-from trakt_dagster.core.metadata import TaskMetadataSet
+from trakt_dagster.core.metadata import TableMetadataSet, TaskMetadataSet
 from trakt_dagster.core.progress import print_progress
 from trakt_dagster.ductaflow.metadata import DuctaflowNotebookMetadataSet, DuctaflowRunMetadataSet
 from trakt_dagster.flowrun.metadata import FlowrunDagMetadataSet, FlowrunRunMetadataSet, FlowrunTaskMetadataSet
@@ -175,6 +175,38 @@ def test_one_metadata_vocabulary(nodes: dict[str, object]) -> None:
     )
     assert TaskMetadataSet.extract(fetch).retry_delay_s == 30.0
     assert PitTaskMetadataSet.extract(fetch).script == "tasks/fetch_orders.py"
+
+
+def test_loom_and_ductaflow_metadata_read_back_through_their_sets(nodes: dict[str, object], example_root: Path) -> None:
+    step = nodes["mart/daily_sales"].metadata
+    loom = LoomStepMetadataSet.extract(step)
+    assert (loom.process, loom.target, loom.write_mode) == ("Transform", "table mart.daily_sales", "replace")
+    assert loom.sources.value == ["paid: temp paid_orders", "regions: table staging.store_regions"]
+    assert TableMetadataSet.extract(step).table_name == "mart.daily_sales"
+    shared = TaskMetadataSet.extract(step)
+    assert (shared.tool, shared.pipeline, shared.task) == ("loom", "OrdersNightly", "DailySummary")
+    # one code link (the core's), to the step's class, labelled with the file and the class
+    (ref,) = step["dagster/code_references"].code_references
+    assert ref.label == "orders_nightly.py, DailySummary"
+    assert Path(ref.file_path).read_text().splitlines()[ref.line_number - 1].startswith("class DailySummary(")
+    flow = nodes["demand_scenarios/prepare_demand"].metadata
+    notebook = DuctaflowNotebookMetadataSet.extract(flow)
+    assert (notebook.project, notebook.kind, notebook.cell_timeout_s) == ("demand_scenarios", "flow", 300.0)
+    (ref,) = flow["dagster/code_references"].code_references
+    assert (Path(ref.file_path), ref.line_number) == (
+        example_root / "pipelines/demand_scenarios/flows/prepare_demand.py",
+        1,
+    )
+    # every key under the tool's prefix is a field of its sets: what the sets read back is all there is
+    for key, sets, prefix in (
+        ("mart/daily_sales", TOOL_SETS["loom"], "loom/"),
+        ("files/orders_csv", TOOL_SETS["loom"], "loom/"),
+        ("demand_scenarios/forecast_build", TOOL_SETS["ductaflow"], "ductaflow/"),
+        ("demand_scenarios/forecast_build_config", TOOL_SETS["ductaflow"], "ductaflow/"),
+    ):
+        meta = nodes[key].metadata
+        read = {k for cls in sets for k, v in dict(cls.extract(meta)).items() if v is not None}
+        assert read == {k for k in meta if k.startswith(prefix)}, key
 
 
 def run_example(defs: dg.Definitions, job_name: str, partition: str | None, instance: dg.DagsterInstance):

@@ -95,7 +95,7 @@ def test_group_kinds_tags_descriptions_metadata_and_code_references(defs: dg.Def
     assert node.description == "Revenue per store of the positive orders."
     meta = node.metadata
     assert meta["trakt/task"] == "Summary" and meta["loom/process"] == "Daily" and "loom/step" not in meta
-    assert meta["loom/sources"] == ["positive: temp positive"]
+    assert meta["loom/sources"].value == ["positive: temp positive"]
     assert meta["dagster/table_name"] == "mart.summary"
     assert meta["loom/location"].endswith("pipelines/orders/lake/mart/summary")
     reference = meta["dagster/code_references"].code_references[0]

@@ -22,8 +22,11 @@ from pathlib import Path
 
 import dagster as dg
 
-# Not exported at the top level in Dagster 1.13; dagster-dbt's metadata_set.py imports it from here too.
+# Not exported at the top level in Dagster 1.13; dagster-dbt's metadata_set.py imports them from here too.
 from dagster._core.definitions.metadata.metadata_set import NamespacedMetadataSet
+from dagster._core.definitions.metadata.metadata_set import (
+    TableMetadataSet as TableMetadataSet,  # re-exported: `dagster/table_name`, `dagster/row_count`
+)
 
 from trakt_dagster.core.errors import SourceLocation
 
@@ -69,6 +72,30 @@ class TaskRunMetadataSet(NamespacedMetadataSet):
     @classmethod
     def namespace(cls) -> str:
         return "trakt"
+
+
+class LocationMetadataSet(NamespacedMetadataSet):
+    """Dagster's `dagster/uri` of the data a task wrote, as a path value when it is a local file or folder
+    (the UI then offers to copy it) and as text otherwise; Dagster's own `UriMetadataSet` takes only text.
+    Table names and row counts go through Dagster's `TableMetadataSet`.
+
+    Example:
+        >>> dict(LocationMetadataSet(uri="s3://bucket/orders"))
+        {'dagster/uri': 's3://bucket/orders'}
+    """
+
+    uri: str | dg.PathMetadataValue | None = None
+
+    @classmethod
+    def namespace(cls) -> str:
+        return "dagster"
+
+    @classmethod
+    def of(cls, uri: str | None) -> LocationMetadataSet:
+        """`uri` as a path value when it has no scheme (`/data/orders`), as text otherwise (`s3://...`)."""
+        if not uri:
+            return cls()
+        return cls(uri=uri if "://" in uri else dg.MetadataValue.path(uri))
 
 
 def code_references(locations: Iterable[SourceLocation | None]) -> dg.CodeReferencesMetadataValue | None:

@@ -29,6 +29,7 @@ from trakt_dagster.ductaflow.compat.ductaflow._engine import (
 from trakt_dagster.ductaflow.compat.ductaflow._kernels import Canceller
 from trakt_dagster.ductaflow.compat.ductaflow._logfile import atomic_write
 from trakt_dagster.ductaflow.compat.ductaflow._status import OUTPUT_GLOB, scan_file
+from trakt_dagster.ductaflow.metadata import DuctaflowRunMetadataSet
 from trakt_dagster.ductaflow.model import Instance
 from trakt_dagster.ductaflow.runtime import DuctaflowSession, InstanceOutcome
 from trakt_dagster.ductaflow.versions import provenance_tags
@@ -224,7 +225,10 @@ class RunNotebook:
                     asset_key=session.keys.asset,
                     partition=inst.key if notebook.partitioned else None,
                     description=f"{notebook.kind} {notebook.name}, instance {inst.name}: failed",
-                    metadata={**self._metadata(inst, outcome), "ductaflow/error": (outcome.error or "")[:2000]},
+                    metadata={
+                        **self._metadata(inst, outcome),
+                        **DuctaflowRunMetadataSet(error=(outcome.error or "")[:2000]),
+                    },
                 )
             )
             return
@@ -243,30 +247,24 @@ class RunNotebook:
 
     @staticmethod
     def _metadata(inst: Instance, outcome: InstanceOutcome) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "ductaflow/status": outcome.status,
-            "ductaflow/instance": inst.name,
-            "ductaflow/instance_dir": dg.MetadataValue.path(str(outcome.folder)),
-            "ductaflow/duration_s": round(outcome.duration_s, 3),
-            "ductaflow/attempts": outcome.attempts,
-        }
-        for name, key in (
-            ("notebook", "executed_notebook"),
-            ("html", "html"),
-            ("config", "config"),
-            ("execution_output", "execution_output"),
-        ):
-            if name in outcome.files:
-                meta[f"ductaflow/{key}"] = dg.MetadataValue.path(outcome.files[name])
-        if "html_error" in outcome.files:
-            meta["ductaflow/html_error"] = outcome.files["html_error"]
-        if outcome.warnings:
-            meta["ductaflow/marked_lines"] = dg.MetadataValue.json(outcome.warnings[:50])
-        if inst.scenario is not None:
-            meta["ductaflow/scenario"] = dg.MetadataValue.json(dict(inst.scenario))
-        if outcome.flows:
-            meta["ductaflow/flows"] = dg.MetadataValue.json(outcome.flows)
-        return meta
+        files = outcome.files
+        return dict(
+            DuctaflowRunMetadataSet(
+                status=outcome.status,
+                instance=inst.name,
+                instance_dir=dg.MetadataValue.path(str(outcome.folder)),
+                duration_s=round(outcome.duration_s, 3),
+                attempts=outcome.attempts,
+                executed_notebook=_path(files.get("notebook")),
+                html=_path(files.get("html")),
+                config=_path(files.get("config")),
+                execution_output=_path(files.get("execution_output")),
+                html_error=files.get("html_error") or None,
+                marked_lines=dg.MetadataValue.json(outcome.warnings[:50]) if outcome.warnings else None,
+                scenario=dg.MetadataValue.json(dict(inst.scenario)) if inst.scenario is not None else None,
+                flows=dg.MetadataValue.json(outcome.flows) if outcome.flows else None,
+            )
+        )
 
     @staticmethod
     def _report_nested(ctx: TaskContext, session: DuctaflowSession, outcome: InstanceOutcome) -> None:
@@ -281,19 +279,19 @@ class RunNotebook:
             key = session.keys.flows.get(record["flow"])
             if key is None or record["status"] == "error":
                 continue
-            meta: dict[str, Any] = {
-                "ductaflow/status": record["status"],
-                "ductaflow/via_build": session.notebook.name,
-                "ductaflow/instance_dir": dg.MetadataValue.path(record["folder"]),
-            }
-            for name in ("notebook", "html", "execution_output"):
-                if record.get(name):
-                    meta[f"ductaflow/{name}"] = dg.MetadataValue.path(record[name])
+            meta = DuctaflowRunMetadataSet(
+                status=record["status"],
+                via_build=session.notebook.name,
+                instance_dir=dg.MetadataValue.path(record["folder"]),
+                executed_notebook=_path(record.get("notebook")),
+                html=_path(record.get("html")),
+                execution_output=_path(record.get("execution_output")),
+            )
             ctx.report(
                 dg.AssetMaterialization(
                     asset_key=key,
                     description=f"run by build {session.notebook.name} in {record['folder']}",
-                    metadata=meta,
+                    metadata=dict(meta),
                     tags={CODE_VERSION_TAG: f"via-build:{session.notebook.name}"},
                 )
             )
@@ -315,12 +313,18 @@ class RunNotebook:
                     if amber
                     else f"{len(ran)} instance(s) ran without warning markers"
                 ),
-                metadata={
-                    "ductaflow/instance_statuses": dg.MetadataValue.json({o.key: o.status for o in ran}),
-                    "ductaflow/marked_lines": dg.MetadataValue.json({o.key: o.warnings[:20] for o in amber}),
-                },
+                metadata=dict(
+                    DuctaflowRunMetadataSet(
+                        instance_statuses=dg.MetadataValue.json({o.key: o.status for o in ran}),
+                        marked_lines=dg.MetadataValue.json({o.key: o.warnings[:20] for o in amber}),
+                    )
+                ),
             )
         )
+
+
+def _path(value: str | None) -> dg.PathMetadataValue | None:
+    return dg.MetadataValue.path(value) if value else None
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -23,6 +21,7 @@ import dagster as dg
 from trakt_dagster.core.builder import BuildContext
 from trakt_dagster.core.errors import SourceLocation
 from trakt_dagster.core.graph import CheckDefinition, Granularity, SnapshotSpec, Task, TaskGraph
+from trakt_dagster.ductaflow.metadata import DuctaflowNotebookMetadataSet
 from trakt_dagster.ductaflow.model import TOOL, DuctaflowProject, Notebook
 from trakt_dagster.ductaflow.runtime import AssetKeys, DuctaflowRunConfig, asset_key, make_session_factory
 from trakt_dagster.ductaflow.tasks import STATUS_CHECK, RunNotebook
@@ -60,29 +59,19 @@ def _keys(project: DuctaflowProject, notebook: Notebook) -> AssetKeys:
     )
 
 
-def code_reference(path: Path) -> Any:
-    """A Dagster code reference to a notebook's `.py` (the UI links to the source)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.CodeReferencesMetadataValue(
-            code_references=[dg.LocalFileCodeReference(file_path=str(path), line_number=1)]
-        )
-
-
 def _metadata(project: DuctaflowProject, notebook: Notebook) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "ductaflow/project": project.name,
-        "ductaflow/kind": notebook.kind,
-        "dagster/code_references": code_reference(notebook.path),
-    }
-    if notebook.config_file is not None:
-        meta["ductaflow/config_file"] = str(notebook.config_file)
-    if notebook.partitioned:
-        meta["ductaflow/partitioned_by"] = notebook.partitioned_by
-        meta["ductaflow/instances"] = len(notebook.instances)
-    if notebook.timeout:
-        meta["ductaflow/cell_timeout_s"] = notebook.timeout
-    return meta
+    """A notebook asset's own metadata (the shared keys and the code link to the `.py` are the core
+    translator's: `trakt/*`, `dagster/code_references`)."""
+    return dict(
+        DuctaflowNotebookMetadataSet(
+            project=project.name,
+            kind=notebook.kind,
+            config_file=str(notebook.config_file) if notebook.config_file is not None else None,
+            partitioned_by=notebook.partitioned_by if notebook.partitioned else None,
+            instances=len(notebook.instances) if notebook.partitioned else None,
+            cell_timeout_s=float(notebook.timeout) if notebook.timeout else None,
+        )
+    )
 
 
 def _extra_definitions(project: DuctaflowProject, notebook: Notebook, keys: AssetKeys):  # noqa: ANN202
@@ -99,7 +88,7 @@ def _extra_definitions(project: DuctaflowProject, notebook: Notebook, keys: Asse
             group_name=ctx.translator.get_group_name(ctx.graph),
             kinds={TOOL, "json"},
             partitions_def=partitions,
-            metadata={"ductaflow/project": project.name, "ductaflow/notebook": notebook.name},
+            metadata=dict(DuctaflowNotebookMetadataSet(project=project.name, notebook=notebook.name)),
         )
         return dg.Definitions(assets=[spec], sensors=[config_sensor(project, notebook, keys, ctx.pipeline_name)])
 
@@ -204,7 +193,7 @@ def build_notebook_graph(project: DuctaflowProject, notebook: Notebook) -> TaskG
         pool=notebook.pool,
         file_settings=frozenset(k for k in ("granularity", "pool", "retries") if k in (notebook.metadata or {})),
         kinds=frozenset({TOOL}),
-        metadata={"ductaflow/project": project.name, "ductaflow/kind": notebook.kind},
+        metadata=dict(DuctaflowNotebookMetadataSet(project=project.name, kind=notebook.kind)),
     )
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.graph import TaskResult
+from trakt_dagster.core.metadata import LocationMetadataSet, TableMetadataSet, json_list
+from trakt_dagster.loom.metadata import LoomRunMetadataSet
 from trakt_dagster.loom.model import Dataset, LoomPipeline, LoomStep
 from trakt_dagster.loom.observer import FAILED, NOT_RUN, REUSED, StepOutcome
 from trakt_dagster.loom.runtime import LoomSession
@@ -104,17 +106,10 @@ class ReportDataset:
         record = {"name": self.dataset.ref, "writers": list(self.writers), "kind": str(self.dataset.kind)}
         if not ran:
             return TaskResult(materialize=False, record=record)
-        metadata: dict[str, Any] = {
-            "loom/writers": [self.pipeline.step(k).name for k in self.writers],
-            "loom/attempt": session.attempt,
-            "loom/duration_ms": round(sum(o.duration_ms or 0.0 for o in ran), 3),
-        }
-        if session.correlation_id:
-            metadata["loom/correlation_id"] = session.correlation_id
         uri = dataset_uri(self.pipeline, self.dataset, session.params)
         if uri:
-            metadata["dagster/uri"] = uri
             record["uri"] = uri
+        delta_version = None
         if self.dataset.kind.value == "table" and uri:
             found = self.pipeline.config.table_location(self.dataset.ref)
             try:
@@ -122,37 +117,36 @@ class ReportDataset:
             except Exception as exc:  # noqa: BLE001 - the writes succeeded; only metadata is missing
                 ctx.log.warning(f"cannot read the Delta log of {uri}: {exc}")
             else:
-                metadata["loom/delta_version"] = commit["delta_version"]
-                record["delta_version"] = commit["delta_version"]
+                delta_version = record["delta_version"] = commit["delta_version"]
         rows = [o.target.get("rows") for o in ran if isinstance(o.target.get("rows"), int)]
-        if rows:
-            metadata["dagster/row_count"] = sum(rows)
+        metadata = {
+            **LoomRunMetadataSet(
+                writers=json_list(self.pipeline.step(k).name for k in self.writers),
+                attempt=session.attempt,
+                duration_ms=round(sum(o.duration_ms or 0.0 for o in ran), 3),
+                correlation_id=session.correlation_id or None,
+                delta_version=delta_version,
+            ),
+            **LocationMetadataSet.of(uri),
+            **TableMetadataSet(row_count=sum(rows) if rows else None),
+        }
         return TaskResult(metadata=metadata, record=record)
 
 
 def step_metadata(pipeline: LoomPipeline, step: LoomStep, outcome: StepOutcome, session: LoomSession) -> dict[str, Any]:
     """Materialization metadata of a step: loom's status and duration, what it wrote, the run's ids."""
-    import dagster as dg
-
-    metadata: dict[str, Any] = {
-        "loom/status": "success",
-        "loom/duration_ms": round(outcome.duration_ms or 0.0, 3),
-        "loom/attempt": session.attempt,
-        "loom/run_id": session.loom_run_id,
-    }
-    if session.correlation_id:
-        metadata["loom/correlation_id"] = session.correlation_id
-    if outcome.step_run_id:
-        metadata["loom/step_run_id"] = outcome.step_run_id
     target = outcome.target
-    if target.get("uri"):
-        uri = str(target["uri"])
-        is_path = "://" not in uri
-        metadata["dagster/uri"] = dg.MetadataValue.path(uri) if is_path else uri
-    if target.get("delta_version") is not None:
-        metadata["loom/delta_version"] = target["delta_version"]
-    if target.get("rows") is not None:
-        metadata["dagster/row_count"] = target["rows"]
-    if target.get("error"):
-        metadata["loom/target_error"] = target["error"]
-    return metadata
+    return {
+        **LoomRunMetadataSet(
+            status="success",
+            duration_ms=round(outcome.duration_ms or 0.0, 3),
+            attempt=session.attempt,
+            run_id=session.loom_run_id,
+            correlation_id=session.correlation_id or None,
+            step_run_id=outcome.step_run_id or None,
+            delta_version=target.get("delta_version"),
+            target_error=target.get("error") or None,
+        ),
+        **LocationMetadataSet.of(str(target["uri"]) if target.get("uri") else None),
+        **TableMetadataSet(row_count=target.get("rows")),
+    }

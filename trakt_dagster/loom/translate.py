@@ -18,7 +18,6 @@ Every graph has one helper task more, `ETLRunner.run`, which every step's task d
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,9 @@ from trakt_dagster.core.graph import (
     TaskGraph,
     TaskRole,
 )
+from trakt_dagster.core.metadata import TableMetadataSet, json_list
 from trakt_dagster.core.names import dagster_name
+from trakt_dagster.loom.metadata import LoomPipelineMetadataSet, LoomStepMetadataSet
 from trakt_dagster.loom.model import Dataset, DatasetKind, LoomPipeline, LoomStep
 from trakt_dagster.loom.params import run_config_class
 from trakt_dagster.loom.resource import LOOM_RUNNER_KEY, LoomRunnerResource
@@ -185,7 +186,7 @@ def build_loom_graph(pipeline: LoomPipeline, catalog: Catalog | None = None) -> 
                 asset_key=target.asset_key if is_asset and target is not None else None,
                 asset_name=step.key,
                 description=step.description or _default_description(step),
-                source=SourceLocation(step.module_path or pipeline.module_path, step.line, step.qualname),
+                source=_step_source(pipeline, step),
                 kinds=_kinds(target) if is_asset and target is not None else frozenset(),
                 metadata=_step_metadata(pipeline, step),
                 tags={"trakt/loom_process": step.process} if _TAG_VALUE.match(step.process) else {},
@@ -224,11 +225,11 @@ def build_loom_graph(pipeline: LoomPipeline, catalog: Catalog | None = None) -> 
         triggers=(CronTrigger(settings.schedule[0], timezone=settings.schedule[1]),) if settings.schedule else (),
         snapshot=snapshot,
         kinds=frozenset({"polars"}),
-        metadata={
-            "loom/pipeline": pipeline.qualname,
-            "loom/module": str(pipeline.module_path),
-            "loom/config": str(pipeline.config.path),
-        },
+        metadata=dict(
+            LoomPipelineMetadataSet(
+                pipeline=pipeline.qualname, module=str(pipeline.module_path), config=str(pipeline.config.path)
+            )
+        ),
     )
 
 
@@ -282,65 +283,52 @@ def _default_description(step: LoomStep) -> str:
     return f"loom step {step.name} (process {step.process}): writes {target}"
 
 
-def _code_reference(file: Any, line: int | None, label: str) -> Any:
-    import dagster as dg
-
-    with warnings.catch_warnings():  # beta in Dagster 1.13
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.CodeReferencesMetadataValue(
-            code_references=[dg.LocalFileCodeReference(file_path=str(file), line_number=line or 1, label=label)]
-        )
+def _step_source(pipeline: LoomPipeline, step: LoomStep) -> SourceLocation:
+    """Where the step's class is defined (the pipeline's class when loom cannot tell)."""
+    if step.module_path is not None:
+        return SourceLocation(step.module_path, step.line, step.qualname)
+    return SourceLocation(pipeline.module_path, pipeline.line, pipeline.qualname)
 
 
 def _step_metadata(pipeline: LoomPipeline, step: LoomStep) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "loom/process": step.process,
-        "loom/class_name": f"{step.module}.{step.qualname}",
-        "loom/sources": [f"{s.alias}: {s.dataset.label}" for s in step.sources],
+    """A step's own metadata (what it reads and writes, its process and class); the shared keys and the code
+    link to its class are the core translator's (`trakt/*`, `dagster/code_references`)."""
+    target = step.target
+    return {
+        **LoomStepMetadataSet(
+            process=step.process,
+            class_name=f"{step.module}.{step.qualname}",
+            sources=json_list(f"{s.alias}: {s.dataset.label}" for s in step.sources),
+            target=target.label if target is not None else None,
+            write_mode=(target.mode or None) if target is not None else None,
+            temp_scope=target.scope if target is not None and target.kind is DatasetKind.TEMP else None,
+            location=(dataset_uri(pipeline, target) or None) if target is not None else None,
+            parallel_group=step.parallel_group,
+            streaming=True if step.streaming else None,
+        ),
+        **_table_name(target),
     }
-    if step.target is not None:
-        meta["loom/target"] = step.target.label
-        if step.target.mode:
-            meta["loom/write_mode"] = step.target.mode
-        if step.target.kind is DatasetKind.TEMP:
-            meta["loom/temp_scope"] = step.target.scope
-        if step.target.kind is DatasetKind.TABLE:
-            meta["dagster/table_name"] = step.target.ref
-        uri = dataset_uri(pipeline, step.target)
-        if uri:
-            meta["loom/location"] = uri
-    if step.parallel_group is not None:
-        meta["loom/parallel_group"] = step.parallel_group
-    if step.streaming:
-        meta["loom/streaming"] = True
-    if step.module_path is not None:
-        meta["dagster/code_references"] = _code_reference(step.module_path, step.line, step.qualname)
-    return meta
+
+
+def _table_name(dataset: Dataset | None) -> TableMetadataSet:
+    is_table = dataset is not None and dataset.kind is DatasetKind.TABLE
+    return TableMetadataSet(table_name=dataset.ref if is_table else None)
 
 
 def _dataset_metadata(pipeline: LoomPipeline, dataset: Dataset) -> dict[str, Any]:
-    meta: dict[str, Any] = {"loom/target": dataset.label}
-    if dataset.kind is DatasetKind.TABLE:
-        meta["dagster/table_name"] = dataset.ref
-    uri = dataset_uri(pipeline, dataset)
-    if uri:
-        meta["loom/location"] = uri
-    return meta
+    """A table or file several steps write (one asset for all of them)."""
+    location = dataset_uri(pipeline, dataset) or None
+    return {**LoomStepMetadataSet(target=dataset.label, location=location), **_table_name(dataset)}
 
 
 def _external(pipeline: LoomPipeline, dataset: Dataset) -> ExternalDataset:
-    uri = dataset_uri(pipeline, dataset)
-    meta: dict[str, Any] = {"loom/source": dataset.label}
-    if uri:
-        meta["loom/location"] = uri
-    if dataset.kind is DatasetKind.TABLE:
-        meta["dagster/table_name"] = dataset.ref
+    location = dataset_uri(pipeline, dataset) or None
     return ExternalDataset(
         name=dataset.ref,
         asset_name="_".join(dataset.asset_key or ()),
         kind=_FORMAT_KINDS.get((dataset.format or "").lower()),
         description=f"{dataset.label}, read by loom pipeline {pipeline.name} and written by none",
-        metadata=meta,
+        metadata={**LoomStepMetadataSet(source=dataset.label, location=location), **_table_name(dataset)},
         asset_key=dataset.asset_key,
     )
 

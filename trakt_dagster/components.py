@@ -28,11 +28,12 @@ import logging
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import dagster as dg
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from trakt_dagster.core.builder import build_graph_definitions
 from trakt_dagster.core.definitions import (
@@ -170,8 +171,74 @@ class _Attributes(dg.Model):
         return TranslatedTranslator(self.translation) if self.translation else DagsterTaskGraphTranslator()
 
 
+TEMPLATE_PATTERN = r"\{\{.*\}\}"
+"""A Dagster template (`{{ env.GRANULARITY }}`): its value is known only when the component loads."""
+
+
+def checked_model(component: type[dg.Resolvable]) -> type[BaseModel]:
+    """The attributes model Dagster derives for `component`, with a JSON schema that checks the values.
+
+    Dagster 1.13 lets every non-text attribute also be any text (so that a template can stand for it), so
+    the schema `dg check yaml` validates against accepts `granularity: per-task` or `retries: many`. Here
+    text is accepted only where the attribute is text or the text is a template; any other value must
+    match the attribute's own type (`'per-task' is not one of ['pipeline', 'step']`). Templates are still
+    resolved and checked when the component loads (`dg check defs`). The schema also gets back the
+    attributes' descriptions, which the derived model drops.
+
+    Example:
+        >>> schema = checked_model(PitProjectComponent).model_json_schema()
+        >>> schema["properties"]["granularity"]["else"]
+        {'enum': ['pipeline', 'step'], 'type': 'string'}
+    """
+    model = component.model()
+    if not getattr(model, "_values_checked", False):
+        base = model.model_config.get("json_schema_extra")
+        extra = dict(base) if isinstance(base, dict) else {}
+
+        def check_values(schema: dict[str, Any]) -> None:
+            schema.update(extra)
+            _check_attribute_values(component, schema)
+
+        model.model_config["json_schema_extra"] = check_values
+        model._values_checked = True  # type: ignore[attr-defined]
+    return model
+
+
+def _check_attribute_values(component: type[dg.Resolvable], schema: dict[str, Any]) -> None:
+    fields = getattr(component, "model_fields", {})
+    for name, prop in schema.get("properties", {}).items():
+        field = fields.get(name)
+        if field is None:
+            continue
+        if field.description and not prop.get("description"):
+            prop["description"] = field.description
+        branches = prop.get("anyOf")
+        if not _typed_value(field.annotation) or not branches or {"type": "string"} not in branches:
+            continue
+        own = [b for b in branches if b != {"type": "string"}]
+        values = [b for b in own if b != {"type": "null"}]
+        exempt: list[dict[str, Any]] = [{"type": "string", "pattern": TEMPLATE_PATTERN}]
+        if len(values) < len(own):
+            exempt.append({"type": "null"})
+        del prop["anyOf"]
+        prop["if"] = {"anyOf": exempt}
+        prop["then"] = True
+        prop["else"] = values[0] if len(values) == 1 else {"anyOf": values}
+
+
+def _typed_value(annotation: Any) -> bool:
+    """Whether an attribute holds a typed value (a Literal, bool, int, float, optionally None), not text."""
+    members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    found = [m for m in members if m is not type(None)]
+    return bool(found) and all(m in (bool, int, float) or get_origin(m) is Literal for m in found)
+
+
 class _ToolComponent(dg.Component, _Attributes, dg.Resolvable):
     tool: ClassVar[str | None] = None
+
+    @classmethod
+    def get_model_cls(cls) -> type[BaseModel]:
+        return checked_model(cls)
 
     root: str = Field(
         default=".", description="The folder holding the tool's pipelines, relative to this defs.yaml or absolute."
@@ -275,6 +342,10 @@ class TraktPipelineComponent(dg.Component, _Attributes, dg.Resolvable):
 
     pipeline_path: str = Field(default="pipeline.yaml", description="The pipeline file, relative to this defs.yaml.")
     strict: bool = Field(default=True, description="Reject unknown keys (false = trakt's lenient mode).")
+
+    @classmethod
+    def get_model_cls(cls) -> type[BaseModel]:
+        return checked_model(cls)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         from trakt_dagster.trakt.loader import load_pipeline_spec

@@ -4,11 +4,14 @@ attributes (granularity, retries, pool, translation), the tools' own files winni
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster.components.testing import create_defs_folder_sandbox
 
 from tests.conftest import REPO
@@ -31,6 +34,56 @@ COMPONENTS = {
     "DuctaflowComponent": "ductaflow projects",
     "LoomPipelineComponent": "loom.etl pipelines",
 }
+
+
+TEXT_ATTRIBUTES = {"runs_dir", "pool", "root", "pipeline_path", "translation"}
+"""The attributes whose values are text (any text is a valid value, not only a template)."""
+
+
+@pytest.mark.parametrize(
+    "component",
+    [
+        TraktPipelineComponent,
+        PipelinesFolderComponent,
+        FlowrunComponent,
+        PitProjectComponent,
+        DuctaflowComponent,
+        LoomPipelineComponent,
+    ],
+    ids=lambda c: c.__name__,
+)
+def test_the_schema_dg_check_yaml_validates_against_checks_attribute_values(component: type) -> None:
+    """`dg check yaml` validates `attributes:` against `get_model_cls().model_json_schema()` (with jsonschema's
+    Draft 2020-12 validator, as here): bad values are rejected naming the allowed ones, templates pass."""
+    from jsonschema import Draft202012Validator
+
+    schema = component.get_model_cls().model_json_schema()
+    validator = Draft202012Validator(schema)
+
+    def errors(attributes: dict[str, object]) -> set[tuple[str, str]]:
+        return {(".".join(map(str, e.absolute_path)), e.message) for e in validator.iter_errors(attributes)}
+
+    assert errors({"granularity": "per-task"}) == {("granularity", "'per-task' is not one of ['pipeline', 'step']")}
+    assert errors({"retries": "many", "retry_delay": -1, "strict_load": "sometimes", "granulariti": "step"}) == {
+        ("retries", "'many' is not of type 'integer'"),
+        ("retry_delay", "-1 is less than the minimum of 0"),
+        ("strict_load", "'sometimes' is not of type 'boolean'"),
+        ("", "Additional properties are not allowed ('granulariti' was unexpected)"),
+    }
+    good = {"granularity": "step", "retries": 2, "retry_delay": 0.5, "strict_load": True, "pool": "db", "runs_dir": "r"}
+    assert errors(good) == set()
+    assert errors(dict.fromkeys(good)) == set()  # every one may be left unset (null)
+    templated = {"granularity": "{{ env.GRANULARITY }}", "retries": "{{ env.RETRIES }}", "strict_load": "{{ env.S }}"}
+    assert errors(templated) == set()  # known only when the component loads: `dg check defs` checks the value
+    # no attribute takes any text unless its values are text, and each one says what it is for
+    for name, prop in schema["properties"].items():
+        assert {"type": "string"} not in prop.get("anyOf", []) or name in TEXT_ATTRIBUTES, (name, prop)
+        assert prop.get("description"), name
+
+
+def click_unstyled(text: str) -> str:
+    """`text` without terminal colour codes (dg colours the file:line and the attribute)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def keys_of(defs: dg.Definitions) -> set[str]:
@@ -189,8 +242,6 @@ def test_dg_project_example_scaffolds_checks_and_materializes(tmp_path: Path) ->
     env["TRAKT_DAGSTER_RUNS_DIR"] = str(tmp_path / "runs")
 
     def dg_cli(*args: str) -> str:
-        import subprocess
-
         done = subprocess.run(
             [str(BIN / "dg"), *args], cwd=project, env=env, capture_output=True, text=True, timeout=900
         )
@@ -204,16 +255,41 @@ def test_dg_project_example_scaffolds_checks_and_materializes(tmp_path: Path) ->
     assert "pipeline_path: pipelines/sales/pipeline.yaml" in (defs_dir / "sales" / "defs.yaml").read_text()
     assert "validated successfully" in dg_cli("check", "yaml")
     assert "loaded successfully" in dg_cli("check", "defs")
-    bad = defs_dir / "orders" / "defs.yaml"
-    bad.write_text(bad.read_text().replace("root: .", "root: .\n  granularity: per-task"))
-    import subprocess
 
-    # `dg check defs` builds the component and names the attribute and the allowed values. (`dg check yaml`
-    # of Dagster 1.13 passes these attribute values unchecked, so it is not the check asserted here.)
-    failed = subprocess.run([str(BIN / "dg"), "check", "defs"], cwd=project, env=env, capture_output=True, text=True)
-    output = failed.stdout + failed.stderr
-    assert failed.returncode != 0 and "granularity" in output and "'pipeline' or 'step'" in output, output[-3000:]
-    bad.write_text(bad.read_text().replace("\n  granularity: per-task", ""))
+    def dg_fails(*args: str) -> str:
+        done = subprocess.run([str(BIN / "dg"), *args], cwd=project, env=env, capture_output=True, text=True)
+        assert done.returncode != 0, f"dg {' '.join(args)} passed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done.stdout + done.stderr
+
+    pit_yaml, trakt_yaml = defs_dir / "orders" / "defs.yaml", defs_dir / "sales" / "defs.yaml"
+    good_pit, good_trakt = pit_yaml.read_text(), trakt_yaml.read_text()
+    pit_yaml.write_text(good_pit.replace("root: .", "root: .\n  granularity: per-task"))
+    trakt_yaml.write_text(good_trakt.replace("attributes:", "attributes:\n  retries: many"))
+    # `dg check yaml` names the file and line, the component, the attribute and the allowed values
+    checked = click_unstyled(dg_fails("check", "yaml"))
+    line = good_pit.splitlines().index("  root: .") + 2
+    assert f"{pit_yaml}:{line} - trakt_dagster.PitProjectComponent attributes.granularity " in checked, checked
+    assert "'per-task' is not one of ['pipeline', 'step']" in checked
+    assert "trakt_dagster.TraktPipelineComponent attributes.retries 'many' is not of type 'integer'" in checked
+    # a documented limit of Dagster 1.13's `dg check yaml`: of several files of one component type it checks one
+    twin = defs_dir / "orders_twin"
+    twin.mkdir()
+    (twin / "defs.yaml").write_text(pit_yaml.read_text().replace("root: .", "root: ../orders"))
+    twice = click_unstyled(dg_fails("check", "yaml"))
+    assert twice.count("PitProjectComponent attributes.granularity 'per-task'") == 1, twice
+    shutil.rmtree(twin)
+    # `dg check defs` checks the YAML the same way before it builds anything
+    output = click_unstyled(dg_fails("check", "defs"))
+    assert "attributes.granularity 'per-task' is not one of ['pipeline', 'step']" in output, output[-3000:]
+    # a template passes `dg check yaml` (its value is known when the component loads, where it is checked)
+    pit_yaml.write_text(good_pit.replace("root: .", 'root: .\n  granularity: "{{ env.SHOP_GRANULARITY }}"'))
+    pit_yaml.write_text(pit_yaml.read_text() + "\nrequirements:\n  env: [SHOP_GRANULARITY]\n")
+    trakt_yaml.write_text(good_trakt)
+    assert "validated successfully" in dg_cli("check", "yaml")
+    env["SHOP_GRANULARITY"] = "per-task"  # the template's value: `dg check defs` builds the component and says
+    output = dg_fails("check", "defs")
+    assert "granularity" in output and "Input should be 'pipeline' or 'step'" in output, output[-3000:]
+    pit_yaml.write_text(good_pit)
     sys.path.insert(0, str(project / "src"))
     old_runs = os.environ.get("TRAKT_DAGSTER_RUNS_DIR")
     os.environ["TRAKT_DAGSTER_RUNS_DIR"] = str(tmp_path / "runs")

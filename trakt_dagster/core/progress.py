@@ -3,7 +3,8 @@
 The bridge (`core.execution`) writes `[task] started` and `[task] succeeded in 1.2 s (3/8 done)` as INFO
 lines to the run log, so a pipeline-granularity run (one op) still shows where it is, and hands the same
 `Progress` to the `trakt_dagster.progress` logger. Commands that run pipelines print that logger with
-`print_progress()`: one live line on a terminal, plain lines otherwise (CI logs, pipes).
+`print_progress()`: one live line on a terminal (`LiveLine`, with the command's other output scrolling above
+it), plain lines otherwise (CI logs, pipes). `trakt-dagster run` and every tool's own `run` command use it.
 
 Example:
     >>> Progress("sales", "clean", "succeeded", done=3, total=8, seconds=1.234).line()
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 PROGRESS_LOG = logging.getLogger("trakt_dagster.progress")
 PROGRESS_LOG.setLevel(logging.INFO)
@@ -95,15 +97,122 @@ class ProgressTracker:
             PROGRESS_LOG.info(progress.line(), extra={"progress": progress})
 
 
+class LiveLine:
+    r"""One status line at the bottom of a terminal, rewritten in place, with the program's other output
+    (`write_above`) scrolling above it: the line is erased before that output and drawn again after it.
+
+    Example:
+        >>> import io
+        >>> screen = io.StringIO()
+        >>> live = LiveLine(screen)
+        >>> live.show("sales [a] started"); _ = live.write_above(screen, "a log line\n"); live.close(keep=False)
+        >>> screen.getvalue().split("\r\x1b[K")
+        ['', 'sales [a] started', 'a log line\n', 'sales [a] started', '']
+    """
+
+    ERASE = "\r\x1b[K"
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.text = ""
+        self.drawn = False
+        self.partial = False  # someone wrote part of a line: draw again only after its newline
+        self.lock = threading.RLock()
+
+    def show(self, text: str) -> None:
+        """Show `text` as the live line."""
+        with self.lock:
+            self.text = text
+            if not self.partial:
+                self._draw()
+
+    def line(self, text: str) -> None:
+        """Print `text` as a line of its own that stays; the live line is empty until the next `show`."""
+        with self.lock:
+            self.stream.write(("\n" if self.partial else self.ERASE) + text + "\n")
+            self.stream.flush()
+            self.text, self.drawn, self.partial = "", False, False
+
+    def write_above(self, target: TextIO, data: str) -> int:
+        """Write another writer's `data` to `target` (the same terminal) above the live line."""
+        with self.lock:
+            if self.drawn:
+                self.stream.write(self.ERASE)
+                self.stream.flush()
+                self.drawn = False
+            written = target.write(data)
+            self.partial = not data.endswith("\n")
+            if not self.partial:
+                target.flush()
+                self._draw()
+            return written
+
+    def close(self, keep: bool) -> None:
+        """End the live line: keep it on screen as a line of its own, or erase it."""
+        with self.lock:
+            if self.drawn:
+                self.stream.write("\n" if keep else self.ERASE)
+                self.stream.flush()
+            self.text, self.drawn = "", False
+
+    def _draw(self) -> None:
+        if self.text:
+            self.stream.write(self.ERASE + self.text)
+            self.stream.flush()
+            self.drawn = True
+
+
+class OutputAbove:
+    """`sys.stdout` / `sys.stderr` while a live line is shown: what the program writes goes above the line."""
+
+    def __init__(self, stream: TextIO, live: LiveLine) -> None:
+        self._stream = stream
+        self._live = live
+
+    def write(self, data: str) -> int:
+        if not data:
+            return self._stream.write(data)
+        return self._live.write_above(self._stream, data)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class StderrHandler(logging.StreamHandler):
+    """A log handler writing to whatever `sys.stderr` is when a record comes, so that its lines go above a
+    live progress line (a plain `StreamHandler(sys.stderr)` keeps the stream it was made with).
+
+    Example:
+        >>> handler = StderrHandler(); handler.stream is sys.stderr
+        True
+    """
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        logging.Handler.__init__(self, level)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+
 class ProgressPrinter(logging.Handler):
     """Prints `Progress` records: a live line rewritten in place on a terminal, plain lines otherwise.
-    On a terminal, failures and skips stay on screen as lines of their own."""
+    On a terminal, failures and skips stay on screen as lines of their own (unless `transient`: then
+    everything is on the live line, which is erased at the end)."""
 
-    def __init__(self, stream: TextIO, live: bool) -> None:
+    def __init__(self, stream: TextIO, live: bool, transient: bool = False) -> None:
         super().__init__(logging.INFO)
         self.stream = stream
         self.live = live
-        self.pending = False
+        self.transient = transient
+        self.screen = LiveLine(stream)
 
     def emit(self, record: logging.LogRecord) -> None:
         progress: Progress | None = getattr(record, "progress", None)
@@ -113,41 +222,73 @@ class ProgressPrinter(logging.Handler):
         try:
             if not self.live:
                 self.stream.write(text + "\n")
-            elif progress.state in ("failed", "skipped"):
-                self.stream.write("\r\x1b[K" + text + "\n")
-                self.pending = False
+                self.stream.flush()
+            elif progress.state in ("failed", "skipped") and not self.transient:
+                self.screen.line(text)
             else:
-                self.stream.write("\r\x1b[K" + text)
-                self.pending = True
-            self.stream.flush()
+                self.screen.show(text)
         except (OSError, ValueError):  # a closed pipe must not fail the run
             pass
 
     def finish(self) -> None:
-        """End the live line (so what follows starts on a line of its own)."""
-        if self.pending:
-            try:
-                self.stream.write("\n")
-                self.stream.flush()
-            except (OSError, ValueError):
-                pass
-            self.pending = False
+        """End the live line (kept as a line of its own, or erased when `transient`)."""
+        with suppress(OSError, ValueError):
+            self.screen.close(keep=not self.transient)
 
 
 @contextmanager
-def print_progress(stream: TextIO | None = None, live: bool | None = None) -> Iterator[ProgressPrinter]:
+def print_progress(
+    stream: TextIO | None = None, live: bool | None = None, *, plain: bool = True, transient: bool = False
+) -> Iterator[ProgressPrinter]:
     """Print the progress of runs started inside the block (default: to stderr, live when it is a terminal).
+
+    `plain=False`: print nothing when not live (for commands whose own output already is the plain form,
+    e.g. pit's and trakt's CLIs); `transient=True`: the live line is erased at the end, so what stays on the
+    screen is the command's own output. While the live line is shown on stderr, `sys.stdout` and `sys.stderr`
+    write above it (`OutputAbove`): log lines and prints do not run into it.
 
     Example:
         >>> # with print_progress():
         >>> #     launch_job(defs, graph, runs_dir="runs")
     """
+    own_stderr = stream is None or stream is sys.stderr
     stream = stream or sys.stderr
     live = stream.isatty() if live is None else live
-    printer = ProgressPrinter(stream, live)
+    printer = ProgressPrinter(stream, live, transient=transient)
+    if not live and not plain:
+        yield printer
+        return
+    saved = (sys.stdout, sys.stderr)
+    if live and own_stderr:
+        sys.stderr = OutputAbove(stream, printer.screen)  # type: ignore[assignment]
+        if _isatty(sys.stdout):
+            sys.stdout = OutputAbove(sys.stdout, printer.screen)  # type: ignore[assignment]
     PROGRESS_LOG.addHandler(printer)
     try:
         yield printer
     finally:
         PROGRESS_LOG.removeHandler(printer)
+        sys.stdout, sys.stderr = saved
         printer.finish()
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def command_progress(*, enabled: bool = True, own_output: bool = False) -> AbstractContextManager[object]:
+    """How a command that runs pipelines prints their progress (every tool's `run` uses this, one renderer):
+    a live line on a terminal and plain lines otherwise; `own_output=True` for a command whose output is the
+    tool's own (pit's summary, trakt's step lines), which is already its plain form: then only a live line on
+    a terminal, erased at the end, and nothing added otherwise. `enabled=False` (`-q`, `-v`): nothing.
+
+    Example:
+        >>> with command_progress(own_output=True):
+        ...     pass  # launch_job(...)
+    """
+    if not enabled:
+        return nullcontext()
+    return print_progress(plain=not own_output, transient=own_output)

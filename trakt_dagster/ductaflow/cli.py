@@ -141,6 +141,11 @@ def _op_config(
     return config
 
 
+def _log_level(quiet: bool, verbose: bool) -> str:
+    """Dagster's console log: all of it with `-v`, else warnings and errors (the progress lines tell the rest)."""
+    return "INFO" if verbose and not quiet else "WARNING"
+
+
 @ductaflow_group.command("run")
 @click.argument("notebook")
 @ROOT_OPTION
@@ -151,6 +156,7 @@ def _op_config(
 @click.option("--workers", type=int, default=None, help="Instances run at once.")
 @click.option("--no-html", is_flag=True, help="Do not export the executed notebooks to HTML.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors from the run log.")
+@click.option("-v", "--verbose", is_flag=True, help="Dagster's whole run log instead of the progress lines.")
 def run_command(
     notebook: str,
     root: Path,
@@ -159,13 +165,16 @@ def run_command(
     workers: int | None,
     no_html: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Run a flow or build (`<project>/<name>` or `<name>`) through Dagster; exit 1 when an instance failed.
 
     A partitioned notebook runs the instances given (all when none); an unpartitioned one runs its
     `default` instance, or the one named. `--config` runs with that JSON instead (e.g. a saved
-    `<flow>_config.json`, to re-run a failed instance exactly as it ran).
+    `<flow>_config.json`, to re-run a failed instance exactly as it ran). Prints each run's start and end (a
+    live line on a terminal, plain lines otherwise), then each instance's status.
     """
+    from trakt_dagster.core.progress import command_progress
     from trakt_dagster.ductaflow.launch import LaunchError, resolve, run_target
 
     try:
@@ -176,12 +185,13 @@ def run_command(
         if not target.notebook.partitioned and len(instances) > 1:
             raise LaunchError(f"{target.notebook.name} is not partitioned: give at most one --instance")
         named = instances[0] if instances and not target.notebook.partitioned else None
-        outcome = run_target(
-            target,
-            partitions=partitions,
-            op_config=_op_config(workers, config_file, named, False if no_html else None),
-            log_level="WARNING" if quiet else "INFO",
-        )
+        with command_progress(enabled=not quiet and not verbose):
+            outcome = run_target(
+                target,
+                partitions=partitions,
+                op_config=_op_config(workers, config_file, named, False if no_html else None),
+                log_level=_log_level(quiet, verbose),
+            )
     except LaunchError as exc:
         _fail(f"Error: {exc}")
     _summary(outcome)
@@ -196,6 +206,7 @@ def run_command(
 @click.option("--changed", is_flag=True, help="Only scenarios Dagster sees as missing or stale (needs DAGSTER_HOME).")
 @click.option("--no-html", is_flag=True, help="Do not export the executed notebooks to HTML.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors from the run log.")
+@click.option("-v", "--verbose", is_flag=True, help="Dagster's whole run log instead of the progress lines.")
 def conduct_command(
     conductor: str | None,
     root: Path,
@@ -204,9 +215,12 @@ def conduct_command(
     changed: bool,
     no_html: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
-    """Run a conductor's scenario grid through Dagster, in parallel; prints each scenario's status."""
+    """Run a conductor's scenario grid through Dagster, in parallel; prints the run's progress (as `run`
+    does), then each scenario's status."""
     from trakt_dagster.core.launch import open_instance
+    from trakt_dagster.core.progress import command_progress
     from trakt_dagster.ductaflow.launch import LaunchError, changed_partitions, resolve_conductor, run_target
 
     try:
@@ -224,13 +238,14 @@ def conduct_command(
             click.echo(
                 f"conductor {found.name}: {kind} {name}, {len(partitions or target.notebook.instances)} scenario(s)"
             )
-            outcome = run_target(
-                target,
-                partitions=partitions,
-                op_config=_op_config(workers, None, None, False if no_html else None),
-                instance=instance,
-                log_level="WARNING" if quiet else "INFO",
-            )
+            with command_progress(enabled=not quiet and not verbose):
+                outcome = run_target(
+                    target,
+                    partitions=partitions,
+                    op_config=_op_config(workers, None, None, False if no_html else None),
+                    instance=instance,
+                    log_level=_log_level(quiet, verbose),
+                )
         finally:
             instance.dispose()
     except LaunchError as exc:

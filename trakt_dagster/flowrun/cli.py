@@ -137,8 +137,13 @@ def display_command(dag: str, root: Path) -> None:
 @click.option("--target", "targets", multiple=True, help="run_subgraph: this task and its ancestors (repeatable).")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="RunContext metadata (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors from the run log.")
-def run_command(dag: str, root: Path, targets: tuple[str, ...], meta: tuple[str, ...], quiet: bool) -> None:
-    """Run DAG once through Dagster; prints the run id, status and each task's status."""
+@click.option("-v", "--verbose", is_flag=True, help="Dagster's whole run log instead of the progress lines.")
+def run_command(
+    dag: str, root: Path, targets: tuple[str, ...], meta: tuple[str, ...], quiet: bool, verbose: bool
+) -> None:
+    """Run DAG once through Dagster; prints each task's start and end (a live line on a terminal, plain lines
+    otherwise), then the run id, status and each task's status."""
+    from trakt_dagster.core.progress import command_progress
     from trakt_dagster.flowrun.launch import run_dag
 
     metadata = _metadata(meta)
@@ -148,9 +153,9 @@ def run_command(dag: str, root: Path, targets: tuple[str, ...], meta: tuple[str,
     if unknown:
         _fail(f"Error: Task {unknown[0]!r} is not in the DAG")
     try:
-        outcome = run_dag(
-            root, chosen.name, targets=targets, metadata=metadata, log_level="WARNING" if quiet else "INFO"
-        )
+        with command_progress(enabled=not quiet and not verbose):
+            level = "INFO" if verbose and not quiet else "WARNING"  # Dagster's console log
+            outcome = run_dag(root, chosen.name, targets=targets, metadata=metadata, log_level=level)
     except KeyError as exc:  # e.g. its name clashes with another tool's pipeline
         _fail(f"Error: {exc.args[0]}")
     _print_outcome(outcome)

@@ -135,6 +135,7 @@ def validate_command(pipeline: str | None, root: Path) -> None:
 @click.option("--partition", default=None, help="Partition key (YYYY-MM-DD) of a partitioned pipeline.")
 @click.option("--correlation-id", default=None, help="loom's correlation id (default: from the run).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors from the run log.")
+@click.option("-v", "--verbose", is_flag=True, help="Dagster's whole run log instead of the progress lines.")
 def run_command(
     pipeline: str,
     root: Path,
@@ -143,8 +144,11 @@ def run_command(
     partition: str | None,
     correlation_id: str | None,
     quiet: bool,
+    verbose: bool,
 ) -> None:
-    """Run PIPELINE once through Dagster; prints the run id, each step's status and the manifest path."""
+    """Run PIPELINE once through Dagster; prints each step's start and end (a live line on a terminal, plain
+    lines otherwise), then the run id, each step's status and the manifest path."""
+    from trakt_dagster.core.progress import command_progress
     from trakt_dagster.loom.launch import IncludeError, run_pipeline
     from trakt_dagster.loom.params import ParamsError
 
@@ -155,15 +159,16 @@ def run_command(
             _fail(f"Error: invalid --param '{item}'. Expected KEY=VALUE.")
         values[key] = value
     try:
-        outcome = run_pipeline(
-            root,
-            pipeline,
-            include=list(include),
-            params=values,
-            partition=partition,
-            correlation_id=correlation_id,
-            log_level="WARNING" if quiet else "INFO",
-        )
+        with command_progress(enabled=not quiet and not verbose):
+            outcome = run_pipeline(
+                root,
+                pipeline,
+                include=list(include),
+                params=values,
+                partition=partition,
+                correlation_id=correlation_id,
+                log_level="INFO" if verbose and not quiet else "WARNING",
+            )
     except (KeyError, IncludeError, ParamsError) as exc:
         _fail(f"Error: {exc.args[0] if exc.args else exc}")
     click.echo(f"run id: {outcome.run_id}")

@@ -242,8 +242,11 @@ def _launch(graph: Any, root: Path, task: str, verbose: bool, secrets: str | Non
         run_config=run_config,
         log_level="DEBUG" if verbose else "CRITICAL",
     )
-    if echo is None:
-        return launch()
+    if echo is None:  # pit prints nothing until its summary; on a terminal, a live progress line meanwhile
+        from trakt_dagster.core.progress import command_progress
+
+        with command_progress(enabled=not verbose, own_output=True):
+            return launch()
     with echo_task_output(echo):
         try:
             return launch()

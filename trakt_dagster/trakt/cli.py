@@ -101,9 +101,10 @@ def _refuse_clashes(spec: Any) -> None:
 
 def _configure_trakt_log(level: str) -> None:
     """trakt's CLI log: `%(message)s` lines on stderr from the `trakt.runner` logger only."""
+    from trakt_dagster.core.progress import StderrHandler
     from trakt_dagster.trakt.runtime import RUNNER_LOG
 
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()  # the current sys.stderr: above the live progress line on a terminal
     handler.setFormatter(logging.Formatter("%(message)s"))
     for old in list(RUNNER_LOG.handlers):
         RUNNER_LOG.removeHandler(old)
@@ -160,6 +161,7 @@ def run_command(
     from trakt_dagster.core.builder import build_graph_definitions
     from trakt_dagster.core.launch import launch_job
     from trakt_dagster.core.names import dagster_name
+    from trakt_dagster.core.progress import command_progress
     from trakt_dagster.core.resources import RunStorage
     from trakt_dagster.trakt.overrides import (
         apply_const_overrides,
@@ -199,13 +201,14 @@ def run_command(
     dagster_level = "DEBUG" if verbose else "CRITICAL"
     op_name = f"{dagster_name(graph.name)}_pipeline"
     logging.getLogger("dagster").setLevel(getattr(logging, dagster_level))
-    outcome = launch_job(
-        defs,
-        graph,
-        runs_dir=runs_dir,
-        run_config={"ops": {op_name: {"config": op_config}}},
-        log_level=dagster_level,
-    )
+    with command_progress(enabled=not quiet and not verbose, own_output=True):  # a live line on a terminal
+        outcome = launch_job(
+            defs,
+            graph,
+            runs_dir=runs_dir,
+            run_config={"ops": {op_name: {"config": op_config}}},
+            log_level=dagster_level,
+        )
     manifest = outcome.manifest or {}
     if outcome.success:
         click.echo(

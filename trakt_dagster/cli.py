@@ -17,12 +17,65 @@ from pathlib import Path
 import click
 
 # Everything heavier than click (Dagster, YAML, the tools' packages) is imported inside the command that
-# uses it, so `--help` and the sub-commands' help start in a fraction of a second.
+# uses it, and each tool's command group only when it is invoked, so `--help` and the sub-commands' help
+# start in a fraction of a second.
 
 ROOT_HELP = "Folder holding pipelines/ and projects/ (default: current folder)."
 
+TOOL_GROUPS: dict[str, tuple[str, str]] = {
+    "trakt": ("trakt_dagster.trakt.cli:trakt_group", "trakt's commands (run, validate, init) with trakt's flags."),
+    "flowrun": (
+        "trakt_dagster.flowrun.cli:flowrun_group",
+        "flowrun's engine operations (validate, display, run, resume, report) on Dagster.",
+    ),
+    "pit": ("trakt_dagster.pit.cli:pit_group", "pit's commands for projects/<name>/pit.toml, run on Dagster."),
+    "ductaflow": (
+        "trakt_dagster.ductaflow.cli:ductaflow_group",
+        "ductaflow projects (flows/, builds/, config/, conductor.py) on Dagster.",
+    ),
+    "loom": (
+        "trakt_dagster.loom.cli:loom_group",
+        "loom.etl pipelines (ETLPipeline classes) on Dagster: list, validate, run.",
+    ),
+}
+"""Each tool's command group (`module:attribute`) and its one-line help (the group's docstring's first
+paragraph, shown by `trakt-dagster --help` without importing the group; a test keeps the two equal)."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class ToolGroups(click.Group):
+    """A click group whose tools' sub-groups (`TOOL_GROUPS`) are imported only when one is invoked.
+
+    Example:
+        >>> # trakt-dagster --help   lists `pit` from TOOL_GROUPS; `trakt-dagster pit run x` imports pit's CLI
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *TOOL_GROUPS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in TOOL_GROUPS:
+            import importlib
+
+            module_name, attribute = TOOL_GROUPS[cmd_name][0].split(":")
+            self.add_command(getattr(importlib.import_module(module_name), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's command list, with the short help of a tool group not imported yet from `TOOL_GROUPS`."""
+        rows = []
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        for name in names:
+            command = self.commands.get(name)
+            if command is None:
+                rows.append((name, click.Command(name, help=TOOL_GROUPS[name][1]).get_short_help_str(limit)))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=ToolGroups, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="trakt-dagster", message="%(prog)s %(version)s")
 def main() -> None:
     """Run trakt, flowrun, ductaflow, loom.etl and pit pipelines on Dagster."""
@@ -238,22 +291,6 @@ def init_command(kind: str, root: Path, name: str) -> None:
     click.echo(f"Created {kind} pipeline '{name}' in {created}")
     click.echo(f"Next: 'trakt-dagster list {root}' shows its job; 'trakt-dagster run JOB --root {root}' runs it.")
 
-
-def _register_tool_commands() -> None:
-    from trakt_dagster.ductaflow.cli import ductaflow_group
-    from trakt_dagster.flowrun.cli import flowrun_group
-    from trakt_dagster.loom.cli import loom_group
-    from trakt_dagster.pit.cli import pit_group
-    from trakt_dagster.trakt.cli import trakt_group
-
-    main.add_command(trakt_group)
-    main.add_command(flowrun_group)
-    main.add_command(pit_group)
-    main.add_command(ductaflow_group)
-    main.add_command(loom_group)
-
-
-_register_tool_commands()
 
 if __name__ == "__main__":
     main()

@@ -3,10 +3,15 @@ pipeline of the same name, so a collision is still refused)."""
 
 from __future__ import annotations
 
+import ast
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -102,3 +107,133 @@ def test_a_pipeline_not_found_quickly_is_looked_for_everywhere(tmp_path: Path) -
     assert [g.name for g in graphs] == ["made-up"] and errors == []
     graphs, errors = load_graphs_for(tmp_path, "missing")
     assert [g.name for g in graphs] == ["made-up"]  # everything, for the caller's "not found" message
+
+
+# -- `--help` loads only click and the command table; a run of one tool loads none of the others' heavy parts ------
+IMPORTTIME = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", re.M)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(code: str, *args: str) -> set[str]:
+    """The modules a new interpreter imports running `code` (as `python -X importtime` reports them)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(IMPORTTIME.findall(done.stderr))
+
+
+def test_help_imports_only_click_and_the_command_table() -> None:
+    baseline = imported_modules("pass")  # the interpreter's own start (site, .pth files)
+    found = imported_modules("from trakt_dagster.cli import main; main()", "--help") - baseline
+    assert "click" in found and "trakt_dagster.cli" in found  # the check below can fail
+    allowed = {*sys.stdlib_module_names, "click", "trakt_dagster"}
+    outside = {m for m in found if m.split(".")[0] not in allowed and not m.startswith("_")}  # _x: C helpers
+    assert outside == set()  # neither dagster, pandas, yaml nor any tool's package
+    assert {m for m in found if m.startswith("trakt_dagster")} == {
+        "trakt_dagster",
+        "trakt_dagster._lazy",
+        "trakt_dagster.cli",
+    }
+
+
+def test_the_command_table_shows_each_tool_groups_own_help() -> None:
+    """`--help` in a new process (no tool group imported) prints what it prints with every group imported."""
+    from trakt_dagster.cli import TOOL_GROUPS
+
+    lazy = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from trakt_dagster.cli import main; main(prog_name='trakt-dagster', terminal_width=90)",
+            "--help",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    with click.Context(cli) as ctx:
+        for name, (target, text) in TOOL_GROUPS.items():
+            group = cli.get_command(ctx, name)
+            assert group is not None and group.name == name
+            assert (group.help or "").split("\n\n")[0].strip() == text, f"TOOL_GROUPS[{name!r}] is not its docstring"
+            assert target.split(":")[0] in sys.modules
+    loaded = CliRunner().invoke(cli, ["--help"], prog_name="trakt-dagster", terminal_width=90)
+    assert loaded.exit_code == 0 and lazy.returncode == 0, lazy.stderr
+    assert "  pit        pit's commands for projects/<name>/pit.toml, run on Dagster." in lazy.stdout
+    assert lazy.stdout == loaded.output
+
+
+RUN_PROBE = """
+import sys
+from trakt_dagster.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print("EXIT", code)
+print("IMPORTED", sorted(m for m in {heavy!r} if m in sys.modules))
+"""
+OTHER_TOOLS_HEAVY = ("dagster_dbt", "dbt", "loom", "polars", "papermill", "jupytext")
+TRAKT_DIRS = ("--input-dir", "pipelines/hello_trakt", "--output-dir", "out")
+
+
+@pytest.fixture(scope="module")
+def mixed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled dbt project (pit) and loom pipeline, plus one trivial pipeline of pit, flowrun and trakt."""
+    root = tmp_path_factory.mktemp("mixed")
+    skip = shutil.ignore_patterns("runs", "outputs", "target", "logs", "__pycache__")
+    shutil.copytree(REPO / "projects" / "dbt_shop", root / "projects" / "dbt_shop", ignore=skip)
+    shutil.copytree(REPO / "pipelines" / "loom_orders", root / "pipelines" / "loom_orders", ignore=skip)
+    flag = root / "flowrun_module_imported.flag"
+    write_files(
+        root,
+        {
+            "projects/hello/pit.toml": '[dag]\nname = "hello"\n[[tasks]]\nname = "say"\nscript = "say.sh"\n',
+            "projects/hello/say.sh": "echo hello from pit\n",
+            "pipelines/flows/dag.py": flowrun_module("nightly", flag),
+            "pipelines/hello_flow/dag.py": flowrun_module("hello_flow", root / "hello_flow.flag"),
+            "pipelines/hello_trakt/pipeline.yaml": "name: hello_trakt\ninputs: {records: records.csv}\nsteps:\n"
+            "  - {id: copy, uses: steps.copy, with: {input: records, output: copied}}\noutputs: {final: copied}\n",
+            "pipelines/hello_trakt/steps/__init__.py": "",
+            "pipelines/hello_trakt/steps/copy.py": "def run(ctx, input):\n    return {'output': input}\n",
+            "pipelines/hello_trakt/records.csv": "id,amount\n1,10\n2,20\n",
+        },
+    )
+    return root
+
+
+@pytest.mark.parametrize(
+    ("args", "also_absent"),
+    [
+        (["pit", "run", "hello", "--root", "."], ("pandas",)),
+        (["flowrun", "run", "hello_flow", "--root", ".", "-q"], ("pandas",)),
+        (["run", "hello_trakt", "--root", ".", "-q"], ()),
+        (["trakt", "run", "--pipeline-file", "pipelines/hello_trakt/pipeline.yaml", *TRAKT_DIRS], ()),
+    ],
+)
+def test_a_run_of_one_tool_loads_nothing_heavy_of_the_others(
+    mixed_root: Path, args: list[str], also_absent: tuple[str, ...]
+) -> None:
+    """A run translates only its own pipeline: no dbt (pit's dbt project), no loom/Polars, no notebooks; a pit or
+    flowrun run does not import pandas either (the trakt front end reads YAML only)."""
+    heavy = (*OTHER_TOOLS_HEAVY, "pandas")
+    flag = mixed_root / "flowrun_module_imported.flag"
+    flag.unlink(missing_ok=True)  # an earlier command of this module may have imported it
+    env = {**os.environ, "TRAKT_DAGSTER_RUNS_DIR": str(mixed_root / "runs")}
+    env.pop("DAGSTER_HOME", None)
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_PROBE.format(heavy=heavy), *args],
+        cwd=mixed_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines[-2:-1] == ["EXIT 0"], done.stdout[-3000:] + done.stderr[-3000:]
+    imported = set(ast.literal_eval(lines[-1].removeprefix("IMPORTED ")))
+    assert imported.isdisjoint((*OTHER_TOOLS_HEAVY, *also_absent)), imported
+    assert not flag.exists()  # a flowrun module that does not mention the name is not imported
+    if args[0] in ("run", "trakt"):
+        assert "pandas" in imported  # it read the CSV: the check above can fail

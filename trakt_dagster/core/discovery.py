@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -253,6 +253,8 @@ def clashes_with(
     among them and against every other tool's pipelines under `root` (whose front ends are loaded to learn
     their names); with `same_tool`, also against `tool`'s other pipelines under `root` (for a command that
     loaded one file only). A clash is reported on every file involved, so neither pipeline silently wins.
+    The other front ends look only for pipelines that may carry one of `own`'s names (`LoadOptions.only`),
+    so a command of one tool does not pay for translating the others (or importing their modules).
 
     Example:
         >>> # clashes = clashes_with(root, "loom", [NamedPipeline(p.name, "loom", p.module_path) for p in found])
@@ -262,7 +264,10 @@ def clashes_with(
     if not mine:
         return []
     others = tuple(m for m in FRONT_ENDS if same_tool or _tool_of(m) != tool)
-    found = _load_front_ends(Path(root), options or LoadOptions(), others)
+    options = options or LoadOptions()
+    if options.only is None:  # only a pipeline that may carry one of these Dagster names can clash
+        options = replace(options, only=frozenset(n for p in mine for n in (p.name, dagster_name(p.name))))
+    found = _load_front_ends(Path(root), options, others)
     itself = {(p.tool, dagster_name(p.name), _resolved(p.source_file)) for p in mine}
     theirs = [
         g

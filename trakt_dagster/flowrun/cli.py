@@ -34,14 +34,22 @@ def flowrun_group() -> None:
     """flowrun's engine operations (validate, display, run, resume, report) on Dagster."""
 
 
-def _load(root: Path) -> tuple[list[Any], list[Any]]:
+def _load(root: Path, only: str | None = None) -> tuple[list[Any], list[Any]]:
     """The flowrun DAGs under `root` and every load error; a DAG whose name a pipeline of another tool also
-    uses is left out, with the clash among the errors, as in the code location."""
+    uses is left out, with the clash among the errors, as in the code location.
+
+    With `only` (a command about one DAG), the modules whose source never mentions that name are not
+    imported; when that quick look finds neither the DAG nor an error of it, every module is loaded (a name
+    built at run time, or the "not registered" message listing every DAG)."""
     from trakt_dagster.core.discovery import NamedPipeline, clashes_with, clashing_names
+    from trakt_dagster.core.errors import errors_of
     from trakt_dagster.core.names import dagster_name
     from trakt_dagster.flowrun.frontend import load_dags
 
-    dags, result = load_dags(root)
+    dags, result = load_dags(root, frozenset({only}) if only is not None else None)
+    if only is not None and not errors_of(result.errors, only):
+        if not any(only in (d.name, dagster_name(d.name)) for d in dags):
+            dags, result = load_dags(root)
     clashes = clashes_with(root, "flowrun", [NamedPipeline(d.name, "flowrun", d.module_path) for d in dags])
     if clashes:
         left_out = clashing_names(clashes)
@@ -108,7 +116,7 @@ def list_command(root: Path) -> None:
 @ROOT_OPTION
 def validate_command(dag: str | None, root: Path) -> None:
     """Validate every flowrun DAG (or one): flowrun's errors with file, line and fix; exit 1 on any."""
-    dags, errors = _load(root)
+    dags, errors = _load(root, dag)
     if dag is not None:
         chosen = _pick(dags, dag, errors)
         errors = [e for e in errors if e.location is None or e.location.file == chosen.module_path]
@@ -126,7 +134,7 @@ def display_command(dag: str, root: Path) -> None:
     """Print a DAG as flowrun's ASCII tree (shared nodes marked [shared])."""
     from trakt_dagster.flowrun.display import render_tree
 
-    dags, errors = _load(root)
+    dags, errors = _load(root, dag)
     chosen = _pick(dags, dag, errors)
     click.echo(render_tree(chosen.name, [t.name for t in chosen.tasks], chosen.edges))
 
@@ -147,7 +155,7 @@ def run_command(
     from trakt_dagster.flowrun.launch import run_dag
 
     metadata = _metadata(meta)
-    dags, errors = _load(root)
+    dags, errors = _load(root, dag)
     chosen = _pick(dags, dag, errors)
     unknown = [t for t in targets if t not in chosen.by_name]
     if unknown:

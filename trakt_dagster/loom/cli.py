@@ -195,10 +195,15 @@ def run_command(
 
 def _task_order(root: Path, pipeline: str, states: dict[str, Any]) -> list[str]:
     """The manifest's tasks in plan order (the manifest file sorts them by name)."""
+    from trakt_dagster.core.discovery import LoadOptions
+    from trakt_dagster.loom.frontend import load_pipelines
     from trakt_dagster.loom.launch import find_pipeline
     from trakt_dagster.loom.translate import build_loom_graph
 
-    pipelines, _ = _load(root)
+    # the modules that may define it (as the run itself looked), every module only when that finds nothing
+    pipelines, _ = load_pipelines(root, LoadOptions(only=frozenset({pipeline})))
+    if not pipelines:
+        pipelines, _ = load_pipelines(root)
     try:
         order = list(build_loom_graph(find_pipeline(pipelines, pipeline)).task_keys)
     except KeyError:

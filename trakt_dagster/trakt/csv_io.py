@@ -1,7 +1,8 @@
 """CSV reading and writing with trakt's rules: input path resolution, read/write options, schema checks.
 
 pandas 3 is pinned: text columns report dtype `str` (pandas 2 said `object`), which matters for
-`schema` mappings (see docs/trakt.md).
+`schema` mappings (see docs/trakt.md). pandas is imported by the functions that read, combine or write data,
+not with this module: loading pipelines (input paths, schema shapes) and commands of other tools need none.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import csv
 import glob
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from trakt_dagster.trakt.model import CombineStrategy
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 READ_OPTION_KEYS = (
     "delimiter",
@@ -213,6 +216,8 @@ def _read_error(input_name: str | None, path: Path, exc: Exception, encoding: st
         byte = exc.object[exc.start : exc.start + 1] if isinstance(exc.object, bytes) else b""
         reason = f"it is not {encoding} text (byte {byte!r}); binary file, or set metadata: {{encoding: ...}}"
         return InputFileError(input_name, path, reason, line)
+    import pandas as pd
+
     if isinstance(exc, pd.errors.EmptyDataError):
         return InputFileError(input_name, path, "the file is empty (no header line, no rows)", None)
     text = str(exc).strip().replace("\n", " ")
@@ -220,17 +225,28 @@ def _read_error(input_name: str | None, path: Path, exc: Exception, encoding: st
     return InputFileError(input_name, path, text[:300], int(match.group(1)) if match else None)
 
 
-READ_ERRORS = (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error)
-"""What reading a bad CSV file raises (pandas and the csv sniffer), turned into `InputFileError`."""
+@cache
+def read_errors() -> tuple[type[Exception], ...]:
+    """What reading a bad CSV file raises (pandas and the csv sniffer), turned into `InputFileError`.
+
+    Example:
+        >>> import csv; csv.Error in read_errors()
+        True
+    """
+    import pandas as pd
+
+    return (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error)
 
 
 def read_csv_file(path: Path, options: Mapping[str, Any], input_name: str | None = None) -> pd.DataFrame:
     """One CSV file as a DataFrame, with trakt's read options; a file that cannot be read raises
     `InputFileError` naming the input, the file and the line where known."""
+    import pandas as pd
+
     kwargs = _read_kwargs(path, options, input_name)
     try:
         return pd.read_csv(path, **kwargs)
-    except READ_ERRORS as exc:
+    except read_errors() as exc:
         raise _read_error(input_name, path, exc, kwargs["encoding"]) from exc
 
 
@@ -238,7 +254,7 @@ def _read_kwargs(path: Path, options: Mapping[str, Any], input_name: str | None)
     encoding = str(options.get("encoding", "utf-8"))
     try:
         return _pandas_read_kwargs(path, options)
-    except READ_ERRORS as exc:  # sniffing the delimiter reads the file
+    except read_errors() as exc:  # sniffing the delimiter reads the file
         raise _read_error(input_name, path, exc, encoding) from exc
 
 
@@ -249,12 +265,14 @@ def iter_csv_chunks(
     that cannot be read raises `InputFileError` naming the input and that file."""
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size <= 0:
         raise ValueError("Stream chunk_size must be a positive integer.")
+    import pandas as pd
+
     for path in paths:
         kwargs = _read_kwargs(path, options, input_name)
         try:
             with pd.read_csv(path, chunksize=chunk_size, **kwargs) as reader:
                 yield from reader
-        except READ_ERRORS as exc:
+        except read_errors() as exc:
             raise _read_error(input_name, path, exc, kwargs["encoding"]) from exc
 
 
@@ -282,6 +300,8 @@ def combine_frames(frames: Sequence[pd.DataFrame], strategy: CombineStrategy) ->
     """Several files' frames as one, by trakt's combine strategies."""
     if len(frames) == 1:
         return frames[0]
+    import pandas as pd
+
     first = tuple(frames[0].columns)
     if strategy is CombineStrategy.UNION_BY_NAME:
         return pd.concat(frames, ignore_index=True, sort=False)

@@ -47,9 +47,9 @@ def _load(root: Path, only: str | None = None) -> tuple[list[Any], list[Any]]:
     from trakt_dagster.flowrun.frontend import load_dags
 
     dags, result = load_dags(root, frozenset({only}) if only is not None else None)
-    if only is not None and not errors_of(result.errors, only):
-        if not any(only in (d.name, dagster_name(d.name)) for d in dags):
-            dags, result = load_dags(root)
+    found = only is None or errors_of(result.errors, only) or any(only in (d.name, dagster_name(d.name)) for d in dags)
+    if not found:
+        dags, result = load_dags(root)
     clashes = clashes_with(root, "flowrun", [NamedPipeline(d.name, "flowrun", d.module_path) for d in dags])
     if clashes:
         left_out = clashing_names(clashes)

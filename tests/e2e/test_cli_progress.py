@@ -99,8 +99,10 @@ def screen(raw: str) -> list[str]:
 
 
 def same_shape(lines: list[str]) -> list[str]:
-    """Lines with numbers, run ids and timestamps blanked (two runs differ only there)."""
-    return [re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d+", "#", line).rstrip() for line in lines]
+    """Lines with numbers, run ids, timestamps and durations blanked (two runs differ only there; a duration
+    is `850ms` in one run and `1.2s` in a slower one)."""
+    durations = r"\b(?:\d+(?:\.\d+)?(?:ns|µs|us|ms|s|m|h))+\b"
+    return [re.sub(rf"[0-9a-f]{{8}}-[0-9a-f-]{{27}}|{durations}|\d+", "#", line).rstrip() for line in lines]
 
 
 def progress_of(texts: list[str], pipeline: str) -> list[str]:

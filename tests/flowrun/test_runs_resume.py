@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -167,3 +168,22 @@ def test_dagster_reexecution_strategies(env) -> None:
     ) as everything:
         assert everything.success
     assert sorted(calls(root)) == ["publish", "side", "sq", "src"]
+
+
+def test_resume_command_prints_the_progress_of_what_runs_again(env) -> None:
+    root, instance = env
+    flag = root / "pipelines" / "sq" / "fail.flag"
+    flag.write_text("fail")
+    failed = run_dag(root, "sq", runs_dir=str(root / "runs"), instance=instance)
+    assert not failed.success
+    flag.unlink()
+    calls(root)
+    done = CliRunner().invoke(
+        cli, ["flowrun", "resume", failed.run_id, "--root", str(root)], env={"DAGSTER_HOME": str(root / "home")}
+    )
+    assert done.exit_code == 0, done.output
+    assert calls(root) == ["publish"]  # only what failed, with its start and end (plain lines: not a terminal)
+    lines = done.stderr.splitlines()
+    assert lines[0] == "sq [publish] started" and len(lines) == 2, done.stderr  # not Dagster's INFO log
+    assert re.fullmatch(r"sq \[publish\] succeeded in \S+ s \(1/1 done\)", lines[1]), done.stderr
+    assert "status: SUCCESS" in done.stdout

@@ -174,13 +174,21 @@ def run_command(
 @ROOT_OPTION
 @click.option("--from-task", "from_tasks", multiple=True, help="Also re-run this task and its descendants.")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="New RunContext metadata (repeatable).")
-def resume_command(run_id: str, root: Path, from_tasks: tuple[str, ...], meta: tuple[str, ...]) -> None:
-    """Resume RUN_ID (a Dagster re-execution); needs DAGSTER_HOME (the instance holding the run)."""
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors from the run log.")
+@click.option("-v", "--verbose", is_flag=True, help="Dagster's whole run log instead of the progress lines.")
+def resume_command(
+    run_id: str, root: Path, from_tasks: tuple[str, ...], meta: tuple[str, ...], quiet: bool, verbose: bool
+) -> None:
+    """Resume RUN_ID (a Dagster re-execution); needs DAGSTER_HOME (the instance holding the run). Prints the
+    progress of the tasks it runs again as `run` does."""
+    from trakt_dagster.core.progress import command_progress
     from trakt_dagster.flowrun.launch import resume_run
 
     metadata = _metadata(meta)
     try:
-        outcome = resume_run(root, run_id, from_tasks=from_tasks, metadata=metadata)
+        with command_progress(enabled=not quiet and not verbose):
+            level = "INFO" if verbose and not quiet else "WARNING"  # Dagster's console log
+            outcome = resume_run(root, run_id, from_tasks=from_tasks, metadata=metadata, log_level=level)
     except (KeyError, RuntimeError) as exc:
         _fail(f"Error: {exc.args[0] if exc.args else exc}")
     _print_outcome(outcome)

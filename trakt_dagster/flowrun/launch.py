@@ -94,10 +94,12 @@ def resume_run(
     metadata: Mapping[str, Any] | None = None,
     runs_dir: str | None = None,
     instance: dg.DagsterInstance | None = None,
+    log_level: str | None = None,
 ) -> RunOutcome:
     """flowrun's `resume(run_id, from_tasks=..., context=...)`: a Dagster re-execution of `run_id` that
     re-runs what did not succeed (plus `from_tasks` and their descendants) and reloads the other results
-    from the run's folder. Needs the instance that holds the run (`$DAGSTER_HOME`)."""
+    from the run's folder. Needs the instance that holds the run (`$DAGSTER_HOME`). `log_level`: of Dagster's
+    console log (default: the parent run's)."""
     own = instance is None
     if own:
         if not os.environ.get("DAGSTER_HOME"):
@@ -117,6 +119,8 @@ def resume_run(
         if from_tasks:
             tags[FROM_TASKS_TAG] = ",".join(from_tasks)
         run_config = {**(parent.run_config or {}), "execution": {"config": {"in_process": {}}}}
+        if log_level is not None:
+            run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
         options = dg.ReexecutionOptions(parent_run_id=run_id, step_selection=[f"{parent.job_name}_pipeline"])
         with dg.execute_job(job, instance, run_config=run_config, tags=tags, reexecution_options=options) as result:
             new_id, success = result.run_id, result.success

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,28 @@ def test_progress_prints_a_live_line_on_a_terminal_and_plain_lines_otherwise() -
     assert live.count("\r\x1b[K") == 5 and live.endswith("\n")
     assert "sales [boom] failed after 0.50 s (2/3 done)\n" in live
     assert live.split("\r\x1b[K")[2] == "sales [load] succeeded in 1.2 s (1/3 done)"
+
+
+def test_a_live_line_keeps_the_programs_other_output_above_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trakt_dagster.core.progress import ProgressTracker, print_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with print_progress(plain=False, transient=True):
+        tracker = ProgressTracker("p", total=2, log=lambda _line: None)
+        tracker.started("a")
+        print("user print")  # two writes: the text, then its newline
+        sys.stderr.write("partial ")  # part of a line: the live line waits for its end
+        tracker.ended("a", "succeeded", 0.1)
+        sys.stderr.write("done\n")
+    assert sys.stdout is terminal and sys.stderr is terminal  # given back after the block
+    erase = "\r\x1b[K"
+    assert terminal.getvalue() == (
+        f"{erase}p [a] started{erase}user print\n{erase}p [a] started{erase}partial done\n"
+        f"{erase}p [a] succeeded in 0.10 s (1/2 done){erase}"  # transient: erased at the end
+    )

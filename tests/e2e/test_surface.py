@@ -234,8 +234,11 @@ def test_runs_report_progress_and_distinct_metadata(defs: dg.Definitions, nodes:
     with dg.DagsterInstance.ephemeral() as instance, print_progress(Lines()):
         result = run_example(defs, job_name, partition, instance)
         assert result.success, f"{job_name} failed"
-        messages = [record.user_message for record in instance.all_logs(result.run_id)]
-        levels = {record.user_message: record.level for record in instance.all_logs(result.run_id)}
+        records = instance.all_logs(result.run_id)
+    # the run log gathers a run's debug and info lines into entries of several lines (one per level each
+    # half second or so): each line keeps its entry's level
+    messages = [line for record in records for line in record.user_message.split("\n")]
+    levels = {line: record.level for record in records for line in record.user_message.split("\n")}
     started = [m for m in messages if re.fullmatch(r"\[[^\]]+\] started", m)]
     ended = [m for m in messages if re.fullmatch(r"\[[^\]]+\] succeeded in [0-9.]+ s \(\d+/\d+ done\)", m)]
     assert started and len(started) == len(ended), messages

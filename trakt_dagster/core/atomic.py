@@ -1,5 +1,5 @@
-"""Atomic file writes: the file is written in a hidden staging folder beside the target and renamed into
-place only when complete.
+"""Atomic file writes: the file is written in a hidden staging folder (or, for files only this project writes
+and reads, a hidden staging file) beside the target and renamed into place only when complete.
 
 The staging folder is named `.<target name>.<host>-<pid>-<token>.tmp`, so a folder listing or a glob
 for the target's suffix (`*.csv`, `**/*.csv`) never sees a half-written file as data, while the file
@@ -20,7 +20,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 STAGING_SUFFIX = ".tmp"
@@ -82,7 +82,7 @@ def remove_stale_staging(folder: str | os.PathLike[str], *, now: float | None = 
         if not name.startswith(".") or STAGING_SUFFIX not in name:
             continue
         match = _STAGING.match(name)
-        if match is None or not entry.is_dir(follow_symlinks=False):
+        if match is None or entry.is_symlink():
             continue
         if match["host"] == HOST_TAG:
             stale = int(match["pid"]) != os.getpid() and not _alive(int(match["pid"]))
@@ -92,7 +92,11 @@ def remove_stale_staging(folder: str | os.PathLike[str], *, now: float | None = 
             except OSError:
                 continue
         if stale:
-            shutil.rmtree(entry.path, ignore_errors=True)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:  # a staging file (`atomic_replace_text`)
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
             removed.append(name)
     return removed
 
@@ -159,6 +163,75 @@ def _make_staging(target: Path) -> Path:
             continue
         return staging
     raise FileExistsError(f"cannot create a staging folder beside {target}")
+
+
+def atomic_replace_text(
+    target: str | os.PathLike[str],
+    text: str,
+    encoding: str = "utf-8",
+    *,
+    copies: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Write `text` to `target` (and to each of `copies`) atomically through a staging *file* beside it.
+
+    For files this project writes often and reads back itself (a running manifest, rewritten as tasks start
+    and end): no writer needs the target's exact name inside the staging path, so the staging folder of
+    `atomic_path` (two more directory operations per write) is not needed. The staging file has the same
+    hidden `.<name>.<host>-<pid>-<token>.tmp` name, so globs for the target's suffix never see it, and a
+    killed writer's leftover is removed like a staging folder. A missing parent folder is created. A copy on
+    the same file system is a hard link to the staging file, renamed into place like the target (the text
+    is written once); each copy is replaced atomically, one after the other.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "manifest.json"
+        >>> atomic_replace_text(p, "{}\\n", copies=[p.parent / "out" / "manifest.json"])
+        >>> p.read_text(), sorted(str(q.relative_to(p.parent)) for q in p.parent.rglob("*"))
+        ('{}\\n', ['manifest.json', 'out', 'out/manifest.json'])
+    """
+    target = Path(target)
+    staged = [_staged_file(target, text, encoding)]
+    try:
+        for copy in map(Path, copies):
+            linked = _staging_name(copy)
+            try:
+                os.link(staged[0], linked)
+            except FileNotFoundError:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                os.link(staged[0], linked)
+            except OSError:  # another file system (or no hard links): write it
+                linked = _staged_file(copy, text, encoding)
+            staged.append(linked)
+        for tmp, final in zip(staged, [target, *map(Path, copies)], strict=True):
+            os.replace(tmp, final)
+    except BaseException:
+        for tmp in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+
+
+def _staging_name(target: Path) -> Path:
+    return target.parent / f".{target.name}.{HOST_TAG}-{os.getpid()}-{secrets.token_hex(4)}{STAGING_SUFFIX}"
+
+
+def _staged_file(target: Path, text: str, encoding: str) -> Path:
+    """`text` in a new staging file beside `target` (its folder created if missing)."""
+    _sweep(target.parent)
+    tmp = _staging_name(target)
+    try:
+        handle = open(tmp, "x", encoding=encoding)  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(tmp, "x", encoding=encoding)  # noqa: SIM115 - closed below
+    try:
+        with handle:
+            handle.write(text)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:

@@ -36,6 +36,7 @@ from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage
 from trakt_dagster.core.retention import RetentionPolicy, apply_retention, env_default
 from trakt_dagster.core.reuse import ReuseRequest, reexecution_kind
 from trakt_dagster.core.run_folder import RunFolder
+from trakt_dagster.core.run_log import RunLogBatcher
 from trakt_dagster.core.runner import TaskRunner, plan_tasks
 from trakt_dagster.core.session import PipelineSession, SessionRequest
 from trakt_dagster.core.triggers import OVERLAP_TAG, wait_for_earlier_runs
@@ -131,8 +132,13 @@ def execute_graph(
         provided.update(_selection_only(graph, selected))
     planned = plan_tasks(graph, selected, provided)
 
+    def write_log(level: str, text: str) -> None:
+        getattr(context.log, level)(text)
+
+    run_log = RunLogBatcher(write_log)
+
     def dagster_log(level: str, message: str) -> None:
-        getattr(context.log, level if level in _LEVELS else "info")(redactor.text(message))
+        run_log.line(level if level in _LEVELS else "info", redactor.text(message))
 
     def task_log(key: str, level: str, message: str) -> None:
         if graph.task_log_files:
@@ -182,16 +188,21 @@ def execute_graph(
         fragment=next(iter(selected)) if step_mode and selected else None,
         run_plan=run_plan or planned,
     )
-    folder.create()
-    if graph.snapshot is not None and not (folder.path / "project").exists():
-        folder.snapshot(graph.snapshot, exclude=session.snapshot_exclude)
-    folder.write_manifest()
+    try:
+        folder.create()
+        if graph.snapshot is not None and not (folder.path / "project").exists():
+            folder.snapshot(graph.snapshot, exclude=session.snapshot_exclude)
+        folder.write_manifest()
+    except BaseException:
+        run_log.flush()  # what the session logged while it was set up
+        raise
     context.log.info(f"Run folder: {run_dir}")
 
     if session_error is not None:
         manifest.fail(session_error)
         manifest.finish(success=False)
         folder.write_manifest()
+        run_log.flush()
         raise dg.Failure(
             description=redactor.text(f"{type(session_error).__name__}: {session_error}"),
             metadata={"manifest": dg.MetadataValue.path(str(folder.manifest_path))},
@@ -204,6 +215,7 @@ def execute_graph(
         session=session,
         manual_ack=True,
         on_value=(lambda key, value: store.save(run_id, key, value)) if store is not None else None,
+        idle=lambda: _idle(folder, run_log),
     )
     progress = ProgressTracker(graph.name, len(planned), lambda line: dagster_log("info", line))
     success = False
@@ -218,11 +230,11 @@ def execute_graph(
                 task_log(event.key, event.level, text)
                 dagster_log(event.level, f"[{event.key}] {text}")
                 _notify(session, event, dagster_log)
-                _checkpoint(runner, folder)
+                _checkpoint(runner, folder, run_log)
                 continue
             if isinstance(event, TaskReported):
                 yield event.payload
-                _checkpoint(runner, folder)
+                _checkpoint(runner, folder, run_log)
                 continue
             if isinstance(event, TaskStarted):
                 manifest.task_started(event)
@@ -279,6 +291,7 @@ def execute_graph(
             elif isinstance(event, TaskFailed):
                 failures.append(event)
                 manifest.task_failed(event)
+                folder.pacer.urgent()
                 message = redactor.text(f"{type(event.error).__name__}: {event.error}")
                 task_log(event.key, "error", f"failed after {event.attempts} attempt(s): {message}")
                 task_log(event.key, "error", event.traceback_text)
@@ -297,7 +310,7 @@ def execute_graph(
                 finished = True
             folder.dirty = True
             _notify(session, event, dagster_log)
-            _checkpoint(runner, folder)
+            _checkpoint(runner, folder, run_log)
     finally:
         if not finished:
             manifest.interrupt("the run stopped before all its tasks finished (terminated or interrupted)")
@@ -307,6 +320,7 @@ def execute_graph(
         finally:
             folder.write_manifest()
             _retain(context, graph, run_dir, prune_current=not step_mode, log=dagster_log)
+            run_log.flush()
     for key, result in deferred:
         if manifest.succeeded(key):
             yield result
@@ -433,14 +447,30 @@ def _reexecution(context: dg.OpExecutionContext) -> str | None:
     return reexecution_kind(run.parent_run_id, run.tags, known)
 
 
-def _checkpoint(runner: TaskRunner, folder: RunFolder) -> None:
-    """Once no further event is waiting: rewrite the manifest (if it changed), then let announced tasks
-    start. Bursts of events cost one write; a task never starts before the manifest shows it running."""
+def _checkpoint(runner: TaskRunner, folder: RunFolder, run_log: RunLogBatcher) -> None:
+    """Once no further event is waiting: rewrite the manifest if it changed and a write is due (see
+    `WritePacer`), then let announced tasks start. Bursts of events cost one write (a task's end and the
+    start of the task it unblocks are one burst); while writes are due at once (a short run, the first
+    events of a long one, after a failure), a task never starts before the manifest shows it running.
+    Run-log lines go out when due."""
+    run_log.flush_if_due()
     if runner.pending():
         return
-    if folder.dirty:
+    if folder.write_due() == 0.0:
         folder.write_manifest()
     runner.acknowledge()
+
+
+def _idle(folder: RunFolder, run_log: RunLogBatcher) -> float | None:
+    """While the runner waits for events: do the deferred writes that became due; returns how long the runner
+    may wait before the next one is due (None: nothing deferred)."""
+    logs = run_log.flush_if_due()
+    manifest = folder.write_due()
+    if manifest == 0.0:
+        folder.write_manifest()
+        manifest = folder.write_due()
+    waits = [w for w in (logs, manifest) if w is not None]
+    return min(waits) if waits else None
 
 
 def _stored_upstream(graph: TaskGraph, selected: set[str], store: ValueStore, run: RunInfo) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from trakt_dagster.core.events import (
     TaskSucceeded,
 )
 from trakt_dagster.core.graph import TaskGraph, TaskRole
+from trakt_dagster.core.json_parts import PartsEncoder, VersionedDict, VersionedList
 
 RUNNER_NAME = "DagsterRunner"
 MAX_EVENTS_PER_TASK = 200
@@ -88,11 +89,15 @@ class RunManifest:
         self.duration_ms: float | None = None
         self.error: dict[str, Any] | None = None
         self.states: dict[str, dict[str, Any]] = {}
+        self.versions: dict[str, int] = {}
+        """Per task: a counter bumped whenever its state (or its rendered entry) may have changed, so the
+        running manifest re-encodes only the tasks that changed (`running_json`)."""
         self.private: dict[str, dict[str, Any]] = {}
         """Per task: whether it was materialized and its rendered inputs/steps/outputs entry."""
         self.extra: Callable[[], Mapping[str, Any]] = dict
         """Called at every render for tool-specific top-level keys (`PipelineSession.manifest_extra`)."""
         self.merge_extra: Callable[[list[dict[str, Any]]], Mapping[str, Any]] | None = None
+        self._encoder: PartsEncoder | None = None
         """Step granularity: merges every op's extra keys (`PipelineSession.merge_manifest_extra`)."""
         for key in planned:
             self.states[key] = self._new_state(key, selected is None or key in selected)
@@ -113,9 +118,14 @@ class RunManifest:
         }
 
     def _state(self, key: str) -> dict[str, Any]:
+        """The state of `key` for an update (it counts as changed)."""
+        self._touch(key)
         if key not in self.states:
             self.states[key] = self._new_state(key)
         return self.states[key]
+
+    def _touch(self, key: str) -> None:
+        self.versions[key] = self.versions.get(key, 0) + 1
 
     def task_started(self, event: TaskStarted) -> None:
         self._state(event.key).update(status="running", started_at=iso(event.started_at), attempts=1)
@@ -170,6 +180,7 @@ class RunManifest:
         origin_key = getattr(event.error, "task_key", None) or step_id  # e.g. a stream input that failed
         origin = self.states.get(origin_key) if origin_key and origin_key != event.key else None
         if origin is not None and origin["status"] == "success":
+            self._touch(origin_key)
             origin.update(status="failed", error=record)
         if self.error is None:
             self.error = record
@@ -191,8 +202,10 @@ class RunManifest:
         still running count as failed and tasks not started as skipped, both with `reason`."""
         for key, state in self.states.items():
             if state["status"] == "running":
+                self._touch(key)
                 state.update(status="failed", error={"type": "RunInterrupted", "message": reason, "step_id": key})
             elif state["status"] == "pending":
+                self._touch(key)
                 state.update(status="skipped", reason=f"not started: {reason}")
         if self.error is None:
             self.error = {"type": "RunInterrupted", "message": reason, "step_id": None}
@@ -255,6 +268,7 @@ class RunManifest:
 
     # -- rendering ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The manifest as data (its task mappings and lists carry versions for `running_json`)."""
         return self._render(
             self.states,
             self.private,
@@ -263,7 +277,15 @@ class RunManifest:
             iso(self.finished) if self.finished else None,
             self.duration_ms,
             self.error,
+            versions=self.versions,
         )
+
+    def running_json(self, data: Mapping[str, Any] | None = None) -> str:
+        """`to_json(self.to_dict(), compact=True)`, re-encoding only the tasks that changed since the last call
+        (the same text; a run's manifest is rewritten as its tasks start and end)."""
+        if self._encoder is None:
+            self._encoder = PartsEncoder(default=_json_default)
+        return self._encoder.encode(self.to_dict() if data is None else data) + "\n"
 
     def _render(
         self,
@@ -276,13 +298,16 @@ class RunManifest:
         error: dict[str, Any] | None,
         *,
         extra: Mapping[str, Any] | None = None,
+        versions: Mapping[str, int] | None = None,
     ) -> dict[str, Any]:
         inputs: dict[str, Any] = {}
         outputs: dict[str, Any] = {}
         steps: list[dict[str, Any]] = []
+        step_versions: list[tuple[str, int | None]] = []
         asset_keys: list[str] = []
         tasks: dict[str, Any] = {}
         sections = {"inputs": inputs, "outputs": outputs}
+        known = versions or {}
         for key in sorted(states, key=lambda k: self.order.get(k, len(self.order))):
             state = states[key]
             tasks[key] = state
@@ -293,8 +318,12 @@ class RunManifest:
             section, name, entry = private[key]["entry"]
             if section == "steps":
                 steps.append(entry)
+                step_versions.append((key, known.get(key)))
             else:
                 sections[section][name] = entry
+        if versions is not None:
+            tasks = VersionedDict(tasks, versions)
+            steps = VersionedList(steps, step_versions)
         return {
             **(self.extra() if extra is None else extra),
             **self.header,

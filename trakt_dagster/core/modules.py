@@ -39,6 +39,8 @@ class ModuleNamespace:
         is imported by its folder name (`orders`, `orders.tasks.extract`), so relative imports work."""
         self.modules: dict[str, ModuleType] = {}
         self._depth = 0
+        self._names: tuple[int, set[str]] | None = None
+        """The folder's top-level names, with the folder's modification time they were read at."""
 
     @property
     def search_root(self) -> Path:
@@ -48,6 +50,12 @@ class ModuleNamespace:
     def _local_top_names(self) -> set[str]:
         if self.package:
             return {self.root.name}
+        try:
+            stamp = os.stat(self.root).st_mtime_ns  # changes whenever an entry is added, removed or renamed
+        except OSError:
+            return set()
+        if self._names is not None and self._names[0] == stamp:
+            return self._names[1]
         names: set[str] = set()
         try:
             entries = list(os.scandir(self.root))
@@ -58,6 +66,7 @@ class ModuleNamespace:
                 names.add(entry.name)
             elif entry.name.endswith(".py") and entry.name[:-3].isidentifier():
                 names.add(entry.name[:-3])
+        self._names = (stamp, names)
         return names
 
     def _belongs(self, module: ModuleType) -> bool:
@@ -100,7 +109,7 @@ class ModuleNamespace:
                     if sys.modules[name] is not self.modules.get(name):
                         hidden[name] = sys.modules.pop(name)
             sys.modules.update(self.modules)
-            before = set(sys.modules)
+            marker = next(reversed(sys.modules), None)  # modules imported meanwhile come after it
             sys.path.insert(0, str(self.search_root))
             self._forget_finders(local)
             self._depth = 1
@@ -108,7 +117,7 @@ class ModuleNamespace:
                 yield
             finally:
                 self._depth = 0
-                for name in sys.modules.keys() - before:  # imported meanwhile: keep this folder's own
+                for name in _added_since(marker):  # imported meanwhile: keep this folder's own
                     module = sys.modules[name]
                     if name.partition(".")[0] in local and self._belongs(module):
                         self.modules[name] = module
@@ -152,3 +161,16 @@ class ModuleNamespace:
                 except Exception as exc:  # noqa: BLE001 - reported by the caller, per module
                     found[name] = exc
         return found
+
+
+def _added_since(marker: str | None) -> list[str]:
+    """Names added to `sys.modules` after `marker` (its last name at some point): dicts keep insertion order,
+    so those are the names after it (a name removed and added again counts as added). Without the marker
+    (removed meanwhile), every name."""
+    names = list(sys.modules)  # (one step: other threads may import meanwhile)
+    if marker is None or marker not in sys.modules:
+        return names
+    for position in range(len(names) - 1, -1, -1):
+        if names[position] == marker:
+            return names[position + 1 :]
+    return names

@@ -9,13 +9,14 @@ import os
 import re
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from trakt_dagster.core.atomic import atomic_write_text
+from trakt_dagster.core.atomic import atomic_replace_text, atomic_write_text
 from trakt_dagster.core.graph import SnapshotSpec
 from trakt_dagster.core.manifest import RunManifest, to_json
 from trakt_dagster.core.redact import Redactor
@@ -26,13 +27,67 @@ MAX_OPEN_LOGS = 64
 SKIPPED_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules", ".ipynb_checkpoints", ".pytest_cache"})
 
 
+FREE_WRITES = 8
+"""The first manifest writes of a run are never deferred (a short run's manifest follows every event)."""
+WRITE_SHARE = 0.02
+"""After those, manifest writes take at most about this share of the run's time (see `WritePacer`)."""
+MAX_WRITE_DELAY_S = 1.0
+"""A deferred manifest write waits at most this long."""
+
+
+class WritePacer:
+    """Decides when a running manifest may be rewritten, so that writing it stays a small part of a run.
+
+    Every rewrite replaces the whole file (atomically: a new file renamed over the old one, which on ext4 and
+    other file systems also starts writing the new file to disk), so a run of many short tasks that rewrote
+    it at every task start and end would spend most of its own time on it. The first `free` writes of a run
+    are due at once (a short run's manifest, and the start of a long run, follow every event); after that a
+    write is due once `cost / share` seconds passed since the previous one (`cost`: how long the previous
+    write took), but never later than `max_delay` seconds; `urgent()` (a task failed) makes the next write
+    due at once. The bridge also writes at the end of every run, whatever happens.
+
+    Example:
+        >>> pacer = WritePacer(free=1, share=0.5, max_delay=10)
+        >>> pacer.due(now=0.0)
+        0.0
+        >>> pacer.wrote(started=0.0, ended=1.0)
+        >>> pacer.due(now=1.5), pacer.due(now=3.0)
+        (1.5, 0.0)
+    """
+
+    def __init__(self, *, free: int = FREE_WRITES, share: float = WRITE_SHARE, max_delay: float = MAX_WRITE_DELAY_S):
+        self.free = free
+        self.share = share
+        self.max_delay = max_delay
+        self.writes = 0
+        self._next = 0.0
+        self._urgent = False
+
+    def due(self, now: float | None = None) -> float:
+        """Seconds until the next write is due (0.0: now)."""
+        if self._urgent or self.writes < self.free:
+            return 0.0
+        return max(0.0, self._next - (time.monotonic() if now is None else now))
+
+    def urgent(self) -> None:
+        """The next write is due at once (e.g. a task failed)."""
+        self._urgent = True
+
+    def wrote(self, started: float, ended: float) -> None:
+        """Record a write that took from `started` to `ended` (`time.monotonic()`)."""
+        self.writes += 1
+        self._urgent = False
+        self._next = ended + min(self.max_delay, (ended - started) / self.share)
+
+
 def log_file_name(task_key: str) -> str:
     """A file name for a task's log (`logs/<task>.log`), safe on every file system."""
     return (_UNSAFE.sub("_", task_key).strip("._") or "task") + ".log"
 
 
 class RunFolder:
-    """Owns one run's folder and keeps its manifest current (rewritten atomically on every change).
+    """Owns one run's folder and keeps its manifest current (rewritten atomically as the run goes on, paced
+    by `WritePacer`, and whenever the run ends).
 
     Example:
         >>> # folder = RunFolder(Path("runs") / run_id, manifest, copies=[Path("out/manifest.json")])
@@ -58,6 +113,8 @@ class RunFolder:
         self.run_plan = list(run_plan)
         self.dirty = False
         """Whether the manifest changed since it was last written."""
+        self.pacer = WritePacer()
+        """When the running manifest may be rewritten next (`write_due`)."""
         self._lock = threading.Lock()
         self._logs: OrderedDict[str, TextIO] = OrderedDict()
 
@@ -77,8 +134,13 @@ class RunFolder:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
+    def write_due(self) -> float | None:
+        """None when the manifest is unchanged, else the seconds until its rewrite is due (0.0: now)."""
+        return self.pacer.due() if self.dirty else None
+
     def write_manifest(self) -> None:
         """Rewrite manifest.json (and its copies) atomically with the run's current state."""
+        started = time.monotonic()
         with self._lock:
             self.dirty = False
             if self.fragment is None:
@@ -90,11 +152,14 @@ class RunFolder:
                     atomic_write_text(fragments_dir / f"{log_file_name(self.fragment)[:-4]}.json", own)
                     fragments = [json.loads(p.read_text()) for p in sorted(fragments_dir.glob("*.json"))]
                     data = self.manifest.merged(fragments, self.run_plan)
-            # masked before serialising (escaping would hide a secret from a text search), then as text
-            text = self.redactor.text(to_json(self.redactor.data(data), compact=data["status"] == "running"))
-            atomic_write_text(self.manifest_path, text)
-            for copy in self.copies:
-                atomic_write_text(copy, text)
+            running = data["status"] == "running"
+            if running and self.fragment is None and not self.redactor:
+                text = self.manifest.running_json(data)  # the same text, re-encoding only the changed tasks
+            else:
+                # masked before serialising (escaping would hide a secret from a text search), then as text
+                text = self.redactor.text(to_json(self.redactor.data(data), compact=running))
+            atomic_replace_text(self.manifest_path, text, copies=self.copies)
+            self.pacer.wrote(started, time.monotonic())
         if data["status"] != "running":
             self.close_logs()
 

@@ -8,6 +8,8 @@ All events are yielded from the calling thread; task code runs in worker threads
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import heapq
 import inspect
 import queue
 import threading
@@ -101,8 +103,13 @@ class TaskRunner:
         run_timeout: float | None = None,
         manual_ack: bool = False,
         on_value: Callable[[str, Any], None] | None = None,
+        idle: Callable[[], float | None] | None = None,
     ) -> None:
         self.graph = graph
+        self.idle = idle
+        """Called (in the consuming thread) whenever no event is waiting, before the runner waits for one:
+        work the consumer deferred (batched log lines, a coalesced manifest write) can be done there. Returns
+        the longest time in seconds the runner may wait before calling it again (None: until an event)."""
         self.on_value = on_value
         """Called in a task's worker thread with `(key, value)` once it succeeded, before its downstream
         tasks can start (e.g. store the value, in parallel with other tasks); an exception becomes a
@@ -120,6 +127,9 @@ class TaskRunner:
         self._contexts: dict[str, TaskContext] = {}
         self._lock = threading.Lock()
         self._aborted = threading.Event()
+        self._jobs: queue.SimpleQueue[tuple[Task, dict[str, Any], TaskStarted] | None] = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+        self._busy = 0
 
     # -- public -------------------------------------------------------------------------------
     def execute(
@@ -136,26 +146,43 @@ class TaskRunner:
         stopped_by: str | None = None
         deadline = time.monotonic() + self.run_timeout if self.run_timeout else None
 
-        def ready(task: Task) -> bool:
-            return all(dep in provided or state.get(dep) == "succeeded" for dep in task.deps)
+        # A task is ready once all its deps (those not provided) succeeded: count them down as tasks succeed
+        # and keep the ready ones in declaration order (no scan of every task per event).
+        position = {key: i for i, key in enumerate(order)}
+        missing: dict[str, int] = {}
+        dependents: dict[str, list[str]] = {}
+        for key in order:
+            waits_for = {dep for dep in by_key[key].deps if dep not in provided}
+            missing[key] = len(waits_for)
+            for dep in waits_for:
+                dependents.setdefault(dep, []).append(key)
+        ready = [position[key] for key in order if not missing[key]]
+        heapq.heapify(ready)
+
+        def succeeded(key: str) -> None:
+            for child in dependents.get(key, ()):
+                missing[child] -= 1
+                if not missing[child]:
+                    heapq.heappush(ready, position[child])
+
+        def schedule() -> None:
+            """Start ready tasks, in declaration order, while fewer than `max_parallel` run."""
+            while stopped_by is None and ready and len(running) < self.max_parallel:
+                key = order[heapq.heappop(ready)]
+                if state[key] != "pending":
+                    continue
+                state[key] = "running"
+                running.add(key)
+                upstream = {dep: values.get(dep) for dep in by_key[key].deps}
+                self._start(by_key[key], upstream)
 
         try:
             while True:
-                if stopped_by is None:
-                    for key in order:
-                        if len(running) >= self.max_parallel:
-                            break
-                        if state[key] == "pending" and ready(by_key[key]):
-                            state[key] = "running"
-                            running.add(key)
-                            upstream = {dep: values.get(dep) for dep in by_key[key].deps}
-                            self._start(by_key[key], upstream)
+                schedule()
                 if not running:
                     break
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    item = self._events.get(timeout=timeout)
-                except queue.Empty:
+                item = self._next_event(deadline)
+                if item is None:
                     yield from self._expire_run(running, state, failed)
                     stopped_by = stopped_by or "run timeout"
                     continue
@@ -173,6 +200,10 @@ class TaskRunner:
                 if isinstance(event, TaskSucceeded):
                     state[event.key] = "succeeded"
                     values[event.key] = event.result.value
+                    succeeded(event.key)
+                    # the tasks this one unblocks are announced before its success is handed out, so the
+                    # consumer records both in one go (e.g. one manifest write per task of a chain, not two)
+                    schedule()
                     yield event
                     continue
                 state[event.key] = "failed"
@@ -208,6 +239,9 @@ class TaskRunner:
             )
         finally:
             # Interrupted (Dagster termination) or finished: cancel whatever still runs.
+            for _ in self._workers:
+                self._jobs.put(None)  # idle workers end; busy ones after their task
+            self._workers = []
             self.acknowledge()
             if running:
                 self._aborted.set()
@@ -220,6 +254,21 @@ class TaskRunner:
     def pending(self) -> bool:
         """Whether more events are already waiting (a consumer may batch its work until there are none)."""
         return not self._events.empty()
+
+    def _next_event(self, deadline: float | None) -> RunnerEvent | _Finished | None:
+        """The next event; None once the run's deadline passed. Calls `idle` whenever none is waiting."""
+        while True:
+            wait = None
+            if self.idle is not None and self._events.empty():
+                wait = self.idle()
+            if deadline is not None:
+                left = max(0.0, deadline - time.monotonic())
+                wait = left if wait is None else min(wait, left)
+            try:
+                return self._events.get(timeout=wait)
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
 
     def acknowledge(self) -> None:
         """Let every announced task start (with `manual_ack`)."""
@@ -257,19 +306,46 @@ class TaskRunner:
         self._events.put(TaskReported(key, payload))
 
     def _start(self, task: Task, upstream: dict[str, Any]) -> None:
-        thread = threading.Thread(target=self._work, args=(task, upstream), name=f"task-{task.key}", daemon=True)
-        thread.start()
+        # announced from the scheduling thread, so the event is waiting before the scheduler hands out the
+        # event that made the task ready; the task's thread waits until the consumer handled it
+        announced = TaskStarted(task.key, datetime.now(UTC))
+        self._events.put(announced)
+        self._jobs.put((task, upstream, announced))
+        with self._lock:
+            self._busy += 1
+            spawn = self._busy > len(self._workers)
+        if spawn:  # a worker thread per task running at once (≤ max_parallel)
+            thread = threading.Thread(target=self._serve, name=f"task-{task.key}", daemon=True)
+            self._workers.append(thread)
+            thread.start()
 
-    def _work(self, task: Task, upstream: dict[str, Any]) -> None:
+    def _serve(self) -> None:
+        """A worker thread: runs tasks one after the other (starting a thread per task costs more than many
+        small tasks), each in a fresh `contextvars` context as a new thread would, named after the task."""
+        me = threading.current_thread()
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            me.name = f"task-{job[0].key}"
+            finished = None
+            try:
+                finished = contextvars.Context().run(self._work, *job)
+            finally:
+                with self._lock:
+                    self._busy -= 1  # before the scheduler hears of the end, so it reuses this thread
+                if finished is not None:
+                    self._events.put(finished)
+
+    def _work(self, task: Task, upstream: dict[str, Any], announced: TaskStarted) -> _Finished:
+        """Run a task's attempts; returns its final event (the caller hands it to the scheduler)."""
         first, attempts = 1, task.retries + 1
         if task.dagster_retries:  # one attempt per Dagster op attempt (step granularity's RetryPolicy)
             first = min(self.run_info.retry_number, task.dagster_retries) + 1
             attempts = first
-        started_at = datetime.now(UTC)
-        t0 = time.perf_counter()
-        announced = TaskStarted(task.key, started_at)
-        self._events.put(announced)
+        started_at = announced.started_at
         announced.handled.wait(START_ACK_TIMEOUT_S)
+        t0 = time.perf_counter()
         if first > 1:
             self._events.put(
                 TaskRetrying(task.key, first, task.dagster_retries + 1, EarlierAttemptFailed(first - 1), 0.0)
@@ -297,20 +373,17 @@ class TaskRunner:
                     if retryable:
                         continue
                 finished_at = datetime.now(UTC)
-                self._events.put(
-                    _Finished(
-                        TaskFailed(
-                            task.key,
-                            error=exc,
-                            attempts=attempt,
-                            started_at=started_at,
-                            finished_at=finished_at,
-                            duration_ms=round((time.perf_counter() - t0) * 1000, 3),
-                            traceback_text="".join(traceback.format_exception(exc)),
-                        )
+                return _Finished(
+                    TaskFailed(
+                        task.key,
+                        error=exc,
+                        attempts=attempt,
+                        started_at=started_at,
+                        finished_at=finished_at,
+                        duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+                        traceback_text="".join(traceback.format_exception(exc)),
                     )
                 )
-                return
             finished_at = datetime.now(UTC)
             duration_ms = round((time.perf_counter() - t0) * 1000, 3)
             if self.on_value is not None:
@@ -318,19 +391,17 @@ class TaskRunner:
                     self.on_value(task.key, result.value)
                 except Exception as exc:  # noqa: BLE001 - the task succeeded; only the value's copy is lost
                     self._sink(task.key, "warning", f"value not stored for later runs ({exc})", {})
-            self._events.put(
-                _Finished(
-                    TaskSucceeded(
-                        task.key,
-                        result=result,
-                        attempts=attempt,
-                        started_at=started_at,
-                        finished_at=finished_at,
-                        duration_ms=duration_ms,
-                    )
+            return _Finished(
+                TaskSucceeded(
+                    task.key,
+                    result=result,
+                    attempts=attempt,
+                    started_at=started_at,
+                    finished_at=finished_at,
+                    duration_ms=duration_ms,
                 )
             )
-            return
+        raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
 
     @staticmethod
     def _call(task: Task, ctx: TaskContext, upstream: dict[str, Any]) -> TaskResult:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from trakt_dagster.core.atomic import atomic_path, atomic_write_text
+from trakt_dagster.core.atomic import atomic_replace_text
 from trakt_dagster.core.run_folder import log_file_name
 
 _INDEX = "index.json"
@@ -65,8 +65,8 @@ def _write_item(folder: Path, stem: str, item: Any, *, name: str, task: str) -> 
         except Exception:  # noqa: BLE001 - frames Parquet cannot hold (mixed object columns) go to pickle
             pass
     target = folder / f"{stem}.pkl"
-    try:
-        with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+    try:  # (into the value's staging folder, renamed into place as a whole: no staging per file needed)
+        with open(target, "wb") as fh:
             pickle.dump(item, fh, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - reported with the artifact and task names
         raise ValueSerializationError(
@@ -113,7 +113,7 @@ class ValueStore:
 
     def save(self, run_id: str, task: str, value: Any) -> list[str]:
         files = write_value(self.folder(run_id, task), value, task=task)
-        atomic_write_text(self.pipeline_dir / "latest" / f"{safe_name(task)}.json", json.dumps({"run_id": run_id}))
+        atomic_replace_text(self.pipeline_dir / "latest" / f"{safe_name(task)}.json", json.dumps({"run_id": run_id}))
         return files
 
     def stored_files(self, run_id: str, task: str) -> list[str] | None:

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from trakt_dagster.core.json_parts import VersionedDict
+
 REPORT_KEY = "flowrun_report"
 REPORT_FILE = "flowrun_report.json"
 RESUME_KEY = "flowrun_resume"
@@ -83,6 +85,8 @@ class RunReport:
         self.tasks: dict[str, dict[str, Any]] = {name: _pending() for name in tasks}
         self.rendered: dict[str, Any] = {}
         """Results already rendered for the manifest (re-rendered when the run finishes)."""
+        self.versions: dict[str, int] = dict.fromkeys(self.tasks, 0)
+        """Per task: bumped on every change, so the manifest re-encodes only the tasks that changed."""
         self._lock = threading.Lock()
 
     # -- updates ------------------------------------------------------------------------------
@@ -113,6 +117,7 @@ class RunReport:
 
         `result` is the reloaded value when `loaded`; else the resumed run's rendered result is shown."""
         with self._lock:
+            self._touch(name)
             self.tasks[name] = {
                 "status": "SUCCESS",
                 "attempt": entry.get("attempt", 1),
@@ -127,6 +132,8 @@ class RunReport:
         """The run is over: tasks that never started are SKIPPED (`NOT_RUN`), interrupted ones FAILED."""
         with self._lock:
             now = time.time()
+            for name in self.tasks:
+                self._touch(name)
             for state in self.tasks.values():
                 if state["status"] == "PENDING" and interrupted:
                     state.update(status="SKIPPED", error=_NOT_RUN, finished_at=now, started_at=None)
@@ -151,19 +158,24 @@ class RunReport:
     def live(self) -> dict[str, Any]:
         """flowrun's `get_run_report` dict, with the live result objects."""
         with self._lock:
-            return {
-                "run_id": self.run_id,
-                "dag_name": self.dag_name,
-                "metadata": dict(self.metadata),
-                "created_at": self.created_at,
-                "finished_at": self.finished_at,
-                "status": self.status,
-                "tasks": {name: dict(state) for name, state in self.tasks.items()},
-            }
+            return self._live()
+
+    def _live(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "dag_name": self.dag_name,
+            "metadata": dict(self.metadata),
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "status": self.status,
+            "tasks": {name: dict(state) for name, state in self.tasks.items()},
+        }
 
     def render(self) -> dict[str, Any]:
-        """The report for the manifest (JSON-safe results)."""
-        report = self.live()
+        """The report for the manifest (JSON-safe results); its `tasks` carry versions (`VersionedDict`)."""
+        with self._lock:
+            report = self._live()
+            versions = dict(self.versions)
         for name, state in report["tasks"].items():
             if state["status"] != "SUCCESS":
                 continue
@@ -172,6 +184,7 @@ class RunReport:
             state["result"] = self.rendered[name]
         report["metadata"] = render_result(report["metadata"]) if report["metadata"] else {}
         report["task_order"] = list(report["tasks"])
+        report["tasks"] = VersionedDict(report["tasks"], versions)
         return report
 
     def flowrun_form(self) -> dict[str, Any]:
@@ -191,7 +204,12 @@ class RunReport:
         atomic_write_text(path, redact(text) if redact is not None else text)
 
     def _task(self, name: str) -> dict[str, Any]:
+        """The state of `name` for an update (it counts as changed)."""
+        self._touch(name)
         return self.tasks.setdefault(name, _pending())
+
+    def _touch(self, name: str) -> None:
+        self.versions[name] = self.versions.get(name, 0) + 1
 
 
 def _pending() -> dict[str, Any]:

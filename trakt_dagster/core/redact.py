@@ -86,7 +86,9 @@ class Redactor:
             return self.text(value)
         if isinstance(value, dict):
             return {self.data(k): self.data(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
+        if isinstance(value, list):  # (subclasses too, as plain lists)
+            return [self.data(v) for v in value]
+        if isinstance(value, tuple):
             return type(value)(self.data(v) for v in value)
         if isinstance(value, set | frozenset):
             return type(value)(self.data(v) for v in value)

@@ -55,10 +55,10 @@ class WritePacer:
         (1.5, 0.0)
     """
 
-    def __init__(self, *, free: int = FREE_WRITES, share: float = WRITE_SHARE, max_delay: float = MAX_WRITE_DELAY_S):
-        self.free = free
-        self.share = share
-        self.max_delay = max_delay
+    def __init__(self, *, free: int | None = None, share: float | None = None, max_delay: float | None = None):
+        self.free = FREE_WRITES if free is None else free
+        self.share = WRITE_SHARE if share is None else share
+        self.max_delay = MAX_WRITE_DELAY_S if max_delay is None else max_delay
         self.writes = 0
         self._next = 0.0
         self._urgent = False

@@ -10,7 +10,7 @@ does), then (f) Dagster's floor: for the same graphs, a subsettable multi-asset 
 (keys, deps, groups), the external input specs, one asset job and the schedules, merged and resolved, built
 directly with Dagster's API. Ratio (t)/(f); target ≤ 2. Linearity: (t) at 2N over (t) at N, target ≤ 2.2.
 
-Usage: python bench/bench_load.py [--trakt 500] [--pit 500] [--flowrun 200] [--repeat 1] [--no-double]
+Usage: python bench/bench_load.py [--trakt 500] [--pit 500] [--flowrun 200] [--repeat 1] [--no-double] [--dry-run]
 """
 
 from __future__ import annotations
@@ -173,6 +173,7 @@ def main() -> None:
     parser.add_argument("--flowrun", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-double", action="store_true", help="skip the linearity runs at twice the size")
+    parser.add_argument("--dry-run", action="store_true", help="print the figures, do not write bench/RESULTS.md")
     args = parser.parse_args()
     rows, lines = [], []
     for kind, count, unit in (
@@ -215,7 +216,8 @@ subsettable multi-asset per pipeline), external inputs, jobs and schedules and r
 
 Load average at the end: {os.getloadavg()[0]:.1f}.
 """
-    write_section("load", body)
+    if not args.dry_run:
+        write_section("load", body)
     print(body)
 
 

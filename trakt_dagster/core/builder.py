@@ -17,6 +17,7 @@ from trakt_dagster.core.graph import Granularity, TaskGraph
 from trakt_dagster.core.names import unique_dagster_names
 from trakt_dagster.core.path_text import name_problem
 from trakt_dagster.core.resources import RUN_STORAGE_KEY, RunStorage, shared_resource
+from trakt_dagster.core.run_config import config_fields_of, config_value, shares_schema
 from trakt_dagster.core.translator import (
     DagsterTaskGraphTranslator,
     ExternalTranslatorData,
@@ -226,8 +227,15 @@ def _pipeline_asset(
             granularity=Granularity.PIPELINE,
         )
 
-    if graph.config_class is not None:
-        body.__annotations__["config"] = graph.config_class
+    config_class, config_schema = graph.config_class, None
+    if shares_schema(config_class):  # the schema inferred once per class, not once per op
+        config_schema = config_fields_of(config_class)
+
+        def op_fn(context: dg.AssetExecutionContext):  # noqa: ANN202 - a generator op
+            yield from body(context, config_value(config_class, context))
+
+    elif config_class is not None:
+        body.__annotations__["config"] = config_class
         op_fn = body
     else:
 
@@ -240,6 +248,7 @@ def _pipeline_asset(
         can_subset=True,
         name=f"{translator.get_pipeline_name(graph)}_pipeline",
         required_resource_keys=resource_keys,
+        config_schema=config_schema,
         description=graph.description,
         op_tags={"trakt/tool": graph.tool},
         partitions_def=graph.partitions_def,

@@ -9,9 +9,11 @@ on any error instead; so does the default under `dagster definitions validate` /
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +298,60 @@ def build_definitions(
         # defs = build_definitions(Path(__file__).parent, strict_load=True)  # raise on any error
         ```
     """
+    with collector_paused():
+        return _build_definitions(
+            root,
+            translator=translator,
+            runs_dir=runs_dir,
+            strict=strict,
+            granularity=granularity,
+            resources=resources,
+            strict_load=strict_load,
+            retention=retention,
+            tools=tools,
+            adjust=adjust,
+        )
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a load builds, then one young-generation pass.
+
+    A load creates hundreds of thousands of objects that live as long as the code location; with the
+    collector on, its full passes over them while they are being built cost a fifth of a large load (and
+    grow with the pipelines loaded). Paused, each object is looked at once by the pass at the end (which
+    leaves the heap as a normal run would: young generations empty, survivors in the oldest), and garbage
+    cycles made during the load are collected then. Nested or concurrent loads leave the collector on
+    when any of them found it on.
+
+    Example:
+        >>> with collector_paused():
+        ...     gc.isenabled()
+        False
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+            gc.collect(1)
+
+
+def _build_definitions(
+    root: str | os.PathLike[str],
+    *,
+    translator: DagsterTaskGraphTranslator | None,
+    runs_dir: str | None,
+    strict: bool,
+    granularity: Granularity | str | None,
+    resources: Mapping[str, Any] | None,
+    strict_load: bool | None,
+    retention: RetentionPolicy | None,
+    tools: Iterable[str] | None,
+    adjust: Callable[[TaskGraph], TaskGraph] | None,
+) -> dg.Definitions:
     strict_load = strict_load_default() if strict_load is None else strict_load
     translator = translator or DagsterTaskGraphTranslator()
     graphs, errors = load_graphs(root, strict=strict, granularity=granularity, translator=translator)

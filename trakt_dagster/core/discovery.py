@@ -22,6 +22,7 @@ from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text, excer
 from trakt_dagster.core.graph import TaskGraph
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.path_text import name_problem
+from trakt_dagster.core.pymodules import shared_scan
 
 FRONT_ENDS: tuple[str, ...] = (
     "trakt_dagster.trakt.frontend",
@@ -208,6 +209,12 @@ def discover(
 def _load_front_ends(root: Path, options: LoadOptions, front_ends: tuple[str, ...]) -> FrontEndResult:
     """Every front end's result, concatenated; a front end that raises becomes one error."""
     found = FrontEndResult()
+    with shared_scan():  # the front ends that import Python modules list and read them once
+        _run_front_ends(root, options, front_ends, found)
+    return found
+
+
+def _run_front_ends(root: Path, options: LoadOptions, front_ends: tuple[str, ...], found: FrontEndResult) -> None:
     for module_name in front_ends:
         try:
             module = importlib.import_module(module_name)
@@ -218,7 +225,6 @@ def _load_front_ends(root: Path, options: LoadOptions, front_ends: tuple[str, ..
         found.graphs.extend(result.graphs)
         found.errors.extend(result.errors)
         found.warnings.extend(getattr(result, "warnings", ()))
-    return found
 
 
 def _tool_of(module_name: str) -> str:

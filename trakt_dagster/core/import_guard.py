@@ -13,6 +13,8 @@ from dataclasses import dataclass
 EVENT_LOOP_MODULES = frozenset({"asyncio", "anyio", "trio", "uvloop"})
 """Modules whose `run(...)` starts an event loop and runs a coroutine to the end."""
 LOOP_METHODS = frozenset({"run_until_complete", "run_forever"})
+_LOOP_WORDS = (*EVENT_LOOP_MODULES, *LOOP_METHODS)
+"""A call found below names one of these in the source (its module's import, or the loop method)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ def find_import_time_runs(source: str) -> list[ImportTimeRun]:
     loop: `asyncio.run(...)` (also `anyio`/`trio`/`uvloop`, imported under any alias or `from asyncio import
     run`) and `<loop>.run_until_complete(...)` / `.run_forever()`. A module that does not parse has none (its
     import reports the syntax error)."""
+    if source.isascii() and not any(word in source for word in _LOOP_WORDS):
+        return []  # no event-loop module is imported and no loop method is named: nothing to parse for
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):

@@ -109,7 +109,8 @@ class ModuleNamespace:
                     if sys.modules[name] is not self.modules.get(name):
                         hidden[name] = sys.modules.pop(name)
             sys.modules.update(self.modules)
-            marker = next(reversed(sys.modules), None)  # modules imported meanwhile come after it
+            # modules imported meanwhile come after it (not one of this folder's: user code may re-import those)
+            marker = next((n for n in reversed(sys.modules) if n.partition(".")[0] not in local), None)
             sys.path.insert(0, str(self.search_root))
             self._forget_finders(local)
             self._depth = 1

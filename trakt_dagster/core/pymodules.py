@@ -19,6 +19,7 @@ run the pipeline natively on every load) is refused with a load error saying to 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import io
 import os
@@ -26,7 +27,7 @@ import sys
 import threading
 import tokenize
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -43,6 +44,8 @@ _namespaces: dict[Path, ModuleNamespace] = {}
 _runs_found: dict[tuple[Path, float], list] = {}
 """Module-level event-loop calls found per (file, mtime): each file is parsed once."""
 _lock = threading.Lock()
+_scans: dict[Path, _Scan] | None = None
+"""While `shared_scan()` is active: each root's candidate files, read once for every front end."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,57 @@ def is_notebook_project(folder: Path) -> bool:
     return (folder / "flows").is_dir() and (folder / "config").is_dir()
 
 
+@dataclass
+class _Scan:
+    """The candidate files of a root: unreadable ones (as errors), each readable one's text and package."""
+
+    unreadable: list[PipelineModule]
+    texts: dict[Path, str | None]
+    package_of: dict[Path, Path | None]
+    packages: dict[Path, list[Path]]
+
+
+@contextlib.contextmanager
+def shared_scan() -> Iterator[None]:
+    """While active, `import_pipeline_modules` lists and reads a root's candidate files once for every front end
+    that asks (trakt's workflows, flowrun, loom), instead of once each. A load uses it around its front ends.
+
+    Example:
+        >>> with shared_scan():
+        ...     pass  # discover(root) ...
+    """
+    global _scans
+    outer = _scans
+    _scans = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _scans = outer
+
+
+def _scan(root: Path) -> _Scan:
+    key = Path(root)
+    if _scans is not None and key in _scans:
+        return _scans[key]
+    found = _Scan([], {}, {}, {})
+    pipelines = key / "pipelines"
+    for path in pipeline_python_files(root):
+        try:
+            text = read_python_source(path)
+            if text is None:
+                path.read_bytes()  # raises the OSError to report
+        except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+            found.unreadable.append(PipelineModule(path, None, None, _unreadable(path, exc)))
+            continue
+        found.texts[path] = text
+        package = found.package_of[path] = _scanned_package(path, pipelines)
+        if package is not None:
+            found.packages.setdefault(package, []).append(path)
+    if _scans is not None:
+        _scans[key] = found
+    return found
+
+
 def import_pipeline_modules(
     root: Path, markers: Iterable[str], mentions: Iterable[str] | None = None
 ) -> list[PipelineModule]:
@@ -200,24 +254,12 @@ def import_pipeline_modules(
     also contains one of those strings (a run of one pipeline imports only the modules that may define it)."""
     wanted = tuple(markers)
     named = None if mentions is None else tuple(mentions)
-    results = []
-    texts: dict[Path, str | None] = {}
-    packages: dict[Path, list[Path]] = {}
-    for path in pipeline_python_files(root):
-        try:
-            text = read_python_source(path)
-            if text is None:
-                path.read_bytes()  # raises the OSError to report
-        except (OSError, UnicodeDecodeError, SyntaxError) as exc:
-            results.append(PipelineModule(path, None, None, _unreadable(path, exc)))
-            continue
-        texts[path] = text
-        package = _scanned_package(path, Path(root) / "pipelines")
-        if package is not None:
-            packages.setdefault(package, []).append(path)
+    scan = _scan(Path(root))
+    results = list(scan.unreadable)
+    texts, packages = scan.texts, scan.packages
     done: set[Path] = set()
     for path, text in texts.items():
-        package = _scanned_package(path, Path(root) / "pipelines")
+        package = scan.package_of[path]
         if package is None:
             if named is not None and (text is None or not any(name in text for name in named)):
                 continue
@@ -317,6 +359,10 @@ def _with_sibling_imports(path: Path) -> list[Path]:
     folder = path.parent
     found = [path]
     stack = [path]
+    siblings = [name for name in _sibling_names(folder) if name != path.stem]
+    text = _source_or_none(path) or ""
+    if text.isascii() and not any(name in text for name in siblings):
+        return found  # no sibling module is named in its source: none is imported
     while stack:
         try:
             tree = ast.parse(_source_or_none(stack.pop()) or "")
@@ -334,6 +380,21 @@ def _with_sibling_imports(path: Path) -> list[Path]:
                     found.append(candidate.resolve())
                     stack.append(candidate.resolve())
     return found
+
+
+def _sibling_names(folder: Path) -> list[str]:
+    """Names of the modules and packages in `folder` (what `import <name>` there can find)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    names = []
+    for entry in entries:
+        if entry.name.endswith(".py"):
+            names.append(entry.name[:-3])
+        elif entry.is_dir() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
+            names.append(entry.name)
+    return names
 
 
 def _source_or_none(path: Path) -> str | None:

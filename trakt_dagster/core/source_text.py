@@ -38,9 +38,17 @@ def leading_comment(path: Path) -> str | None:
         'Copy the drop folder.\\nFails when it is empty.'
     """
     text = _read(path)
-    if text is None:
-        return None
-    mark = COMMENT_MARKS.get(path.suffix.lower(), "#")
+    return leading_comment_of(text, path.suffix) if text is not None else None
+
+
+def leading_comment_of(text: str, suffix: str) -> str | None:
+    """`leading_comment` of a file's text already read (`suffix`: the file's, which chooses the comment mark).
+
+    Example:
+        >>> leading_comment_of("-- Daily totals.\\nselect 1\\n", ".sql")
+        'Daily totals.'
+    """
+    mark = COMMENT_MARKS.get(suffix.lower(), "#")
     lines: list[str] = []
     for index, line in enumerate(text.splitlines()):
         stripped = line.strip()

@@ -15,6 +15,7 @@ from trakt_dagster.core.execution import GraphBinding, execute_graph
 from trakt_dagster.core.graph import Granularity, Task, TaskGraph
 from trakt_dagster.core.io_manager import VALUES_IO_MANAGER_KEY
 from trakt_dagster.core.resources import RUN_STORAGE_KEY
+from trakt_dagster.core.run_config import config_schema_of, config_value, shares_schema
 from trakt_dagster.core.runner import plan_tasks
 from trakt_dagster.core.translator import DagsterTaskGraphTranslator, TaskTranslatorData
 
@@ -108,8 +109,15 @@ def _step_asset(
             run_plan=run_plan_for(graph, selected_assets),
         )
 
-    if graph.config_class is not None:
-        body.__annotations__["config"] = graph.config_class
+    config_class, config_schema = graph.config_class, None
+    if shares_schema(config_class):  # the schema inferred once per class, not once per op
+        config_schema = config_schema_of(config_class)
+
+        def op_fn(context: dg.AssetExecutionContext, **upstream: Any):  # noqa: ANN202 - generator op
+            yield from body(context, config_value(config_class, context), **upstream)
+
+    elif config_class is not None:
+        body.__annotations__["config"] = config_class
         op_fn = body
     else:
 
@@ -130,6 +138,7 @@ def _step_asset(
         check_specs=[translator.get_check_spec(data, check) for check in task.checks] or None,
         io_manager_key=VALUES_IO_MANAGER_KEY,
         required_resource_keys=resource_keys,
+        config_schema=config_schema,
         pool=task.pool or graph.pool,
         partitions_def=graph.partitions_def,
         op_tags={"trakt/tool": graph.tool, "trakt/task": task.key},

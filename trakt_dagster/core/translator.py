@@ -8,7 +8,7 @@ import dagster as dg
 
 from trakt_dagster.core.errors import LoadError
 from trakt_dagster.core.graph import CheckDefinition, ExternalDataset, Task, TaskGraph
-from trakt_dagster.core.metadata import CODE_REFERENCES_KEY, TaskMetadataSet, code_references
+from trakt_dagster.core.metadata import CODE_REFERENCES_KEY, TaskMetadataSet, code_references, metadata_entries
 from trakt_dagster.core.names import dagster_name, unique_dagster_names
 
 TAG_PREFIX = "trakt/"
@@ -93,7 +93,8 @@ class DagsterTaskGraphTranslator:
     def get_metadata(self, data: TaskTranslatorData) -> dict[str, object]:
         """The shared keys once (`TaskMetadataSet`), the tool's own (`Task.metadata`), and the code links."""
         task = data.task
-        shared = TaskMetadataSet(
+        shared = metadata_entries(
+            TaskMetadataSet,
             tool=data.graph.tool,
             pipeline=data.graph.name,
             task=task.key,

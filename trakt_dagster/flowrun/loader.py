@@ -9,6 +9,7 @@ module, the line of the object or task, the DAG / task as key, and a fix.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -548,11 +549,17 @@ def _function_place(func: Callable[..., Any], path: Path, root: Path | None) -> 
     if code is None:
         return path, None
     try:
-        file = Path(code.co_filename).resolve()
+        file = _resolved_file(code.co_filename)
         inside = file == path or (root is not None and file.is_relative_to(root) and file.is_file())
     except (OSError, ValueError):
         inside = False
     return (file, code.co_firstlineno) if inside else (path, None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved_file(filename: str) -> Path:
+    """`Path(filename).resolve()`, once per file name (a module's tasks all share its file)."""
+    return Path(filename).resolve()
 
 
 def _function_line(func: Callable[..., Any], path: Path) -> int | None:

@@ -99,9 +99,15 @@ def _signature(func: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(func)
 
 
-def _context_parameter(func: Callable[..., Any]) -> inspect.Parameter | None:
-    hints = resolved_annotations(func)
-    for param in _signature(func).parameters.values():
+def _context_parameter(
+    func: Callable[..., Any], signature: inspect.Signature | None = None
+) -> inspect.Parameter | None:
+    signature = signature or _signature(func)
+    annotated = getattr(func, "__annotations__", None) or any(
+        p.annotation is not inspect.Parameter.empty for p in signature.parameters.values()
+    )
+    hints = resolved_annotations(func) if annotated else {}  # nothing to resolve: no annotation anywhere
+    for param in signature.parameters.values():
         if param.kind not in _KINDS_NAMED or param.name in ("self", "cls"):
             continue
         if is_run_context(hints.get(param.name, param.annotation)):
@@ -151,8 +157,9 @@ def call_shape(
 ) -> CallShape:
     """The call shape of `func` for a task with `deps` (`named_deps` / `accepts_upstream` as flowrun recorded
     them in its `TaskSpec`, when known; else computed with flowrun's rules)."""
-    params = tuple(_signature(func).parameters.values())
-    context = _context_parameter(func)
+    signature = _signature(func)
+    params = tuple(signature.parameters.values())
+    context = _context_parameter(func, signature)
     if accepts_upstream is None:
         accepts_upstream = any(p.name == "upstream" and p.kind in _KINDS_NAMED for p in params)
     if named_deps is None:

@@ -13,7 +13,7 @@ from functools import partial
 
 from trakt_dagster.core.errors import SourceLocation
 from trakt_dagster.core.graph import FailurePolicy, Granularity, SnapshotSpec, Task, TaskGraph
-from trakt_dagster.core.metadata import TaskMetadataSet, json_list
+from trakt_dagster.core.metadata import TaskMetadataSet, json_list, metadata_entries
 from trakt_dagster.flowrun.batches import batch_definitions
 from trakt_dagster.flowrun.metadata import FlowrunDagMetadataSet, FlowrunTaskMetadataSet
 from trakt_dagster.flowrun.model import FlowrunDag, FlowrunTask
@@ -29,10 +29,11 @@ def task_metadata(dag: FlowrunDag, task: FlowrunTask) -> dict[str, object]:
     """Asset metadata of a task: the DAG's style, its deps (ordering-only ones listed), async, backoff
     (name, DAG, retries, delay and timeout are the shared `trakt/` keys)."""
     # flowrun enforces its own timeouts (inside the event loop), so the timeout is metadata, not `Task.timeout`
-    timeout = TaskMetadataSet(timeout_s=float(task.timeout_s) if task.timeout_s is not None else None)
+    timeout = metadata_entries(TaskMetadataSet, timeout_s=float(task.timeout_s) if task.timeout_s is not None else None)
     return dict(
         **timeout,
-        **FlowrunTaskMetadataSet(
+        **metadata_entries(
+            FlowrunTaskMetadataSet,
             style=dag.style,
             deps=json_list(task.deps),
             ordering_only_deps=json_list(task.ordering_only_deps) if task.ordering_only_deps else None,
@@ -91,5 +92,7 @@ def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
         extra_definitions=partial(batch_definitions, dag) if dag.batches is not None else None,
         snapshot=snapshot,
         retention=dag.retention,
-        metadata=dict(FlowrunDagMetadataSet(style=dag.style, module=str(dag.module_path), attribute=dag.attribute)),
+        metadata=metadata_entries(
+            FlowrunDagMetadataSet, style=dag.style, module=str(dag.module_path), attribute=dag.attribute
+        ),
     )

@@ -26,7 +26,7 @@ from trakt_dagster.core.graph import (
     TaskResult,
     TaskRole,
 )
-from trakt_dagster.core.metadata import json_list
+from trakt_dagster.core.metadata import json_list, metadata_entries
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.retention import RetentionPolicy
 from trakt_dagster.core.source_text import leading_comment, source_description
@@ -71,20 +71,19 @@ def task_metadata(project: PitProject, task: PitTask) -> dict[str, Any]:
             fields["strategy"] = model.config.strategy or "merge"
         if model.config.unique_key:
             fields["unique_key"] = json_list(model.config.unique_key)
-    return dict(
-        PitTaskMetadataSet(
-            kind=task.kind,
-            depends_on=json_list(task.depends_on),
-            script=task.script or None,
-            runner=task.runner or None,
-            type=task.type or None,
-            table=task.table or None,
-            source=task.source or None,
-            output=task.output or None,
-            mode=task.mode or None,
-            connection=task.connection or None,
-            **fields,
-        )
+    return metadata_entries(
+        PitTaskMetadataSet,
+        kind=task.kind,
+        depends_on=json_list(task.depends_on),
+        script=task.script or None,
+        runner=task.runner or None,
+        type=task.type or None,
+        table=task.table or None,
+        source=task.source or None,
+        output=task.output or None,
+        mode=task.mode or None,
+        connection=task.connection or None,
+        **fields,
     )
 
 
@@ -250,21 +249,20 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
             keep_artifacts=artifact_rule(project, workspace),
         ),
         kinds=frozenset({TOOL}),
-        metadata=dict(
-            PitDagMetadataSet(
-                pit_toml=str(project.pit_toml),
-                schedule=project.schedule,
-                overlap=project.overlap_policy,
-                triggers=json_list(
-                    name
-                    for name, on in (
-                        ("schedule", bool(project.schedule)),
-                        ("ftp_watch", project.ftp_watch is not None),
-                        ("webhook", bool(project.webhook_token_secret)),
-                    )
-                    if on
-                ),
-            )
+        metadata=metadata_entries(
+            PitDagMetadataSet,
+            pit_toml=str(project.pit_toml),
+            schedule=project.schedule,
+            overlap=project.overlap_policy,
+            triggers=json_list(
+                name
+                for name, on in (
+                    ("schedule", bool(project.schedule)),
+                    ("ftp_watch", project.ftp_watch is not None),
+                    ("webhook", bool(project.webhook_token_secret)),
+                )
+                if on
+            ),
         ),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -70,9 +71,8 @@ def step_contract(
 
     def decorate(handler: F) -> F:
         if declared_inputs:
-            params = list(inspect.signature(handler).parameters.values())[1:]  # skip ctx
-            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-                accepted = {p.name for p in params}
+            accepted = _parameters_after_ctx(handler)
+            if accepted is not None:
                 missing = [name for name in declared_inputs if name not in accepted]
                 if missing:
                     raise StepBindingError(
@@ -87,6 +87,27 @@ def step_contract(
         return handler
 
     return decorate
+
+
+def _parameters_after_ctx(handler: Callable[..., Any]) -> set[str] | None:
+    """Names of the handler's parameters after the first (`ctx`), None when it takes `**kwargs`. A plain
+    function's are read from its code object (what `inspect.signature` reads, without building a signature
+    object for each step module imported); anything else goes through `inspect.signature`."""
+    code = getattr(handler, "__code__", None)
+    plain = type(handler) is types.FunctionType and code is not None
+    if plain and not hasattr(handler, "__wrapped__") and not hasattr(handler, "__signature__"):
+        if code.co_flags & inspect.CO_VARKEYWORDS:
+            return None
+        positional, keyword_only = code.co_argcount, code.co_kwonlyargcount
+        names = list(code.co_varnames[:positional])  # in the signature's order: positional, *args, keyword-only
+        if code.co_flags & inspect.CO_VARARGS:
+            names.append(code.co_varnames[positional + keyword_only])
+        names += code.co_varnames[positional : positional + keyword_only]
+        return set(names[1:])
+    params = list(inspect.signature(handler).parameters.values())[1:]  # skip ctx
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
 
 
 def handler_contract(handler: Callable[..., Any]) -> tuple[list[str] | None, list[str] | None, bool, bool]:

@@ -16,6 +16,7 @@ from trakt_dagster.trakt.csv_io import resolve_input_paths
 from trakt_dagster.trakt.dsl import WorkflowBuilder
 from trakt_dagster.trakt.loader import load_pipeline_spec, path_problems
 from trakt_dagster.trakt.model import PipelineSpec
+from trakt_dagster.trakt.registry import StepRegistry
 from trakt_dagster.trakt.translate import build_trakt_graph
 
 MARKER = "pipeline.yaml"
@@ -33,9 +34,10 @@ def find_pipeline_files(root: Path) -> list[Path]:
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every trakt pipeline under `root`; errors of all of them are returned together."""
     result = FrontEndResult()
+    registry = StepRegistry.from_entry_points()  # once per load: its aliases are the same for every pipeline
     for path in find_pipeline_files(root):
         try:
-            spec, errors = load_pipeline_spec(path, strict=options.strict)
+            spec, errors = load_pipeline_spec(path, strict=options.strict, registry=registry)
             result.errors.extend(errors)
             if spec is not None and options.wants(spec.name):
                 result.graphs.append(build_trakt_graph(spec))
@@ -60,7 +62,7 @@ def missing_input_warnings(spec: PipelineSpec) -> list[LoadError]:
     folder = spec.directory / spec.settings["input_dir"] if "input_dir" in spec.settings else spec.directory
     warnings = []
     for artifact in spec.inputs:
-        if artifact.kind.lower() != "csv":
+        if artifact.kind.lower() != "csv" or _plain_file_exists(artifact.source, folder):
             continue
         try:
             resolve_input_paths(artifact.name, artifact.source, folder, ".csv")
@@ -78,6 +80,14 @@ def missing_input_warnings(spec: PipelineSpec) -> list[LoadError]:
                 )
             )
     return warnings
+
+
+def _plain_file_exists(source: str, folder: Path) -> bool:
+    """Whether `source` names one file (no list, glob or folder) that exists: found, or a run reports its suffix."""
+    if "," in source or any(ch in source for ch in "*?["):
+        return False
+    path = Path(source.strip())
+    return (path if path.is_absolute() else folder / path).is_file()
 
 
 def _load_workflows(found: PipelineModule, result: FrontEndResult) -> None:

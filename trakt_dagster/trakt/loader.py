@@ -18,6 +18,7 @@ from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.modules import ModuleNamespace
 from trakt_dagster.core.path_text import name_problem, path_text_problem
 from trakt_dagster.core.paths import escapes_folder, folder_name_problem
+from trakt_dagster.core.source_text import MAX_BYTES, leading_comment_of
 from trakt_dagster.core.text_files import TextFileError, read_config_text
 from trakt_dagster.trakt import compat_import
 from trakt_dagster.trakt.bindings import normalize_binding, output_binding_error, split_bindings
@@ -142,6 +143,7 @@ def load_pipeline_spec(
         strict=strict,
         settings=settings,
         namespace=namespace,
+        file_comment=(leading_comment_of(text, path.suffix) or "") if len(text) <= MAX_BYTES else "",
     )
     for message, where, hint in path_problems(spec):
         problems.add(message, where, hint)

@@ -143,6 +143,8 @@ class PipelineSpec:
     """The optional top-level `dagster:` block (input_dir, output_dir, group, granularity...)."""
     namespace: Any = None
     """The `ModuleNamespace` the step modules were imported in."""
+    file_comment: str | None = None
+    """The comment `pipeline.yaml` starts with (`""` when none), read with the file; None: not read yet."""
 
     @property
     def directory(self) -> Path:

@@ -24,6 +24,7 @@ from trakt_dagster.core.graph import (
     TaskGraph,
     TaskRole,
 )
+from trakt_dagster.core.metadata import metadata_entries
 from trakt_dagster.core.source_text import docstring_of, leading_comment
 from trakt_dagster.trakt.bindings import references
 from trakt_dagster.trakt.metadata import (
@@ -67,28 +68,51 @@ def _doc_summary(obj: object) -> str | None:
     return doc.strip().splitlines()[0].strip() or None
 
 
-def step_description(step: StepSpec) -> str:
+def step_description(step: StepSpec, location: SourceLocation | None = None) -> str:
     """What the step's code says about itself: its handler's docstring, else its module's docstring, else
-    a generic line naming what it uses."""
-    location = step_code_location(step)
+    a generic line naming what it uses (`location`: the handler's, when the caller has it already)."""
     return (
         _doc_summary(step.handler)
-        or (docstring_of(location.file) if location is not None else None)
+        or _module_docstring(step.handler, location or step_code_location(step))
         or f"trakt step '{step.id}' (uses {step.uses})"
     )
 
 
+def _module_docstring(handler: object, location: SourceLocation | None) -> str | None:
+    """The docstring of the module defining `handler`: read from the imported module (its `__doc__` is the
+    file's docstring), else parsed from the file."""
+    function = inspect.unwrap(handler) if callable(handler) else None
+    namespace = getattr(function, "__globals__", None)
+    if isinstance(namespace, dict) and location is not None and namespace.get("__file__") == str(location.file):
+        doc = namespace.get("__doc__")
+        return (inspect.cleandoc(doc).strip() or None) if isinstance(doc, str) else None
+    return docstring_of(location.file) if location is not None else None
+
+
 def step_code_location(step: StepSpec) -> SourceLocation | None:
-    """The file and line of the step's handler (its module), for a code link."""
+    """The file and line of the step's handler (its module), for a code link.
+
+    A plain function's line is its code object's first line (the `def`, or its first decorator), which is
+    what `inspect.getsourcelines` finds, without reading and tokenizing the file; other callables go
+    through `inspect`.
+    """
     handler = inspect.unwrap(step.handler) if callable(step.handler) else None
     if handler is None:
         return None
+    code = getattr(handler, "__code__", None) if inspect.isfunction(handler) else None
+    if code is not None and code.co_filename == getattr(handler, "__globals__", {}).get("__file__"):
+        return SourceLocation(Path(code.co_filename), code.co_firstlineno, step.uses)  # its module's own file
     try:
         file = inspect.getsourcefile(handler)
-        line = inspect.getsourcelines(handler)[1] if file else None
+        if not file:
+            return None
+        if inspect.isfunction(handler) or inspect.ismethod(handler):
+            line = inspect.unwrap(getattr(handler, "__func__", handler)).__code__.co_firstlineno
+        else:
+            line = inspect.getsourcelines(handler)[1]
     except (OSError, TypeError):
         return None
-    return SourceLocation(Path(file), line, step.uses) if file else None
+    return SourceLocation(Path(file), line, step.uses)
 
 
 def gate_checks(step: StepSpec) -> tuple[CheckDefinition, ...]:
@@ -140,6 +164,7 @@ def build_trakt_graph(
                 if name in producer and producer[name] not in deps:
                     deps.append(producer[name])
         checks = gate_checks(step)
+        code_location = step_code_location(step)
         tasks.append(
             Task(
                 key=step.id,
@@ -148,14 +173,16 @@ def build_trakt_graph(
                 deps=tuple(deps),
                 role=TaskRole.STEP,
                 asset_name=step_names[step.id],
-                description=step_description(step),
+                description=step_description(step, code_location),
                 source=step.location,
-                code_references=tuple(ref for ref in (step_code_location(step),) if ref is not None),
+                code_references=(code_location,) if code_location is not None else (),
                 kinds=frozenset({"python"}),
-                metadata=dict(
-                    TraktStepMetadataSet(
-                        step_id=step.id, uses=step.uses, position=step.index, produces=json_list(step.produces)
-                    )
+                metadata=metadata_entries(
+                    TraktStepMetadataSet,
+                    step_id=step.id,
+                    uses=step.uses,
+                    position=step.index,
+                    produces=json_list(step.produces),
                 ),
             )
         )
@@ -173,10 +200,11 @@ def build_trakt_graph(
                 description=f"Output dataset '{output.name}' (from artifact '{output.source}')",
                 source=output.location,
                 kinds=frozenset({kind}),
-                metadata=dict(
-                    TraktOutputMetadataSet(
-                        dataset=output.name, from_artifact=output.source, uri=output.uri or f"{output.name}.{kind}"
-                    )
+                metadata=metadata_entries(
+                    TraktOutputMetadataSet,
+                    dataset=output.name,
+                    from_artifact=output.source,
+                    uri=output.uri or f"{output.name}.{kind}",
                 ),
             )
         )
@@ -186,10 +214,11 @@ def build_trakt_graph(
             asset_name=input_names[artifact.name],
             kind=artifact.kind.lower(),
             description=f"Input files of trakt pipeline '{spec.name}'",
-            metadata=dict(
-                TraktInputMetadataSet(
-                    input=artifact.name, pattern=artifact.source, combine_strategy=artifact.combine_strategy.value
-                )
+            metadata=metadata_entries(
+                TraktInputMetadataSet,
+                input=artifact.name,
+                pattern=artifact.source,
+                combine_strategy=artifact.combine_strategy.value,
             ),
         )
         for artifact in spec.inputs
@@ -206,7 +235,7 @@ def build_trakt_graph(
         source_file=spec.source_file,
         tasks=tuple(tasks),
         external=external,
-        description=settings.get("description") or _file_description(spec.source_file),
+        description=settings.get("description") or _file_description(spec),
         triggers=triggers,
         max_parallel=1,
         failure_policy=FailurePolicy.STOP,
@@ -229,6 +258,9 @@ def build_trakt_graph(
     )
 
 
-def _file_description(path: Path) -> str | None:
+def _file_description(spec: PipelineSpec) -> str | None:
     """The comment a `pipeline.yaml` starts with (a DSL module's docstring comes through `settings`)."""
-    return leading_comment(path) if path.suffix in (".yaml", ".yml") else None
+    path = spec.source_file
+    if path.suffix not in (".yaml", ".yml"):
+        return None
+    return (spec.file_comment or None) if spec.file_comment is not None else leading_comment(path)

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from trakt_dagster.trakt.yaml_fast import NotFast, compose_with_libyaml
+from trakt_dagster.trakt.yaml_fast import KeyPath as KeyPath
+from trakt_dagster.trakt.yaml_fast import NotFast, load_with_lines
 
-KeyPath = tuple[str | int, ...]
 MAX_DEPTH = 100
 """Deepest nesting of mappings and lists accepted."""
 MAX_NODES = 100_000
@@ -121,18 +121,16 @@ class YamlDocument:
     def parse(cls, text: str) -> YamlDocument:
         """Parse `text`; raises `yaml.YAMLError` or `YamlLimitError` (both with a line where known).
 
-        libyaml composes plain documents (`yaml_fast`); PyYAML's pure-Python parser everything else, so every
-        error keeps PyYAML's own message and line."""
+        libyaml reads plain documents in one pass (`yaml_fast`); PyYAML's pure-Python parser everything else, so
+        every error keeps PyYAML's own message and line."""
         try:
-            node = compose_with_libyaml(text, max_depth=MAX_DEPTH)
-            loader = _BoundedLoader("")  # constructs the values of libyaml's nodes
-            composed = True
+            data, lines = load_with_lines(text, max_depth=MAX_DEPTH, max_values=MAX_NODES)
+            return cls(data, lines)
         except NotFast:
-            loader = _BoundedLoader(text)
-            composed = False
+            pass
+        loader = _BoundedLoader(text)
         try:
-            if not composed:
-                node = loader.get_single_node()
+            node = loader.get_single_node()
             if node is not None:
                 check_expansion(node)
             try:
@@ -144,7 +142,7 @@ class YamlDocument:
                 raise YamlLimitError(f"a value YAML cannot construct: {type(exc).__name__}: {exc}", line) from None
         finally:
             loader.dispose()
-        lines: dict[KeyPath, int] = {}
+        lines = {}
         if node is not None:
             _index(node, (), lines)
         return cls(data, lines)

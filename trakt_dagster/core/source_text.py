@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import stat
 from pathlib import Path
 
 COMMENT_MARKS = {".sql": "--", ".lua": "--"}
@@ -81,7 +83,8 @@ def source_description(path: Path) -> str | None:
 
 def _read(path: Path) -> str | None:
     try:
-        if not path.is_file() or path.stat().st_size > MAX_BYTES:
+        found = os.stat(path)
+        if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_BYTES:
             return None
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:

@@ -87,9 +87,14 @@ def task_metadata(project: PitProject, task: PitTask) -> dict[str, Any]:
     )
 
 
-def task_description(project: PitProject, task: PitTask, workspace: WorkspaceConfig | None = None) -> str:
+_UNKNOWN: Any = object()
+
+
+def task_description(
+    project: PitProject, task: PitTask, workspace: WorkspaceConfig | None = None, *, script: Path | None = _UNKNOWN
+) -> str:
     """The task's `description`, else what its script says about itself (docstring, leading comment),
-    else a generic line.
+    else a generic line (`script`: its `script_path`, when the caller has it already).
 
     Example:
         >>> task_description(PitProject("p", Path("p"), Path("p/pit.toml")), PitTask("t", kind="bash"))
@@ -104,7 +109,7 @@ def task_description(project: PitProject, task: PitTask, workspace: WorkspaceCon
             f"models/{model.rel_path}"
         )
         return source_description(model.path) or generic
-    script = script_path(project, task, workspace)
+    script = script_path(project, task, workspace) if script is _UNKNOWN else script
     found = source_description(script) if script is not None else None
     return found or f"pit {task.kind} task '{task.name}'" + (f": {task.script}" if task.script else "")
 
@@ -204,7 +209,7 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
                 key=task.name,
                 run=RunPitTask(project, task, workspace),
                 deps=task.depends_on,
-                description=task_description(project, task, workspace),
+                description=task_description(project, task, workspace, script=script),
                 source=SourceLocation(project.pit_toml, task.line, f"tasks[{task.index}]"),
                 code_references=(SourceLocation(script, 1, "script"),) if script is not None else (),
                 kinds=frozenset({TOOL, kind_tag(task), *(("mssql",) if task.model is not None else ())}),

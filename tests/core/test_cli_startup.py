@@ -198,6 +198,12 @@ def mixed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "pipelines/hello_trakt/steps/__init__.py": "",
             "pipelines/hello_trakt/steps/copy.py": "def run(ctx, input):\n    return {'output': input}\n",
             "pipelines/hello_trakt/records.csv": "id,amount\n1,10\n2,20\n",
+            "pipelines/other_trakt/pipeline.yaml": "inputs: {records: records.csv}\nsteps:\n"
+            "  - {id: mark, uses: steps.mark, with: {input: records, output: marked}}\noutputs: {final: marked}\n",
+            "pipelines/other_trakt/steps/__init__.py": "",
+            "pipelines/other_trakt/steps/mark.py": f"from pathlib import Path\nPath({str(root / 'trakt_step.flag')!r})"
+            ".write_text('imported')\n\ndef run(ctx, input):\n    return {'output': input}\n",
+            "pipelines/other_trakt/records.csv": "id\n1\n",
         },
     )
     return root
@@ -215,11 +221,12 @@ def mixed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_run_of_one_tool_loads_nothing_heavy_of_the_others(
     mixed_root: Path, args: list[str], also_absent: tuple[str, ...]
 ) -> None:
-    """A run translates only its own pipeline: no dbt (pit's dbt project), no loom/Polars, no notebooks; a pit or
-    flowrun run does not import pandas either (the trakt front end reads YAML only)."""
+    """A run translates only its own pipeline: no dbt (pit's dbt project), no loom/Polars, no notebooks, no step
+    module of another trakt pipeline; a pit or flowrun run does not import pandas either."""
     heavy = (*OTHER_TOOLS_HEAVY, "pandas")
-    flag = mixed_root / "flowrun_module_imported.flag"
-    flag.unlink(missing_ok=True)  # an earlier command of this module may have imported it
+    flag, step_flag = mixed_root / "flowrun_module_imported.flag", mixed_root / "trakt_step.flag"
+    for earlier in (flag, step_flag):  # an earlier command of this module may have imported them
+        earlier.unlink(missing_ok=True)
     env = {**os.environ, "TRAKT_DAGSTER_RUNS_DIR": str(mixed_root / "runs")}
     env.pop("DAGSTER_HOME", None)
     done = subprocess.run(
@@ -235,5 +242,34 @@ def test_a_run_of_one_tool_loads_nothing_heavy_of_the_others(
     imported = set(ast.literal_eval(lines[-1].removeprefix("IMPORTED ")))
     assert imported.isdisjoint((*OTHER_TOOLS_HEAVY, *also_absent)), imported
     assert not flag.exists()  # a flowrun module that does not mention the name is not imported
+    assert not step_flag.exists()  # nor the step modules of another trakt pipeline
     if args[0] in ("run", "trakt"):
         assert "pandas" in imported  # it read the CSV: the check above can fail
+
+
+def test_the_quick_name_of_a_trakt_pipeline_is_the_name_the_full_load_gives(tmp_path: Path) -> None:
+    from trakt_dagster.trakt.loader import load_pipeline_spec, pipeline_name
+
+    body = "inputs: {src: a.csv}\noutputs: {final: src}\n"
+    files = {
+        "named": f"name: sales\n{body}",
+        "unnamed": body,
+        "numbered": f"name: 2026\n{body}",
+        "bad_name": f"name: 'a/b'\n{body}",
+        "not_text": f"name: [x]\n{body}",
+    }
+    for folder, text in files.items():
+        path = write_files(tmp_path, {f"{folder}/pipeline.yaml": text}) / folder / "pipeline.yaml"
+        spec, errors = load_pipeline_spec(path)
+        full = spec.name if spec is not None else {e.pipeline for e in errors}.pop()
+        assert pipeline_name(path) == full, folder
+    assert [
+        pipeline_name(tmp_path / "named" / "pipeline.yaml"),
+        pipeline_name(tmp_path / "unnamed" / "pipeline.yaml"),
+    ] == [
+        "sales",
+        "unnamed",
+    ]
+    broken = write_files(tmp_path, {"broken/pipeline.yaml": "name: [unclosed\n"}) / "broken" / "pipeline.yaml"
+    assert pipeline_name(broken) is None  # the full load reports why
+    assert pipeline_name(tmp_path / "missing" / "pipeline.yaml") is None

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
@@ -64,13 +65,19 @@ def is_timezone(name: str) -> bool:
     """
     if name in ("UTC", "Etc/UTC"):
         return True
-    if name not in available_timezones():
+    if name not in _known_timezones():
         return False
     try:
         ZoneInfo(name)
     except (KeyError, ValueError):
         return False
     return True
+
+
+@cache
+def _known_timezones() -> frozenset[str]:
+    """The IANA names of the time zone database (read once per process: listing it walks its whole folder)."""
+    return frozenset(available_timezones())
 
 
 def active_run_ids(instance: dg.DagsterInstance, job_name: str, *, before: float | None = None) -> list[str]:

@@ -14,7 +14,7 @@ from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
 from trakt_dagster.trakt import compat_import
 from trakt_dagster.trakt.csv_io import resolve_input_paths
 from trakt_dagster.trakt.dsl import WorkflowBuilder
-from trakt_dagster.trakt.loader import load_pipeline_spec, path_problems
+from trakt_dagster.trakt.loader import load_pipeline_spec, path_problems, pipeline_name
 from trakt_dagster.trakt.model import PipelineSpec
 from trakt_dagster.trakt.registry import StepRegistry
 from trakt_dagster.trakt.translate import build_trakt_graph
@@ -34,9 +34,13 @@ def find_pipeline_files(root: Path) -> list[Path]:
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every trakt pipeline under `root`; errors of all of them are returned together."""
     result = FrontEndResult()
-    registry = StepRegistry.from_entry_points()  # once per load: its aliases are the same for every pipeline
+    registry: StepRegistry | None = None  # read on first use (a run of another pipeline needs none)
     for path in find_pipeline_files(root):
         try:
+            if options.only is not None and not _may_be_wanted(path, options):
+                continue  # a run of another pipeline: its step modules are not imported
+            if registry is None:  # once per load: its aliases are the same for every pipeline
+                registry = StepRegistry.from_entry_points()
             spec, errors = load_pipeline_spec(path, strict=options.strict, registry=registry)
             result.errors.extend(errors)
             if spec is not None and options.wants(spec.name):
@@ -54,6 +58,13 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
         except Exception as exc:  # noqa: BLE001
             result.errors.append(unexpected_error(found.path, exc, "trakt"))
     return result
+
+
+def _may_be_wanted(path: Path, options: LoadOptions) -> bool:
+    """Whether the pipeline of `path` may be one `options.only` asks for (its name, read cheaply; a file whose
+    name cannot be read is loaded in full, so its errors are reported as the full load reports them)."""
+    name = pipeline_name(path)
+    return name is None or options.wants(name)
 
 
 def missing_input_warnings(spec: PipelineSpec) -> list[LoadError]:

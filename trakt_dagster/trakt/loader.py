@@ -178,6 +178,23 @@ def _yaml_error_line(exc: yaml.YAMLError, text: str) -> int | None:
     return None
 
 
+def pipeline_name(path: Path) -> str | None:
+    """The name `load_pipeline_spec` gives the pipeline of `path`, read without validating the file or
+    importing its step modules (for a run of another pipeline, which needs the names only to check
+    collisions); None when the file cannot be read or parsed (then only the full load can say why).
+
+    Example:
+        >>> # pipeline_name(Path("pipelines/sales/pipeline.yaml")) -> "sales"
+    """
+    try:
+        data = YamlDocument.parse(read_config_text(path)).data
+    except (OSError, TextFileError, YamlLimitError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return _pipeline_name(data, Path(path), _Problems(Path(path), None))
+
+
 def _pipeline_name(data: Mapping[str, Any], path: Path, problems: _Problems) -> str:
     """`name` (a scalar, coerced with `str()` as trakt does) if given, else the folder's name."""
     raw = data.get("name")

@@ -256,13 +256,32 @@ def test_the_quick_name_of_a_trakt_pipeline_is_the_name_the_full_load_gives(tmp_
         "unnamed": body,
         "numbered": f"name: 2026\n{body}",
         "bad_name": f"name: 'a/b'\n{body}",
-        "not_text": f"name: [x]\n{body}",
+        "quoted": f"name: 'sales-2'  # a comment\n{body}",
+        "quoted_number": f"name: '2026'\n{body}",
+        "dated": f"name: 2026-01-31\n{body}",
+        "decimal": f"name: 1.5\n{body}",
+        "boolean": f"name: true\n{body}",
+        "empty": f"name:\n{body}",
+        "last": f"{body}steps: []\nname: late\n",
+        "nested": "inputs: {src: a.csv}\nsteps:\n  - {id: s, uses: x.y, with: {name: inner}}\noutputs: {final: src}\n",
+        "flow": "{name: flowing, inputs: {src: a.csv}, outputs: {final: src}}\n",
+        "block": f"name: >-\n  folded\n{body}",
     }
     for folder, text in files.items():
         path = write_files(tmp_path, {f"{folder}/pipeline.yaml": text}) / folder / "pipeline.yaml"
         spec, errors = load_pipeline_spec(path)
         full = spec.name if spec is not None else {e.pipeline for e in errors}.pop()
         assert pipeline_name(path) == full, folder
+    for folder, text in {  # only the full parse can tell: None, so the caller loads the file in full
+        "aliased": f"base: &n sales\nname: *n\n{body}",
+        "tagged": f"name: !!str 5\n{body}",
+        "merged": f"<<: {{name: sales}}\n{body}",
+        "twice": f"name: a\nname: b\n{body}",
+        "two_documents": f"name: a\n{body}---\nname: b\n",
+        "a_list": "- name: a\n",
+    }.items():
+        path = write_files(tmp_path, {f"{folder}/pipeline.yaml": text}) / folder / "pipeline.yaml"
+        assert pipeline_name(path) is None, folder
     assert [
         pipeline_name(tmp_path / "named" / "pipeline.yaml"),
         pipeline_name(tmp_path / "unnamed" / "pipeline.yaml"),
@@ -273,3 +292,22 @@ def test_the_quick_name_of_a_trakt_pipeline_is_the_name_the_full_load_gives(tmp_
     broken = write_files(tmp_path, {"broken/pipeline.yaml": "name: [unclosed\n"}) / "broken" / "pipeline.yaml"
     assert pipeline_name(broken) is None  # the full load reports why
     assert pipeline_name(tmp_path / "missing" / "pipeline.yaml") is None
+
+
+def test_a_run_validates_only_the_pit_projects_it_may_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trakt_dagster.pit.frontend as pit_frontend
+
+    root, _ = root_with(tmp_path, "nightly")
+    validated: list[str] = []
+    real = pit_frontend.validate_project
+
+    def recording(project, workspace):  # noqa: ANN001, ANN202 - the real function's arguments
+        validated.append(project.name)
+        return real(project, workspace)
+
+    monkeypatch.setattr(pit_frontend, "validate_project", recording)
+    graphs, errors = load_graphs_for(root, "hello")
+    assert [g.name for g in graphs] == ["hello"] and errors == []
+    assert validated == ["hello"]  # 'other' was read for its name only
+    load_graphs(root)
+    assert sorted(validated) == ["hello", "hello", "other"]  # a full load validates every project

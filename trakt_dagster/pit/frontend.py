@@ -8,6 +8,7 @@ beside them.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
@@ -19,8 +20,12 @@ from trakt_dagster.pit.secrets import SecretsError, SecretsFile, load_secrets
 from trakt_dagster.pit.validate import duplicate_dag_names, validate_project
 
 
-def load_projects(root: Path) -> tuple[WorkspaceConfig, list[PitProject], FrontEndResult]:
-    """The workspace config and every valid project under `root` (with all errors and warnings).
+def load_projects(
+    root: Path, wants: Callable[[str], bool] | None = None
+) -> tuple[WorkspaceConfig, list[PitProject], FrontEndResult]:
+    """The workspace config and every valid project under `root` (with all errors and warnings); with
+    `wants` (`LoadOptions.wants`: a run of one pipeline), a project whose DAG name it does not want is read for
+    its name only and left out unvalidated (it cannot clash with a wanted one).
 
     Each error names the project it belongs to (`LoadError.pipeline`: the DAG name, or the folder when the
     file cannot be read). Problems of the workspace's own files (`pit_config.toml`, the secrets file)
@@ -35,6 +40,8 @@ def load_projects(root: Path) -> tuple[WorkspaceConfig, list[PitProject], FrontE
     for path in find_project_files(workspace.root):
         try:
             project, problems = read_project(path)
+            if project is not None and wants is not None and not wants(project.name):
+                continue
             result.warnings.extend(problems.warnings)
             if project is None:
                 result.errors.extend(e.for_pipeline(path.parent.name) for e in problems.errors)
@@ -158,10 +165,8 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every pit project under `root`; errors of all of them are returned together."""
     from trakt_dagster.pit.translate import build_pit_graph
 
-    workspace, projects, result = load_projects(root)
+    workspace, projects, result = load_projects(root, options.wants if options.only is not None else None)
     for project in projects:
-        if not options.wants(project.name):
-            continue  # validated (names, duplicates) but not translated: a run of another DAG
         try:
             result.graphs.append(build_pit_graph(project, workspace))
         except PipelineLoadErrors as exc:  # a part of the project (its dbt project) cannot be loaded

@@ -187,12 +187,61 @@ def pipeline_name(path: Path) -> str | None:
         >>> # pipeline_name(Path("pipelines/sales/pipeline.yaml")) -> "sales"
     """
     try:
-        data = YamlDocument.parse(read_config_text(path)).data
-    except (OSError, TextFileError, YamlLimitError, yaml.YAMLError):
+        found = _top_level_value(read_config_text(path), "name")
+    except (OSError, TextFileError, yaml.YAMLError, _Unsure):
         return None
-    if not isinstance(data, dict):
-        return None
-    return _pipeline_name(data, Path(path), _Problems(Path(path), None))
+    return _pipeline_name({} if found is _ABSENT else {"name": found}, Path(path), _Problems(Path(path), None))
+
+
+class _Unsure(Exception):
+    """Only the full parse can tell (an alias, a tag, a merge key, a repeated key, several documents...)."""
+
+
+_ABSENT = object()
+
+
+def _top_level_value(text: str, key: str) -> Any:
+    """The scalar value of `key` in the document's top-level mapping (`_ABSENT` when it has no such key),
+    read from libyaml's event stream without building the document; raises `_Unsure` when the value is not a
+    plain or quoted scalar, or the document is not one plain mapping."""
+    loader = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+    events = iter(yaml.parse(text, Loader=loader))
+    kinds = [type(next(events, None)) for _ in range(3)]
+    if kinds != [yaml.StreamStartEvent, yaml.DocumentStartEvent, yaml.MappingStartEvent]:
+        raise _Unsure
+    value, depth, expect_key = _ABSENT, 1, True
+    for event in events:
+        if depth == 1 and expect_key:
+            if isinstance(event, yaml.MappingEndEvent):
+                depth = 0
+                continue
+            if not isinstance(event, yaml.ScalarEvent) or event.value == "<<":
+                raise _Unsure
+            if event.value == key:
+                if value is not _ABSENT:
+                    raise _Unsure
+                value = _scalar(next(events))
+                continue  # the value was read: the next event is a key again
+            expect_key = False
+            continue
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.DocumentStartEvent):
+            raise _Unsure  # a second document
+        if depth == 1:
+            expect_key = True
+    return value
+
+
+def _scalar(event: yaml.Event) -> Any:
+    """A scalar event's value as `yaml.safe_load` gives it (plain scalars resolved: `2026` is an int)."""
+    if not isinstance(event, yaml.ScalarEvent) or event.tag not in (None, "!"):
+        raise _Unsure
+    if event.style not in (None, "") or event.tag == "!":  # quoted or block (libyaml's plain style is ""): text
+        return event.value
+    return yaml.safe_load(event.value) if event.value else None
 
 
 def _pipeline_name(data: Mapping[str, Any], path: Path, problems: _Problems) -> str:

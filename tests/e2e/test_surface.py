@@ -13,12 +13,13 @@ import pytest
 
 from trakt_dagster import build_definitions
 from trakt_dagster.core.launch import select_asset_keys
-from trakt_dagster.core.metadata import TableMetadataSet, TaskMetadataSet
+from trakt_dagster.core.metadata import PATH_KEY, LocationMetadataSet, TableMetadataSet, TaskMetadataSet
 from trakt_dagster.core.progress import print_progress
 from trakt_dagster.ductaflow.metadata import DuctaflowNotebookMetadataSet, DuctaflowRunMetadataSet
 from trakt_dagster.flowrun.metadata import FlowrunDagMetadataSet, FlowrunRunMetadataSet, FlowrunTaskMetadataSet
 from trakt_dagster.loom.metadata import LoomPipelineMetadataSet, LoomRunMetadataSet, LoomStepMetadataSet
 from trakt_dagster.pit.metadata import PitOutputMetadataSet, PitRunMetadataSet, PitTaskMetadataSet
+from trakt_dagster.trakt.metadata import TraktRunMetadataSet
 
 HASHED = re.compile(r"_[0-9a-f]{6}$")
 SHARED = {"pipeline", "dag", "retries", "timeout_s", "retry_delay_s", "step", "source_file"}
@@ -30,11 +31,14 @@ TOOL_SETS = {
     "ductaflow": (DuctaflowNotebookMetadataSet,),
 }
 RUN_SETS = {
+    "trakt": (TraktRunMetadataSet,),
     "pit": (PitRunMetadataSet, PitOutputMetadataSet),  # an output's run records its fields as written
     "flowrun": (FlowrunRunMetadataSet,),
     "loom": (LoomRunMetadataSet,),
     "ductaflow": (DuctaflowRunMetadataSet,),
 }
+STEP_METRICS = {"rows_dropped", "customers"}
+"""The `__metrics__` the bundled trakt example's steps return (shown under their own names)."""
 RUNS = {
     "trakt": ("sales_multi_file", None),
     "flowrun": ("api_ingest", None),
@@ -255,16 +259,41 @@ def test_runs_report_progress_and_distinct_metadata(defs: dg.Definitions, nodes:
         # a key may repeat a definition's value as recorded by the run (pit's outputs), never mean another thing
         clash = {k for k in set(mat.metadata) & set(definition) if mat.metadata[k].value != plain(definition[k])}
         assert not clash, (mat.asset_key.to_user_string(), clash)
-        if tool in RUN_SETS:
-            own = {k.split("/", 1)[1] for k in mat.metadata if k.startswith(f"{tool}/")}
-            known = {field for cls in RUN_SETS[tool] for field in cls.model_fields}
-            assert own <= known, (mat.asset_key.to_user_string(), own - known)
+        own = {k.split("/", 1)[1] for k in mat.metadata if k.startswith(f"{tool}/")}
+        known = {field for cls in RUN_SETS[tool] for field in cls.model_fields}
+        assert own <= known, (mat.asset_key.to_user_string(), own - known)
+        # Dagster's own keys are those of its table set and of the location set; the one plain key is `path`
+        # (and a trakt step's own `__metrics__`, by the names the step gave them)
+        dagster_keys = {k for k in mat.metadata if k.startswith("dagster/")}
+        typed = {*TableMetadataSet.extract(mat.metadata).keys(), *LocationMetadataSet.extract(mat.metadata).keys()}
+        assert dagster_keys <= typed, (mat.asset_key.to_user_string(), dagster_keys - typed)
+        plain_keys = {k for k in mat.metadata if "/" not in k} - {PATH_KEY}
+        assert plain_keys <= (STEP_METRICS if tool == "trakt" else set()), (mat.asset_key.to_user_string(), plain_keys)
+    by_key = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    if tool == "trakt":
+        # what the run says reads back through trakt's run set and Dagster's table set, typed
+        step = TraktRunMetadataSet.extract(by_key["sales_multi_file/clean_orders"])
+        assert (
+            step.rows_in > 0
+            and step.rows_out == TableMetadataSet.extract(by_key["sales_multi_file/clean_orders"]).row_count
+        )
+        assert step.outputs.value == ["orders_clean"] and step.duration_ms >= 0
+        assert by_key["sales_multi_file/clean_orders"]["rows_dropped"].value >= 0  # the step's own metric
+        output = by_key["sales_multi_file/customer_totals"]
+        assert Path(output[PATH_KEY].value).is_file()
+        table = TableMetadataSet.extract(output)
+        assert table.row_count > 0 and [c.name for c in table.column_schema.columns][0] == "customer_id"
+    if tool == "pit":
+        run = PitRunMetadataSet.extract(by_key["sqlite_reports/daily_report"])
+        assert run.run_id and run.attempt == 1 and run.trigger == "manual" and Path(run.log).name
+        assert PitOutputMetadataSet.extract(by_key["sqlite_reports/daily_report_output"]).output == "daily_report"
     if tool == "flowrun":
-        by_key = {
-            e.materialization.asset_key.to_user_string(): e.materialization.metadata
-            for e in result.get_asset_materialization_events()
-        }
-        assert by_key["api_ingest/fetch_orders"]["dagster/row_count"].value > 0
+        fetched = FlowrunRunMetadataSet.extract(by_key["api_ingest/fetch_orders"])
+        assert fetched.attempt == 1 and fetched.result_type == "list" and fetched.duration_s >= 0
+        assert TableMetadataSet.extract(by_key["api_ingest/fetch_orders"]).row_count > 0
         assert by_key["api_ingest/load_orders"]["path"].value.endswith("outputs/orders.csv")
         assert Path(by_key["api_ingest/load_orders"]["path"].value).is_file()
 

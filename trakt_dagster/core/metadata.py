@@ -34,6 +34,10 @@ from dagster._core.definitions.metadata.metadata_set import (
 from trakt_dagster.core.errors import SourceLocation
 
 CODE_REFERENCES_KEY = "dagster/code_references"
+PATH_KEY = "path"
+"""The one materialization key without a namespace: the local file a task wrote (a trakt output, a flowrun
+result naming a file, a pit save), as a path value the UI can copy. It is the key the docs have always
+named, so it stays as it is rather than becoming `dagster/uri`."""
 
 
 @functools.cache

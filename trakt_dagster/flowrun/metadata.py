@@ -18,6 +18,8 @@ from typing import Any
 import dagster as dg
 from dagster._core.definitions.metadata.metadata_set import NamespacedMetadataSet
 
+from trakt_dagster.core.metadata import PATH_KEY, TableMetadataSet, metadata_entries
+
 
 class FlowrunTaskMetadataSet(NamespacedMetadataSet):
     """Definition-time metadata of a flowrun task's asset.
@@ -74,29 +76,26 @@ def result_metadata(value: Any) -> dict[str, Any]:
         >>> result_metadata(42)
         {}
     """
-    found: dict[str, Any] = {}
     columns = getattr(value, "columns", None)
     dtypes = getattr(value, "dtypes", None)
     shape = getattr(value, "shape", None)
     if columns is not None and dtypes is not None and isinstance(shape, tuple) and len(shape) == 2:
         try:
-            names = list(columns)
-            types = list(dtypes)
-            found["dagster/row_count"] = int(shape[0])
-            found["dagster/column_schema"] = dg.TableSchema(
-                columns=[dg.TableColumn(name=str(n), type=str(t)) for n, t in zip(names, types, strict=False)]
-            )
+            rows = int(shape[0])
+            pairs = zip(list(columns), list(dtypes), strict=False)
+            schema = dg.TableSchema(columns=[dg.TableColumn(name=str(n), type=str(t)) for n, t in pairs])
         except Exception:  # noqa: BLE001 - an exotic frame still materializes, without its schema
-            found.pop("dagster/row_count", None)
-        return found
+            return {}
+        return metadata_entries(TableMetadataSet, row_count=rows, column_schema=schema)
+    found: dict[str, Any] = {}
     if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-        found["dagster/row_count"] = len(value)
+        found.update(metadata_entries(TableMetadataSet, row_count=len(value)))
     path = value.get("path") if isinstance(value, dict) else value
     if isinstance(path, (str, os.PathLike)) and not isinstance(path, bytes):
         try:
             candidate = Path(path)
             if (isinstance(value, (dict, os.PathLike))) and candidate.is_file():
-                found["path"] = dg.MetadataValue.path(str(candidate.absolute()))
+                found[PATH_KEY] = dg.MetadataValue.path(str(candidate.absolute()))
         except (OSError, ValueError):
             pass
     return found

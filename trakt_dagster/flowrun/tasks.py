@@ -17,8 +17,9 @@ from flowrun.hooks import TaskFailureEvent, TaskRetryEvent, TaskStartEvent, Task
 
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.graph import TaskResult
+from trakt_dagster.core.metadata import metadata_entries
 from trakt_dagster.flowrun.invoke import TaskExitError, call_async, call_sync, error_text
-from trakt_dagster.flowrun.metadata import result_metadata
+from trakt_dagster.flowrun.metadata import FlowrunRunMetadataSet, result_metadata
 from trakt_dagster.flowrun.model import FlowrunDag, FlowrunTask
 from trakt_dagster.flowrun.runtime import FlowrunSession
 from trakt_dagster.flowrun.signature import bind_call, missing_context_message
@@ -101,9 +102,12 @@ class RunFlowrunTask:
         return TaskResult(
             value=value,
             metadata={
-                "flowrun/attempt": attempt,
-                "flowrun/duration_s": round(duration, 6),
-                "flowrun/result_type": type(value).__name__,
+                **metadata_entries(
+                    FlowrunRunMetadataSet,
+                    attempt=attempt,
+                    duration_s=round(duration, 6),
+                    result_type=type(value).__name__,
+                ),
                 **result_metadata(value),
             },
             record={"attempt": attempt},

@@ -17,7 +17,9 @@ from typing import Any
 
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.graph import TaskResult
+from trakt_dagster.core.metadata import PATH_KEY, TableMetadataSet, json_list, metadata_entries
 from trakt_dagster.pit.gofmt import exit_status, go_duration, go_quote, round_duration
+from trakt_dagster.pit.metadata import PitRunMetadataSet
 from trakt_dagster.pit.model import PitProject, PitTask, WorkspaceConfig
 from trakt_dagster.pit.process import TaskProcessError, log_level, run_process
 from trakt_dagster.pit.runtime import SDK_PATH, PitSession
@@ -124,15 +126,16 @@ class RunPitTask:
     def __call__(self, ctx: TaskContext, upstream: Any) -> TaskResult:
         session: PitSession = ctx.session
         kind = self.task.kind
-        metadata: dict[str, Any] = {
-            "pit/run_id": session.run_id,
-            "pit/attempt": ctx.attempt,
-            "pit/max_attempts": self.task.attempts,
-            "pit/log": str(session.log_path(self.task.name)),
-            "pit/trigger": session.trigger.get("source", "manual"),
-        }
-        if session.ftp_batch is not None:
-            metadata["pit/ftp_files"] = [f.name for f in session.ftp_batch.files]
+        batch = session.ftp_batch
+        metadata = metadata_entries(
+            PitRunMetadataSet,
+            run_id=session.run_id,
+            attempt=ctx.attempt,
+            max_attempts=self.task.attempts,
+            log=str(session.log_path(self.task.name)),
+            trigger=session.trigger.get("source", "manual"),
+            ftp_files=json_list(f.name for f in batch.files) if batch is not None else None,
+        )
         try:
             session.compile_transform()
         except Exception as exc:  # noqa: BLE001 - pit fails the run when its models do not compile
@@ -214,7 +217,7 @@ class RunPitTask:
             ctx.log.warning(f"[sql] stub mode ({reason}): {task.script} was not executed; its SQL follows")
             for line in sql.splitlines():
                 ctx.log.info(line)
-            return {"pit/sql_stub": True}
+            return metadata_entries(PitRunMetadataSet, sql_stub=True)
         try:
             url = self._connection(session, name)
         except SecretsError as exc:
@@ -227,7 +230,7 @@ class RunPitTask:
         line = f"[sql] {path} executed in {elapsed_text(outcome.seconds)} ({rows} rows affected)"
         log.write_text(line + "\n")
         ctx.log.info(line)
-        return {"pit/sql_stub": False, "pit/rows_affected": outcome.rows_affected}
+        return metadata_entries(PitRunMetadataSet, sql_stub=False, rows_affected=outcome.rows_affected)
 
     def _load(self, ctx: TaskContext, session: PitSession, log: PitTaskLog) -> dict[str, Any]:
         task = self.task
@@ -243,7 +246,7 @@ class RunPitTask:
         )
         log.write_text(line + "\n")
         ctx.log.info(line)
-        return {"dagster/row_count": rows}
+        return metadata_entries(TableMetadataSet, row_count=rows)
 
     def _save(self, ctx: TaskContext, session: PitSession, log: PitTaskLog) -> dict[str, Any]:
         task = self.task
@@ -268,7 +271,7 @@ class RunPitTask:
         ctx.log.info(line)
         import dagster as dg
 
-        return {"path": dg.MetadataValue.path(str(target)), "dagster/row_count": rows}
+        return {PATH_KEY: dg.MetadataValue.path(str(target)), **metadata_entries(TableMetadataSet, row_count=rows)}
 
     def _required_connection(self, session: PitSession) -> str:
         """pit's executeSQLTask: the task's connection, else [dag.sql]'s, resolved from the secrets file."""

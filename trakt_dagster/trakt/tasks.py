@@ -14,8 +14,10 @@ import dagster as dg
 from trakt_dagster.core.atomic import atomic_path
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.graph import CheckDefinition, CheckOutcome, TaskResult
+from trakt_dagster.core.metadata import PATH_KEY, TableMetadataSet, json_list, metadata_entries
 from trakt_dagster.trakt.bindings import count_rows, map_step_result, resolve
 from trakt_dagster.trakt.csv_io import delimiter_warning, read_options, resolve_input_paths
+from trakt_dagster.trakt.metadata import TraktRunMetadataSet
 from trakt_dagster.trakt.model import OutputDataset, PipelineSpec, StepSpec
 from trakt_dagster.trakt.runtime import RUNNER_LOG, TraktSession
 
@@ -143,15 +145,17 @@ class RunStep:
             "outputs": list(produced),
             "metrics": metrics,
         }
-        metadata: dict[str, Any] = {
-            "trakt/rows_in": rows_in,
-            "trakt/rows_out": rows_out,
-            "trakt/duration_ms": duration_ms,
-            "trakt/outputs": list(produced),
+        metadata = {
+            **metadata_entries(
+                TraktRunMetadataSet,
+                rows_in=rows_in,
+                rows_out=rows_out,
+                duration_ms=duration_ms,
+                outputs=json_list(produced),
+            ),
+            **metadata_entries(TableMetadataSet, row_count=rows_out),
         }
-        if rows_out is not None:
-            metadata["dagster/row_count"] = rows_out
-        metadata.update({k: _metadata_value(v) for k, v in metrics.items()})
+        metadata.update({k: _metadata_value(v) for k, v in metrics.items()})  # the step's own `__metrics__`
         return TaskResult(value=produced, record=record, metadata=metadata, checks=self._check_outcomes(reported))
 
     def _check_outcomes(self, reported: list[dict[str, Any]]) -> list[CheckOutcome]:
@@ -209,14 +213,14 @@ class WriteOutput:
             execution_mode=session.mode,
         )
         task_ctx.log.info("wrote output '%s' to %s", output.name, target)
-        metadata: dict[str, Any] = {
-            "path": dg.MetadataValue.path(os.path.abspath(target)),
+        metadata = {
+            PATH_KEY: dg.MetadataValue.path(os.path.abspath(target)),
+            **metadata_entries(
+                TableMetadataSet,
+                row_count=rows if rows is not None or counter is None else counter.rows,
+                column_schema=_table_schema(data if counter is None else counter.first),
+            ),
         }
-        if rows is not None or counter is not None:
-            metadata["dagster/row_count"] = rows if rows is not None else counter.rows
-        schema = _table_schema(data if counter is None else counter.first)
-        if schema is not None:
-            metadata["dagster/column_schema"] = schema
         record = {
             "name": output.name,
             "path": str(target),

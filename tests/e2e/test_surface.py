@@ -37,6 +37,12 @@ RUN_SETS = {
     "loom": (LoomRunMetadataSet,),
     "ductaflow": (DuctaflowRunMetadataSet,),
 }
+LABELS = {
+    "trakt": {"input orders", "clean_orders", "output orders_clean", "output customer_totals"},
+    "pit": {"daily-report", "output daily_report"},
+    "loom": {"DailySummary"},
+}
+"""Names some progress lines of each example's run show."""
 STEP_METRICS = {"rows_dropped", "customers"}
 """The `__metrics__` the bundled trakt example's steps return (shown under their own names)."""
 RUNS = {
@@ -249,6 +255,10 @@ def test_runs_report_progress_and_distinct_metadata(defs: dg.Definitions, nodes:
     assert all(levels[m] == logging.INFO for m in started + ended)
     total = int(re.search(r"/(\d+) done", ended[-1]).group(1))
     assert [int(re.search(r"\((\d+)/", m).group(1)) for m in ended] == list(range(1, total + 1))
+    # a task is named as the user wrote it: an input or output by its name and kind, not by its internal key
+    named = {re.match(r"\[([^\]]+)\]", m).group(1) for m in started}
+    assert LABELS.get(tool, set()) <= named, named
+    assert not [n for n in named if re.match(r"(input|output|table|file):", n)], named
     # the command-line printer got the same lines, prefixed with the pipeline (plain lines: not a terminal)
     printed = [line.rstrip("\n").split(" ", 1)[1] for line in lines]
     assert printed == [m for m in messages if m in started or m in ended]

@@ -217,7 +217,8 @@ def execute_graph(
         on_value=(lambda key, value: store.save(run_id, key, value)) if store is not None else None,
         idle=lambda: _idle(folder, run_log),
     )
-    progress = ProgressTracker(graph.name, len(planned), lambda line: dagster_log("info", line))
+    labels = graph.labels  # what the run log calls a task whose key is not the user's name for it
+    progress = ProgressTracker(graph.name, len(planned), lambda line: dagster_log("info", line), labels)
     success = False
     finished = False
     failures: list[TaskFailed] = []
@@ -228,7 +229,7 @@ def execute_graph(
                 manifest.task_logged(event)
                 text = _with_fields(event.message, redactor.data(event.fields))
                 task_log(event.key, event.level, text)
-                dagster_log(event.level, f"[{event.key}] {text}")
+                dagster_log(event.level, f"[{labels.get(event.key, event.key)}] {text}")
                 _notify(session, event, dagster_log)
                 _checkpoint(runner, folder, run_log)
                 continue
@@ -247,7 +248,7 @@ def execute_graph(
                     f"{type(event.error).__name__}: {_first_line(event.error)}"
                 )
                 task_log(event.key, "warning", line)
-                dagster_log("warning", f"[{event.key}] {line}")
+                dagster_log("warning", f"[{labels.get(event.key, event.key)}] {line}")
             elif isinstance(event, TaskSucceeded):
                 is_selected = selected is None or event.key in selected
                 task = graph.by_key[event.key]

@@ -178,6 +178,9 @@ class Task:
     """Step granularity with `TaskGraph.step_retry_policy`: the task's retries are its op's Dagster
     `RetryPolicy` (this holds the original `retries`; the runner then runs one attempt per op attempt,
     numbered from Dagster's retry number)."""
+    label: str | None = None
+    """How the run log's lines name the task when its `key` is not the name the user wrote, e.g.
+    `output daily_report` for pit's `output:daily_report` (None: the key)."""
 
     @property
     def key_name(self) -> str:
@@ -366,6 +369,11 @@ class TaskGraph:
             [t.key_name for t in self.tasks if t.asset_key is None]
             + [d.key_name for d in self.external if d.asset_key is None]
         )
+
+    @cached_property
+    def labels(self) -> dict[str, str]:
+        """The `label` of each task that has one, by key: how run-log lines name it (computed once)."""
+        return {task.key: task.label for task in self.tasks if task.label}
 
     @cached_property
     def name_collisions(self) -> dict[str, list[str]]:

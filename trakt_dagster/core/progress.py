@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -68,28 +68,31 @@ class Progress:
 
 
 class ProgressTracker:
-    """Counts a run's task ends and turns runner events into `Progress` lines.
+    """Counts a run's task ends and turns runner events into `Progress` lines. `names` gives the name a line
+    shows for a task key that is not the name the user wrote (`TaskGraph.labels`).
 
     Example:
         >>> lines = []
-        >>> tracker = ProgressTracker("sales", total=2, log=lines.append)
-        >>> tracker.started("a"); tracker.ended("a", "succeeded", 0.5)
+        >>> tracker = ProgressTracker("sales", total=2, log=lines.append, names={"output:o": "output o"})
+        >>> tracker.started("a"); tracker.ended("a", "succeeded", 0.5); tracker.started("output:o")
         >>> lines
-        ['[a] started', '[a] succeeded in 0.50 s (1/2 done)']
+        ['[a] started', '[a] succeeded in 0.50 s (1/2 done)', '[output o] started']
     """
 
-    def __init__(self, pipeline: str, total: int, log: object) -> None:
+    def __init__(self, pipeline: str, total: int, log: object, names: Mapping[str, str] | None = None) -> None:
         self.pipeline = pipeline
         self.total = total
         self.done = 0
         self.log = log
+        self.names = names or {}
 
     def started(self, task: str) -> None:
-        self._report(Progress(self.pipeline, task, "started", self.done, self.total))
+        self._report(Progress(self.pipeline, self.names.get(task, task), "started", self.done, self.total))
 
     def ended(self, task: str, state: str, seconds: float | None = None) -> None:
         self.done += 1
-        self._report(Progress(self.pipeline, task, state, self.done, max(self.total, self.done), seconds))
+        name = self.names.get(task, task)
+        self._report(Progress(self.pipeline, name, state, self.done, max(self.total, self.done), seconds))
 
     def _report(self, progress: Progress) -> None:
         self.log(progress.line())  # type: ignore[operator]

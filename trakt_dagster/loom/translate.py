@@ -126,6 +126,7 @@ def build_loom_graph(pipeline: LoomPipeline, catalog: Catalog | None = None) -> 
         assert dataset is not None
         aggregate = Task(
             key=f"{dataset.kind}:{dataset.ref}",
+            label=f"{dataset.kind} {dataset.ref}",
             run=ReportDataset(pipeline, dataset, tuple(w.key for w in ws)),
             deps=tuple(w.key for w in ws),
             role=TaskRole.OUTPUT,

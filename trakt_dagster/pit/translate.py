@@ -286,6 +286,7 @@ def _output_tasks(project: PitProject, tasks: list[Task]) -> list[Task]:
         found.append(
             Task(
                 key=key,
+                label=f"output {output.name}",
                 asset_name=name,
                 run=RecordOutput(output),
                 deps=leaves,

@@ -150,6 +150,7 @@ def build_trakt_graph(
         tasks.append(
             Task(
                 key=input_task_key(artifact.name),
+                label=f"input {artifact.name}",
                 run=LoadInput(spec, artifact.name),
                 external_deps=(artifact.name,),
                 role=TaskRole.INPUT,
@@ -193,6 +194,7 @@ def build_trakt_graph(
         tasks.append(
             Task(
                 key=output_task_key(output.name),
+                label=f"output {output.name}",
                 run=WriteOutput(spec, output),
                 deps=(producer[output.source],),
                 role=TaskRole.OUTPUT,

@@ -535,8 +535,12 @@ def _with_fields(message: str, fields: Mapping[str, Any]) -> str:
     return f"{message} ({rendered})"
 
 
+_FIELD_JSON = json.JSONEncoder(default=str)
+"""Field values of log lines as JSON (one encoder: `json.dumps` with options builds one per call)."""
+
+
 def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value if isinstance(value, str) else _FIELD_JSON.encode(value)
     return text if len(text) <= 500 else text[:497] + "..."
 
 

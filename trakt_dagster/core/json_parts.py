@@ -49,36 +49,44 @@ class PartsEncoder:
     """
 
     def __init__(self, default: Callable[[Any], Any] | None = None) -> None:
-        self._default = default
-        self._texts: dict[tuple[Any, ...], tuple[Hashable, str]] = {}
+        self._json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=default)
+        """One encoder for every part (`json.dumps` with options builds a new one per call)."""
+        self._texts: dict[tuple[Any, ...], dict[Hashable, tuple[Hashable, str]]] = {}
+        """Per path of a versioned part: entry → (version, text)."""
 
     def _dumps(self, value: Any) -> str:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=self._default)
+        return self._json.encode(value)
 
     def encode(self, value: Any, path: tuple[Any, ...] = ()) -> str:
         """The compact JSON text of `value` (sorted keys), reusing unchanged versioned parts."""
         if isinstance(value, dict) and not all(isinstance(k, str) for k in value):
             return self._dumps(value)  # (JSON turns other keys into strings: leave that to json)
         if isinstance(value, VersionedDict):
+            texts = self._texts.setdefault(path, {})
             versions = value.versions
-            return "{" + ",".join(self._part((*path, k), versions.get(k), k, value[k]) for k in sorted(value)) + "}"
+            parts = []
+            for key in sorted(value):
+                version = versions.get(key)
+                known = texts.get(key)
+                if known is None or known[0] != version or version is None:
+                    known = (version, f"{self._json.encode(key)}:{self._dumps(value[key])}")
+                    texts[key] = known
+                parts.append(known[1])
+            return "{" + ",".join(parts) + "}"
         if isinstance(value, VersionedList):
-            items = zip(value, value.versions, strict=True)
-            return "[" + ",".join(self._part((*path, k), v, None, item) for item, (k, v) in items) + "]"
+            texts = self._texts.setdefault(path, {})
+            parts = []
+            for item, (key, version) in zip(value, value.versions, strict=True):
+                known = texts.get(key)
+                if known is None or known[0] != version or version is None:
+                    known = (version, self._dumps(item))
+                    texts[key] = known
+                parts.append(known[1])
+            return "[" + ",".join(parts) + "]"
         if isinstance(value, dict) and _holds_parts(value):
-            return "{" + ",".join(f"{json.dumps(k)}:{self.encode(value[k], (*path, k))}" for k in sorted(value)) + "}"
+            parts = (f"{self._json.encode(k)}:{self.encode(value[k], (*path, k))}" for k in sorted(value))
+            return "{" + ",".join(parts) + "}"
         return self._dumps(value)
-
-    def _part(self, path: tuple[Any, ...], version: Hashable, key: str | None, value: Any) -> str:
-        """`"key":value` (or the item alone in a list), from the texts of earlier calls while `version` holds."""
-        if version is not None:
-            known = self._texts.get(path)
-            if known is not None and known[0] == version:
-                return known[1]
-        text = self._dumps(value) if key is None else f"{json.dumps(key)}:{self._dumps(value)}"
-        if version is not None:
-            self._texts[path] = (version, text)
-        return text
 
 
 def _holds_parts(value: dict) -> bool:

@@ -101,6 +101,7 @@ class RunManifest:
         """Step granularity: merges every op's extra keys (`PipelineSession.merge_manifest_extra`)."""
         for key in planned:
             self.states[key] = self._new_state(key, selected is None or key in selected)
+            self.versions[key] = 0
 
     # -- task states --------------------------------------------------------------------------
     def _new_state(self, key: str, selected: bool = True) -> dict[str, Any]:

@@ -29,7 +29,7 @@ SKIPPED_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules", ".ipyn
 
 FREE_WRITES = 8
 """The first manifest writes of a run are never deferred (a short run's manifest follows every event)."""
-WRITE_SHARE = 0.02
+WRITE_SHARE = 0.005
 """After those, manifest writes take at most about this share of the run's time (see `WritePacer`)."""
 MAX_WRITE_DELAY_S = 1.0
 """A deferred manifest write waits at most this long."""

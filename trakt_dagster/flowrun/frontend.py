@@ -10,20 +10,15 @@ context factory above all) to the modules that have none of their own.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
 from trakt_dagster.core.pymodules import import_pipeline_module, import_pipeline_modules
 from trakt_dagster.flowrun import compat_import
-from trakt_dagster.flowrun.loader import (
-    SETTINGS_FILE,
-    improve_import_error,
-    load_module_dags,
-    object_owners,
-    settings_file_of,
-)
-from trakt_dagster.flowrun.model import FlowrunDag
-from trakt_dagster.flowrun.translate import build_flowrun_graph
+
+if TYPE_CHECKING:
+    from trakt_dagster.flowrun.model import FlowrunDag
 
 MARKERS = ("flowrun",)
 TOOL = "flowrun"
@@ -38,9 +33,20 @@ def load_dags(root: Path, only: frozenset[str] | None = None) -> tuple[list[Flow
     compat_import.install()
     result = FrontEndResult()
     dags: list[FlowrunDag] = []
+    candidates = import_pipeline_modules(root, MARKERS, mentions=only)
+    if not candidates:
+        return dags, result  # no module mentions flowrun: the reader's modules stay unimported
+    from trakt_dagster.flowrun.loader import (
+        SETTINGS_FILE,
+        improve_import_error,
+        load_module_dags,
+        object_owners,
+        settings_file_of,
+    )
+
     seen: set[int] = set()
     modules = []
-    for found in import_pipeline_modules(root, MARKERS, mentions=only):
+    for found in candidates:
         if found.error is not None:
             result.errors.append(improve_import_error(found.error, found.path))
         elif found.path.name != SETTINGS_FILE:
@@ -93,6 +99,8 @@ def _unique_names(dags: list[FlowrunDag]) -> tuple[list[FlowrunDag], list[LoadEr
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every flowrun DAG under `root`; errors of all of them are returned together."""
     dags, result = load_dags(root, options.only)
+    if dags:
+        from trakt_dagster.flowrun.translate import build_flowrun_graph
     for dag in dags:
         if not options.wants(dag.name):
             continue

@@ -10,14 +10,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation, unexpected_error
-from trakt_dagster.pit.loader import TOOL, find_project_files, read_project, read_workspace
-from trakt_dagster.pit.model import PitProject, WorkspaceConfig
-from trakt_dagster.pit.runtime import SECRETS_ENV
-from trakt_dagster.pit.secrets import SecretsError, SecretsFile, load_secrets
-from trakt_dagster.pit.validate import duplicate_dag_names, validate_project
+
+if TYPE_CHECKING:
+    from trakt_dagster.pit.model import PitProject, WorkspaceConfig
+    from trakt_dagster.pit.secrets import SecretsFile
+
+TOOL = "pit"
+# pit's reader, validator and secrets are imported by the functions that use them: a root without a pit
+# workspace (no `projects/`, no `pit_config.toml`) never imports them.
 
 
 def load_projects(
@@ -32,6 +36,9 @@ def load_projects(
     concern every project, so they are reported for each of them and no project loads with them; two
     projects with the same DAG name are both reported and neither loads.
     """
+    from trakt_dagster.pit.loader import find_project_files, read_project, read_workspace
+    from trakt_dagster.pit.validate import duplicate_dag_names, validate_project
+
     result = FrontEndResult()
     workspace, problems = read_workspace(Path(root))
     shared = list(problems.errors)
@@ -80,6 +87,9 @@ def load_projects(
 def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> tuple[list[LoadError], list[LoadError]]:
     """(problems of the secrets file itself, per-project problems: webhook tokens and FTP logins that cannot
     be resolved)."""
+    from trakt_dagster.pit.runtime import SECRETS_ENV
+    from trakt_dagster.pit.secrets import SecretsError, load_secrets
+
     chosen = os.environ.get(SECRETS_ENV) or (str(workspace.secrets_path) if workspace.secrets_path else "")
     needs_token = [p for p in projects if p.webhook_token_secret]
     watches = [p for p in projects if p.ftp_watch is not None]
@@ -145,6 +155,8 @@ def _check_secrets(workspace: WorkspaceConfig, projects: list[PitProject]) -> tu
 
 def _ftp_secret_problem(project: PitProject, secrets: SecretsFile) -> str | None:
     """What is missing for the FTP watch's login (structured `secret`, else the legacy `password_secret`)."""
+    from trakt_dagster.pit.secrets import SecretsError
+
     ftp = project.ftp_watch
     assert ftp is not None
     scoped = secrets.for_project(project.name)
@@ -163,6 +175,8 @@ def _ftp_secret_problem(project: PitProject, secrets: SecretsFile) -> str | None
 
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every pit project under `root`; errors of all of them are returned together."""
+    if not (Path(root) / "projects").is_dir() and not (Path(root) / "pit_config.toml").exists():
+        return FrontEndResult()  # no pit workspace here
     from trakt_dagster.pit.translate import build_pit_graph
 
     workspace, projects, result = load_projects(root, options.wants if options.only is not None else None)

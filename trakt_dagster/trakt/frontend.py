@@ -7,17 +7,18 @@ that build workflows with the DSL at module level (`orders = workflow("orders").
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
 from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
 from trakt_dagster.trakt import compat_import
-from trakt_dagster.trakt.csv_io import resolve_input_paths
-from trakt_dagster.trakt.dsl import WorkflowBuilder
-from trakt_dagster.trakt.loader import load_pipeline_spec, path_problems, pipeline_name
-from trakt_dagster.trakt.model import PipelineSpec
-from trakt_dagster.trakt.registry import StepRegistry
-from trakt_dagster.trakt.translate import build_trakt_graph
+
+if TYPE_CHECKING:
+    from trakt_dagster.trakt.model import PipelineSpec
+    from trakt_dagster.trakt.registry import StepRegistry
+# trakt's reader and translator are imported when there is something to read: a root without trakt pipelines
+# never imports them.
 
 MARKER = "pipeline.yaml"
 DSL_MARKERS = ("from trakt import", "import trakt")
@@ -34,8 +35,13 @@ def find_pipeline_files(root: Path) -> list[Path]:
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every trakt pipeline under `root`; errors of all of them are returned together."""
     result = FrontEndResult()
+    files = find_pipeline_files(root)
+    if files:
+        from trakt_dagster.trakt.loader import load_pipeline_spec
+        from trakt_dagster.trakt.registry import StepRegistry
+        from trakt_dagster.trakt.translate import build_trakt_graph
     registry: StepRegistry | None = None  # read on first use (a run of another pipeline needs none)
-    for path in find_pipeline_files(root):
+    for path in files:
         try:
             if options.only is not None and not _may_be_wanted(path, options):
                 continue  # a run of another pipeline: its step modules are not imported
@@ -63,6 +69,8 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
 def _may_be_wanted(path: Path, options: LoadOptions) -> bool:
     """Whether the pipeline of `path` may be one `options.only` asks for (its name, read cheaply; a file whose
     name cannot be read is loaded in full, so its errors are reported as the full load reports them)."""
+    from trakt_dagster.trakt.loader import pipeline_name
+
     name = pipeline_name(path)
     return name is None or options.wants(name)
 
@@ -70,6 +78,8 @@ def _may_be_wanted(path: Path, options: LoadOptions) -> bool:
 def missing_input_warnings(spec: PipelineSpec) -> list[LoadError]:
     """A warning per CSV input that finds no files where a run would look by default (the pipeline folder or
     its `dagster.input_dir`); runs may still point elsewhere (run config `input_dir`/`inputs`, `trakt_paths`)."""
+    from trakt_dagster.trakt.csv_io import resolve_input_paths
+
     folder = spec.directory / spec.settings["input_dir"] if "input_dir" in spec.settings else spec.directory
     warnings = []
     for artifact in spec.inputs:
@@ -102,6 +112,10 @@ def _plain_file_exists(source: str, folder: Path) -> bool:
 
 
 def _load_workflows(found: PipelineModule, result: FrontEndResult) -> None:
+    from trakt_dagster.trakt.dsl import WorkflowBuilder
+    from trakt_dagster.trakt.loader import path_problems
+    from trakt_dagster.trakt.translate import build_trakt_graph
+
     for attribute, value in vars(found.module).items():
         if not isinstance(value, WorkflowBuilder) or value.location is None:
             continue

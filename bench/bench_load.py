@@ -102,10 +102,10 @@ from trakt_dagster.core.definitions import load_graphs
 from trakt_dagster.core.translator import DagsterTaskGraphTranslator, TaskTranslatorData, ExternalTranslatorData
 from trakt_dagster.core.triggers import trigger_definitions
 
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 defs = build_definitions(sys.argv[1], runs_dir=sys.argv[2], strict_load=True)
 defs.get_repository_def()
-ours = time.perf_counter() - t0
+ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
 assets = len(defs.resolve_asset_graph().get_all_asset_keys())
 
 # Dagster's floor for the same graphs: the specs our translator gives (computed before the clock starts),
@@ -172,8 +172,8 @@ for name, fields, externals, crons, config in values:
 user_defs = dg.Definitions.merge(*parts)
 user_defs.get_repository_def()
 user_floor = time.perf_counter() - t0
-print(json.dumps({"ours": ours, "floor": floor, "user_floor": user_floor, "parse": parse, "assets": assets,
-                  "graphs": len(graphs)}))
+print(json.dumps({"ours": ours, "ours_cpu": ours_cpu, "floor": floor, "user_floor": user_floor, "parse": parse,
+                  "assets": assets, "graphs": len(graphs)}))
 """
 
 
@@ -234,8 +234,11 @@ def main() -> None:
         double = ""
         if not args.no_double:
             twice = min((measure(kind, 2 * count) for _ in range(args.repeat)), key=lambda r: r["ours"])
-            growth = twice["ours"] / best["ours"]
-            double = f"{twice['ours']:.2f} s: **{growth:.2f}×** ({'met' if growth <= 2.2 else '**not met**'})"
+            growth = twice["ours_cpu"] / best["ours_cpu"]  # CPU time: other work on the machine moves wall time
+            double = (
+                f"{twice['ours']:.2f} s: **{growth:.2f}×** ({'met' if growth <= 2.2 else '**not met**'}; wall "
+                f"{twice['ours'] / best['ours']:.2f}×)"
+            )
         rows.append(
             f"| {kind}: {count} {unit} ({best['assets']} assets) | {best['ours']:.2f} s | {floor:.2f} s | "
             f"**{ratio:.2f}** ({_verdict(ratio)}) | {cold:.2f} s: {cold_ratio:.2f} ({_verdict(cold_ratio)}) | "
@@ -254,7 +257,9 @@ pandas and flowrun imported before the clock, as every run of these pipelines im
 pipelines' step and task modules' bytecode cached by an earlier load); the first load of a new root, which
 also compiles those modules from source, beside it; (f) Dagster alone building the same asset specs (one
 subsettable multi-asset per pipeline), external inputs, jobs and schedules and resolving them, given the asset
-specs built before its clock. Best of {args.repeat}. For information (not the target): (p) the parse and check
+specs built before its clock. Best of {args.repeat}. The growth at twice the size compares the CPU time of
+the two loads (each in its own process, so other work on a shared machine moves their wall times apart;
+the wall-time growth is beside it). For information (not the target): (p) the parse and check
 stage of (t) alone (reading every file, importing the step and task modules; measured a second time in the
 process), and (f') the same definitions as a Dagster user writes them by hand: the asset specs built in the
 clock from the same values and the pipeline's run config class on its op.

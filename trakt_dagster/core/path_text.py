@@ -25,6 +25,8 @@ def path_text_problem(text: str) -> str | None:
     """Why `text` (a file path, glob or folder from a pipeline file) cannot be a path, or None."""
     if "\x00" in text:
         return "contains a NUL byte"
+    if len(text) * 4 <= MAX_PART_BYTES:
+        return None  # at most 4 bytes a character: no part (nor the whole) can be too long
     if _utf8_len(text) > MAX_PATH_BYTES:
         return f"is {_utf8_len(text)} bytes long (paths take at most {MAX_PATH_BYTES})"
     longest = max((part for part in text.replace("\\", "/").split("/")), key=_utf8_len, default="")

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
@@ -44,7 +44,14 @@ def host_timezone() -> str:
         >>> isinstance(host_timezone(), str)
         True
     """
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    return _host_timezone(os.environ.get("TZ", ""))
+
+
+@lru_cache(maxsize=8)
+def _host_timezone(tz_variable: str) -> str:
+    """`host_timezone` for a value of `$TZ` (the files it reads do not change while a process runs; a load
+    asks once per schedule)."""
+    candidates = [tz_variable.lstrip(":")]
     with contextlib.suppress(OSError):
         candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
     target = os.path.realpath("/etc/localtime")

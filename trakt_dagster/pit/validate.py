@@ -9,6 +9,8 @@ watch accepts `secret` alone (N5); `retries` must be ≥ 0 (N7).
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
@@ -191,11 +193,15 @@ def _check_paths(check: _Checker, project: PitProject) -> None:
 
 def _symlink_on_the_way(folder: Path, relative: str) -> str | None:
     """The first part of `folder/relative` (below `folder`) that is a symbolic link, or None."""
-    current = folder
-    for part in PurePosixPath(relative.replace("\\", "/")).parts:
-        current = current / part
-        if current.is_symlink():
-            return str(current.relative_to(folder))
+    current = str(folder)
+    parts = PurePosixPath(relative.replace("\\", "/")).parts
+    for index, part in enumerate(parts):
+        current = os.path.join(current, part)
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return str(PurePosixPath(*parts[: index + 1]))
+        except (OSError, ValueError):
+            continue  # missing (reported elsewhere) or not a valid path: not a link
     return None
 
 

@@ -295,17 +295,17 @@ def test_the_quick_name_of_a_trakt_pipeline_is_the_name_the_full_load_gives(tmp_
 
 
 def test_a_run_validates_only_the_pit_projects_it_may_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import trakt_dagster.pit.frontend as pit_frontend
+    import trakt_dagster.pit.validate as pit_validate  # the front end imports it when it loads projects
 
     root, _ = root_with(tmp_path, "nightly")
     validated: list[str] = []
-    real = pit_frontend.validate_project
+    real = pit_validate.validate_project
 
     def recording(project, workspace):  # noqa: ANN001, ANN202 - the real function's arguments
         validated.append(project.name)
         return real(project, workspace)
 
-    monkeypatch.setattr(pit_frontend, "validate_project", recording)
+    monkeypatch.setattr(pit_validate, "validate_project", recording)
     graphs, errors = load_graphs_for(root, "hello")
     assert [g.name for g in graphs] == ["hello"] and errors == []
     assert validated == ["hello"]  # 'other' was read for its name only

@@ -11,6 +11,7 @@ import pytest
 
 from tests.pit.conftest import load_errors, run_pit, workspace
 from trakt_dagster import build_definitions
+from trakt_dagster.pit.metadata import PitDbtMetadataSet
 
 PROJECT = {
     "pit_config.toml": 'secrets_dir = "secrets.toml"\n',
@@ -81,6 +82,10 @@ def test_dbt_models_are_assets_with_checks(root: Path) -> None:
     assert {"dbt", "duckdb"} <= set(big.kinds)
     checks = {c.name for c in graph.asset_check_keys if c.asset_key == big.key}
     assert len(checks) == 3 and any(name.startswith("not_null") for name in checks)
+    # dbt's own keys are the fields of pit's dbt set, read back typed
+    dbt = PitDbtMetadataSet.extract(big.metadata)
+    assert (dbt.unique_id, dbt.materialized) == ("model.shop.big_orders", "view")
+    assert {k for k in big.metadata if k.startswith("dbt/")} == set(dbt.keys())
 
 
 def test_dbt_build_runs_between_pit_tasks(root: Path, instance) -> None:
@@ -98,6 +103,15 @@ def test_dbt_build_runs_between_pit_tasks(root: Path, instance) -> None:
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
     assert len(checks) == 3 and all(checks.values())
+    runs = {
+        e.materialization.asset_key.path[-1]: e.materialization.metadata
+        for e in run.result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    }
+    for meta in runs.values():  # a run's dbt keys too, beside Dagster's row count
+        assert {k for k in meta if k.startswith("dbt/")} == set(PitDbtMetadataSet.extract(meta).keys())
+    big = PitDbtMetadataSet.extract(runs["big_orders"])
+    assert (big.status, big.unique_id) == ("success", "model.shop.big_orders") and big.execution_time_s >= 0
     assert "OK model big_orders" in run.log("transform")
 
 

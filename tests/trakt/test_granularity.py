@@ -12,6 +12,7 @@ from dagster._core.definitions.reconstruct import ReconstructableJob
 from tests.conftest import dagster_home, run_trakt, write_files
 from tests.e2e.conftest import BIN
 from tests.trakt.steps_fixtures import STEP_FILES
+from trakt_dagster.core.metadata import TaskRunMetadataSet
 
 YAML = """
     name: twice
@@ -56,6 +57,16 @@ def test_both_granularities_give_identical_outputs_and_equivalent_manifests(tmp_
     assert step.manifest["granularity"] == "step" and step.trakt_manifest == step.manifest
     ops = {node.name for node in step.result.job_def.graph.nodes}
     assert ops == {"twice__remember", "twice__join", "twice__recall", "twice__m", "twice__final", "twice__joined"}
+    # a step's materialization says where its value is stored for the next op, through the core's run set
+    # (`value_files`, not `trakt/files`: that key is a load-error placeholder's list of broken files)
+    raw = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in step.result.get_asset_materialization_events()
+    }
+    stored = TaskRunMetadataSet.extract(raw["twice/remember"])
+    folder, names = Path(stored.value_path.value), stored.value_files.value
+    assert folder.is_dir() and names and all((folder / name).is_file() for name in names)
+    assert not {k for m in step.materializations().values() for k in m} & {"trakt/files"}
 
 
 def test_unpicklable_artifact_fails_with_a_clear_error(tmp_path: Path, instance) -> None:

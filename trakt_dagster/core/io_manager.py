@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from trakt_dagster.core.metadata import TaskRunMetadataSet, json_list, metadata_entries
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.values import ValueStore
 
@@ -39,7 +40,11 @@ class TaskValueIOManager(dg.ConfigurableIOManager):
         if files is None:
             files = store.save(context.run_id, task, obj)
         context.add_output_metadata(
-            {"trakt/value_path": dg.MetadataValue.path(str(store.folder(context.run_id, task))), "trakt/files": files}
+            metadata_entries(
+                TaskRunMetadataSet,
+                value_path=dg.MetadataValue.path(str(store.folder(context.run_id, task))),
+                value_files=json_list(files),
+            )
         )
 
     def load_input(self, context: dg.InputContext) -> Any:

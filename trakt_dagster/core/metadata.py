@@ -101,10 +101,18 @@ class TaskRunMetadataSet(NamespacedMetadataSet):
     """Materialization-time metadata the core adds for every tool (namespace `trakt`).
 
     Args:
-        value_path: step granularity: the file holding the task's value for downstream ops.
+        value_path: step granularity: the folder holding the task's value for downstream ops (a path value).
+        value_files: the files of that value in the folder (`trakt/files` is a load-error placeholder's key).
+
+    Example:
+        >>> meta = metadata_entries(TaskRunMetadataSet, value_path=dg.MetadataValue.path("/runs/r/t"),
+        ...                         value_files=json_list(["value.parquet"]))
+        >>> sorted(meta), TaskRunMetadataSet.extract(meta).value_files.value
+        (['trakt/value_files', 'trakt/value_path'], ['value.parquet'])
     """
 
-    value_path: str | None = None
+    value_path: str | dg.PathMetadataValue | None = None
+    value_files: dg.JsonMetadataValue | None = None
 
     @classmethod
     def namespace(cls) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 from trakt_dagster.core.context import TaskContext
 from trakt_dagster.core.errors import LoadError, PipelineLoadErrors, SourceLocation
 from trakt_dagster.core.graph import CheckDefinition, CheckOutcome, Task, TaskResult
-from trakt_dagster.core.metadata import TaskMetadataSet
+from trakt_dagster.core.metadata import TableMetadataSet, TaskMetadataSet, metadata_entries
 from trakt_dagster.pit.dbt import (
     DbtNode,
     DbtProjectError,
@@ -36,7 +36,7 @@ from trakt_dagster.pit.dbt import (
     summary_line,
     write_profiles,
 )
-from trakt_dagster.pit.metadata import PitTaskMetadataSet
+from trakt_dagster.pit.metadata import PitDbtMetadataSet, PitTaskMetadataSet
 from trakt_dagster.pit.model import PitProject, PitTask, WorkspaceConfig
 from trakt_dagster.pit.runtime import DBT_HELPER_SUFFIX, PitSession
 from trakt_dagster.pit.tasks import source_folder
@@ -162,17 +162,19 @@ class ReportDbtNode:
                     passed=tested.status in PASSED,
                     severity="warn" if test.severity.upper() == "WARN" else "error",
                     description=tested.message or None,
-                    metadata={"dbt/status": tested.status, "dbt/failures": tested.failures},
+                    metadata=metadata_entries(PitDbtMetadataSet, status=tested.status, failures=tested.failures),
                 )
             )
         metadata = {
-            "dbt/unique_id": node.unique_id,
-            "dbt/status": result.status,
-            "dbt/execution_time_s": round(result.execution_time or 0.0, 3),
-            "dbt/materialized": node.materialized,
+            **metadata_entries(
+                PitDbtMetadataSet,
+                unique_id=node.unique_id,
+                materialized=node.materialized,
+                status=result.status,
+                execution_time_s=round(result.execution_time or 0.0, 3),
+            ),
+            **metadata_entries(TableMetadataSet, row_count=result.rows_affected),
         }
-        if result.rows_affected is not None:
-            metadata["dagster/row_count"] = result.rows_affected
         return TaskResult(metadata=metadata, checks=checks)
 
 
@@ -191,7 +193,8 @@ class FinishDbtTask:
             ctx.emit(level, text, {})
         if not outcome.success:
             raise DbtCommandError(self.task.name, outcome)
-        return TaskResult(metadata={"dbt/nodes": len(outcome.results)}, record={"pit_task": self.task.name})
+        metadata = metadata_entries(PitDbtMetadataSet, nodes=len(outcome.results))
+        return TaskResult(metadata=metadata, record={"pit_task": self.task.name})
 
 
 def dbt_graph_tasks(project: PitProject, task: PitTask, workspace: WorkspaceConfig) -> list[Task]:
@@ -230,9 +233,8 @@ def dbt_graph_tasks(project: PitProject, task: PitTask, workspace: WorkspaceConf
             source=SourceLocation(folder / node.original_file_path),
             kinds=kinds,
             metadata={
-                **PitTaskMetadataSet(task=task.name),
-                "dbt/unique_id": node.unique_id,
-                "dbt/materialized": node.materialized,
+                **metadata_entries(PitTaskMetadataSet, task=task.name),
+                **metadata_entries(PitDbtMetadataSet, unique_id=node.unique_id, materialized=node.materialized),
             },
             checks=tuple(
                 CheckDefinition(t.name, description=t.description or f"dbt test {t.name}") for t in node.tests

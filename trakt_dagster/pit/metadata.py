@@ -103,3 +103,29 @@ class PitRunMetadataSet(NamespacedMetadataSet):
     @classmethod
     def namespace(cls) -> str:
         return "pit"
+
+
+class PitDbtMetadataSet(NamespacedMetadataSet):
+    """A pit dbt task's dbt nodes (namespace `dbt`): what the dbt manifest says of a model's asset, and
+    what `dbt run`/`dbt build` reported for it (rows through Dagster's `dagster/row_count`).
+
+    Args:
+        unique_id, materialized: the node's id and materialization (on the asset, repeated by its runs);
+        status, execution_time_s: the node's result in a run; failures: a test's failing rows;
+        nodes: how many nodes the pit task's dbt command reported.
+
+    Example:
+        >>> dict(PitDbtMetadataSet(unique_id="model.shop.stg_orders", status="success"))
+        {'dbt/unique_id': 'model.shop.stg_orders', 'dbt/status': 'success'}
+    """
+
+    unique_id: str | None = None
+    materialized: str | None = None
+    status: str | None = None
+    execution_time_s: float | None = None
+    failures: int | None = None
+    nodes: int | None = None
+
+    @classmethod
+    def namespace(cls) -> str:
+        return "dbt"

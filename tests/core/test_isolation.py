@@ -16,6 +16,7 @@ from trakt_dagster.cli import main as cli
 from trakt_dagster.core.definitions import STRICT_LOAD_ENV, load_graphs
 from trakt_dagster.core.discovery import FRONT_ENDS, discover
 from trakt_dagster.core.errors import SourceLocation
+from trakt_dagster.core.metadata import LoadErrorMetadataSet, TaskMetadataSet
 
 GOOD_TRAKT = {
     "pipelines/good/pipeline.yaml": "inputs: {src: a.csv}\noutputs: {final: src}\n",
@@ -88,6 +89,10 @@ def test_placeholder_carries_every_error_with_file_line_key_and_fix(broken_root:
     assert node.metadata["trakt/error_count"] == 1
     assert "renamed/pipeline.yaml" in node.metadata["trakt/files"].value
     assert "Pipeline 'steps' must be a list." in node.metadata["trakt/load_errors"].value
+    # the placeholder's keys are the fields of its set (with the shared `trakt/pipeline`), read back typed
+    errors = LoadErrorMetadataSet.extract(node.metadata)
+    assert errors.error_count == 1 and "renamed/pipeline.yaml:3" in errors.first_error.value
+    assert set(node.metadata) == {*errors.keys(), *TaskMetadataSet.extract(node.metadata).keys()}
     assert node.tags["trakt/load_error"] == "true" and "trakt" in node.kinds
     module = defs.resolve_asset_graph().get(dg.AssetKey(["bad_module", "load-error"]))
     assert "RuntimeError: boom at import" in module.description and "dag.py:2" in module.description

@@ -119,6 +119,28 @@ class TaskRunMetadataSet(NamespacedMetadataSet):
         return "trakt"
 
 
+class LoadErrorMetadataSet(NamespacedMetadataSet):
+    """Metadata of a pipeline's load-error placeholder asset (namespace `trakt`, beside `trakt/pipeline`).
+
+    Args:
+        error_count: how many errors the pipeline's files have; load_errors: all of them, rendered;
+        files: the files they are in, one a line; first_error: the first, as one text.
+
+    Example:
+        >>> dict(LoadErrorMetadataSet(error_count=1))
+        {'trakt/error_count': 1}
+    """
+
+    error_count: int | None = None
+    load_errors: dg.MarkdownMetadataValue | None = None
+    files: dg.TextMetadataValue | None = None
+    first_error: dg.TextMetadataValue | None = None
+
+    @classmethod
+    def namespace(cls) -> str:
+        return "trakt"
+
+
 class LocationMetadataSet(NamespacedMetadataSet):
     """Dagster's `dagster/uri` of the data a task wrote, as a path value when it is a local file or folder
     (the UI then offers to copy it) and as text otherwise; Dagster's own `UriMetadataSet` takes only text.

@@ -8,7 +8,13 @@ import dagster as dg
 
 from trakt_dagster.core.errors import LoadError
 from trakt_dagster.core.graph import CheckDefinition, ExternalDataset, Task, TaskGraph
-from trakt_dagster.core.metadata import CODE_REFERENCES_KEY, TaskMetadataSet, code_references, metadata_entries
+from trakt_dagster.core.metadata import (
+    CODE_REFERENCES_KEY,
+    LoadErrorMetadataSet,
+    TaskMetadataSet,
+    code_references,
+    metadata_entries,
+)
 from trakt_dagster.core.names import dagster_name, unique_dagster_names
 
 TAG_PREFIX = "trakt/"
@@ -187,11 +193,14 @@ class DagsterTaskGraphTranslator:
             key=self.get_load_error_key(data),
             description=description,
             metadata={
-                f"{TAG_PREFIX}pipeline": data.pipeline,
-                f"{TAG_PREFIX}error_count": len(errors),
-                f"{TAG_PREFIX}load_errors": dg.MetadataValue.md("```\n" + rendered + "\n```"),
-                f"{TAG_PREFIX}files": dg.MetadataValue.text("\n".join(files) or "(none)"),
-                f"{TAG_PREFIX}first_error": dg.MetadataValue.text(errors[0].render() if errors else ""),
+                **metadata_entries(TaskMetadataSet, pipeline=data.pipeline),
+                **metadata_entries(
+                    LoadErrorMetadataSet,
+                    error_count=len(errors),
+                    load_errors=dg.MetadataValue.md("```\n" + rendered + "\n```"),
+                    files=dg.MetadataValue.text("\n".join(files) or "(none)"),
+                    first_error=dg.MetadataValue.text(errors[0].render() if errors else ""),
+                ),
             },
             group_name=dagster_name(data.pipeline),
             kinds=set(tools[:3]),

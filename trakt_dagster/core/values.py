@@ -2,19 +2,22 @@
 
 Used by the step-granularity IO manager and, in pipeline granularity, by graphs with `persist_values`
 (so a later run that selects only downstream tasks, or a re-execution, can reload upstream results).
-`<runs_dir>/<pipeline>/latest/<task>.json` names the newest run holding each task's value.
+`<runs_dir>/<pipeline>/latest/<task>` (a symbolic link to `../<run id>/values/<task>`) names the newest run
+holding each task's value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pickle
+import secrets
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from trakt_dagster.core.atomic import atomic_replace_text
 from trakt_dagster.core.run_folder import log_file_name
 
 _INDEX = "index.json"
@@ -113,8 +116,31 @@ class ValueStore:
 
     def save(self, run_id: str, task: str, value: Any) -> list[str]:
         files = write_value(self.folder(run_id, task), value, task=task)
-        atomic_replace_text(self.pipeline_dir / "latest" / f"{safe_name(task)}.json", json.dumps({"run_id": run_id}))
+        self._point_latest(task, run_id)
         return files
+
+    def _point_latest(self, task: str, run_id: str) -> None:
+        """`latest/<task>` → `../<run id>/values/<task>`: a symbolic link, replaced atomically (renaming a new
+        link over the old one; on ext4 renaming a new *file* over an old one costs a forced disk write)."""
+        folder = self.pipeline_dir / "latest"
+        link = folder / safe_name(task)
+        tmp = folder / f".{link.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        target = os.path.join(os.pardir, run_id, "values", safe_name(task))
+        try:
+            os.symlink(target, tmp)
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.symlink(target, tmp)
+        try:
+            os.replace(tmp, link)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        legacy = folder / f"{link.name}.json"  # the pointer file earlier versions wrote
+        if legacy.exists():
+            with contextlib.suppress(OSError):
+                legacy.unlink()
 
     def stored_files(self, run_id: str, task: str) -> list[str] | None:
         """The files of `task`'s value stored by `run_id`, or None if it stored none."""
@@ -124,7 +150,13 @@ class ValueStore:
         return [e["file"] for e in json.loads(index.read_text())["entries"].values()]
 
     def latest_run(self, task: str) -> str | None:
-        pointer = self.pipeline_dir / "latest" / f"{safe_name(task)}.json"
+        """The newest run that stored a value of `task` (None if none did)."""
+        link = self.pipeline_dir / "latest" / safe_name(task)
+        try:
+            return Path(os.readlink(link)).parts[1]  # ../<run id>/values/<task>
+        except (OSError, IndexError):
+            pass
+        pointer = link.with_name(f"{link.name}.json")  # written by earlier versions
         return json.loads(pointer.read_text())["run_id"] if pointer.exists() else None
 
     def find(self, task: str, run_ids: Iterable[str | None]) -> str | None:

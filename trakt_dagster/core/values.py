@@ -40,8 +40,13 @@ def write_value(folder: Path, value: Any, *, task: str) -> list[str]:
     A dict is stored entry by entry, so each DataFrame of a trakt step becomes its own Parquet file.
     """
     staging = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    try:
+        os.mkdir(staging)
+    except FileExistsError:  # left by a write that was killed
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    except FileNotFoundError:
+        staging.mkdir(parents=True)
     entries: dict[str, dict[str, str]] = {}
     items = value.items() if isinstance(value, dict) else [("__value__", value)]
     try:
@@ -52,10 +57,13 @@ def write_value(folder: Path, value: Any, *, task: str) -> list[str]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     index = {"kind": "dict" if isinstance(value, dict) else "value", "entries": entries}
-    (staging / _INDEX).write_text(json.dumps(index, indent=2))
-    if folder.exists():
+    with open(staging / _INDEX, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(index))
+    try:
+        os.rename(staging, folder)
+    except OSError:  # an earlier value of the same run and task (a retried op): replaced as a whole
         shutil.rmtree(folder)
-    staging.rename(folder)
+        os.rename(staging, folder)
     return [e["file"] for e in entries.values()]
 
 

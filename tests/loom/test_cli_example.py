@@ -165,6 +165,17 @@ def test_validate_reports_compile_errors(tmp_path: Path) -> None:
     assert whole.exit_code == 1 and "MISSING_TARGET" in whole.output
 
 
+def test_run_of_a_pipeline_that_did_not_load_shows_why(tmp_path: Path) -> None:
+    broken = ORDERS_FLOW.replace('target = IntoTable("mart.stores")', "")
+    folder = loom_folder(tmp_path, "orders", {"flow.py": broken})
+    loom_folder(tmp_path, "typo", {"flow.py": "from loom.etl import ETLPipeline\n\nclass Broken(ETLPipeline:\n"})
+    done = invoke("loom", "run", "Nightly", "--root", str(tmp_path), "--param", "run_date=2026-03-30")
+    assert done.exit_code == 1
+    assert f"{folder / 'flow.py'}:" in done.output and "MISSING_TARGET" in done.output
+    assert f"{tmp_path / 'pipelines' / 'typo' / 'flow.py'}:3" in done.output
+    assert "No loom pipeline 'Nightly'." in done.output and "defined in a module that did not load" in done.output
+
+
 def test_an_empty_include_never_reaches_loom(tmp_path: Path) -> None:
     from trakt_dagster.core.definitions import load_graphs
     from trakt_dagster.loom.frontend import load_pipelines

@@ -125,9 +125,20 @@ def run_pipeline(
     from trakt_dagster.loom.frontend import load_pipelines
 
     pipelines, _ = load_pipelines(Path(root), LoadOptions(only=frozenset({name})))
+    load_errors: list = []
     if not any(name in (p.name, dagster_name(p.name)) for p in pipelines):
-        pipelines, _ = load_pipelines(Path(root))  # not found by the quick look: every module, for the message
-    pipeline = find_pipeline(pipelines, name)
+        pipelines, result = load_pipelines(Path(root))  # not found by the quick look: every module, for the message
+        load_errors = result.errors
+    try:
+        pipeline = find_pipeline(pipelines, name)
+    except KeyError as exc:
+        if not load_errors:
+            raise
+        # it may be defined in a module that did not load: say why those failed, not only "no such pipeline"
+        raise KeyError(
+            f"{PipelineLoadErrors(load_errors).render()}\n{exc.args[0]} It may be defined in a module that did not "
+            "load (see above); nothing was run."
+        ) from None
     graphs, errors = load_graphs(root, only=(pipeline.name,))
     graph = next((g for g in graphs if g.tool == TOOL and g.name == pipeline.name), None)
     if graph is None:  # e.g. its name clashes with another pipeline's: the code location leaves both out

@@ -366,3 +366,13 @@ def test_cli_validate_names_the_closest_dag_row_35(good_root) -> None:
     assert "first, legacy_engine, overridden, renamed_legacy, second, third_party." in done.output
     ok = runner.invoke(cli, ["flowrun", "validate", "first", "--root", str(good_root)])
     assert ok.exit_code == 0 and "1 flowrun DAG(s) valid: first" in ok.output
+
+
+def test_cli_run_of_a_dag_in_a_module_that_did_not_load_shows_why(tmp_path: Path) -> None:
+    source = 'from flowrun import build_default_engine\n\ndag = build_default_engine().dag("lost")\n@dag.task(\n'
+    root = write_files(tmp_path, {"pipelines/lost/dag.py": source})
+    done = CliRunner().invoke(cli, ["flowrun", "run", "lost", "--root", str(root)])
+    assert done.exit_code == 1
+    assert f"{root / 'pipelines' / 'lost' / 'dag.py'}:4: Importing dag.py failed: SyntaxError" in done.output
+    assert "DAG 'lost' is not registered." in done.output
+    assert "It may be defined in a module that did not load (see above); nothing was run." in done.output

@@ -49,7 +49,14 @@ def find_dag(graphs: Sequence[TaskGraph], name: str, errors: Sequence[LoadError]
     close = difflib.get_close_matches(name, names, n=1)
     if close:
         message += f" Did you mean {close[0]!r}?"
-    raise KeyError(message + f" Available DAGs: {', '.join(names) or '(none)'}.")
+    message += f" Available DAGs: {', '.join(names) or '(none)'}."
+    unloaded = [e for e in errors if e.tool in (TOOL, None)]
+    if unloaded:  # it may be defined in a module that did not load: say why those failed
+        message = (
+            f"{PipelineLoadErrors(unloaded).render()}\n{message} It may be defined in a module that did not load "
+            "(see above); nothing was run."
+        )
+    raise KeyError(message)
 
 
 def flowrun_job(root: str, dag_name: str, runs_dir: str) -> dg.JobDefinition:

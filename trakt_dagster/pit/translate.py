@@ -30,7 +30,7 @@ from trakt_dagster.core.metadata import json_list, metadata_entries
 from trakt_dagster.core.names import dagster_name
 from trakt_dagster.core.retention import RetentionPolicy
 from trakt_dagster.core.source_text import leading_comment, source_description
-from trakt_dagster.pit.metadata import PitDagMetadataSet, PitTaskMetadataSet
+from trakt_dagster.pit.metadata import PitDagMetadataSet, PitOutputMetadataSet, PitTaskMetadataSet
 from trakt_dagster.pit.model import PitOutput, PitProject, PitTask, WorkspaceConfig, artifact_rule
 from trakt_dagster.pit.runtime import SECRETS_RESOURCE_KEY, PitRunConfig, PitSecrets, make_session_factory
 from trakt_dagster.pit.schedule import parse_schedule
@@ -173,7 +173,14 @@ def output_metadata(output: PitOutput) -> dict[str, Any]:
         'a@b, c@d'
     """
     record = output.record()
-    return {"pit/output": record["name"], **{f"pit/{key}": record[key] for key in ("type", "location", "recipients")}}
+    recipients = record["recipients"]
+    return metadata_entries(
+        PitOutputMetadataSet,
+        output=record["name"],
+        type=record["type"],
+        location=record["location"],
+        recipients=recipients if isinstance(recipients, str) else json_list(recipients),
+    )
 
 
 _SECRETS_RESOURCES: dict[str, PitSecrets] = {}

@@ -51,6 +51,8 @@ class RunStorage(dg.ConfigurableResource):
 
 
 _SHARED: dict[tuple[type, str], object] = {}
+_CANONICAL: dict[int, object] = {}
+"""The objects in `_SHARED`, by id (kept alive there, so an id is never reused for another object)."""
 
 
 def shared_resource(resource: object) -> object:
@@ -61,6 +63,8 @@ def shared_resource(resource: object) -> object:
         >>> shared_resource(RunStorage(runs_dir="runs")) is shared_resource(RunStorage(runs_dir="runs"))
         True
     """
+    if _CANONICAL.get(id(resource)) is resource:
+        return resource  # already the shared one (a load passes the same objects for every pipeline)
     dump = getattr(resource, "model_dump", None)
     if dump is None:
         return resource
@@ -68,4 +72,6 @@ def shared_resource(resource: object) -> object:
         key = (type(resource), repr(sorted(dump().items())))
     except Exception:  # noqa: BLE001 - a configuration that cannot be compared stays its own object
         return resource
-    return _SHARED.setdefault(key, resource)
+    shared = _SHARED.setdefault(key, resource)
+    _CANONICAL[id(shared)] = shared
+    return shared

@@ -3,7 +3,8 @@
 One code location holds (n) Dagster's own trivial one-op job (an `@asset` and `define_asset_job`, Dagster's
 default executor), a trivial flowrun DAG of one task and a trivial trakt pipeline of one step. Each run is
 launched through the webserver's GraphQL API (what the UI's "Materialize" button sends), queued, dequeued by
-the daemon and run by a run worker process. Measured from the run's creation to its end (the instance's run
+the daemon and run by a run worker process, on the instance settings `make run` uses (`deploy/dagster.yaml`: the
+daemon takes queued runs every second). Measured from the run's creation to its end (the instance's run
 record), best and median of N, interleaved; also the trakt-dagster job with `multiprocess` in its run config
 (what every pipeline job did before a one-op job ran in process).
 
@@ -101,7 +102,7 @@ def write_root(root: Path) -> None:
         "pipelines/hello_trakt/steps/__init__.py": "",
         "pipelines/hello_trakt/steps/copy.py": "def run(ctx, input):\n    return {'output': input}\n",
         "pipelines/hello_trakt/records.csv": "id,amount\n1,10\n2,20\n",
-        "home/dagster.yaml": "telemetry: {enabled: false}\n",
+        "home/dagster.yaml": (HERE.parent / "deploy" / "dagster.yaml").read_text(),  # the instance `make run` uses
     }
     for rel, text in files.items():
         path = root / rel
@@ -219,9 +220,10 @@ def main() -> None:
         )
     body = f"""## Run start: runs launched from the UI under `dagster dev` (webserver + daemon)
 
-Each run is launched through the webserver's GraphQL API (as the UI does), queued, dequeued by the daemon and
-run in a run worker process; times from the run's creation to its end (run record), {args.repeat} runs each,
-interleaved. "In the worker" is the run worker's own part (from its start to the end: loading the code location
+Each run is launched through the webserver's GraphQL API (as the UI does), queued, dequeued by the daemon
+(every second, as with `make run`'s instance settings) and run in a run worker process; times from the run's
+creation to its end (run record), {args.repeat} runs each, interleaved. "In the worker" is the run worker's own
+part (from its start to the end: loading the code location
 in the worker and running the job).
 
 | job | creation → end, best | median | in the worker (median) | − (n), best | target ≤ (n) + 0.5 s |

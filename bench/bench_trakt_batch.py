@@ -183,7 +183,7 @@ def main() -> None:
 Output files identical between (a) and (b): {"yes" if same else "NO"}; between (d) and (e):
 {"yes" if same_step else "NO"}. Step granularity writes every step's frames as Parquet to the run
 folder and reads them back in the next op; with the multiprocess executor each op also pays a process
-start (about 2 s on this machine, dagster-notes §3.2).
+start (about 2 s on this machine: a new Python process importing Dagster and loading the code location).
 
 The same-process ratio is the cost of running the pipeline through Dagster (run records, events,
 manifest, run folder, in-memory artifacts). The new-process figure adds a fixed start-up of about

@@ -186,8 +186,14 @@ def code_references(locations: Iterable[SourceLocation | None]) -> dg.CodeRefere
                 continue
             seen.add((path, location.line))
             label = os.path.basename(path) + (f", {location.key}" if location.key else "")
-            found.append(dg.LocalFileCodeReference(file_path=path, line_number=location.line, label=label))
+            found.append(_file_reference(path, location.line, label))
         return dg.CodeReferencesMetadataValue(code_references=found) if found else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _file_reference(path: str, line: int | None, label: str) -> dg.LocalFileCodeReference:
+    """One immutable code reference, built once for the tasks that share a file (a project's script)."""
+    return dg.LocalFileCodeReference(file_path=path, line_number=line, label=label)
 
 
 def json_list(values: Iterable[object]) -> dg.JsonMetadataValue:

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 import dagster as dg
+from dagster._core.errors import ScheduleExecutionError, user_code_error_boundary
 
 from trakt_dagster.core.graph import CronTrigger, IntervalTrigger, TaskGraph
 from trakt_dagster.core.names import dagster_name
@@ -184,19 +185,24 @@ def build_schedule(graph: TaskGraph, trigger: CronTrigger, job: Any, name: str) 
     tags = {"trakt/pipeline": dagster_name(graph.name), "trakt/trigger": "schedule"}
     overlap = trigger.overlap
 
-    @dg.schedule(
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        # the error boundary `@dg.schedule` puts around its function (same error and message); built as a
+        # plain ScheduleDefinition, a load of many pipelines skips the decorator's signature inspection
+        with user_code_error_boundary(
+            ScheduleExecutionError, lambda: f"Error occurred during the evaluation of schedule {name}"
+        ):
+            return _request(context, job.name, overlap, tags)
+
+    return dg.ScheduleDefinition(
         name=name,
         cron_schedule=cron,
         job=job,
+        execution_fn=_schedule,
         execution_timezone=trigger.timezone,
         default_status=dg.DefaultScheduleStatus(default_status(trigger.default_running).value),
         description=f"{graph.tool} schedule '{trigger.cron}' of '{graph.name}' (overlap: {overlap})",
         tags={"trakt/pipeline": dagster_name(graph.name)},
     )
-    def _schedule(context: dg.ScheduleEvaluationContext):  # noqa: ANN202 - a schedule body
-        return _request(context, job.name, overlap, tags)
-
-    return _schedule
 
 
 def build_interval_sensor(graph: TaskGraph, trigger: IntervalTrigger, job: Any, name: str) -> dg.SensorDefinition:

@@ -12,6 +12,8 @@ tasks (pit's `run dag/task`).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -91,10 +93,16 @@ _UNKNOWN: Any = object()
 
 
 def task_description(
-    project: PitProject, task: PitTask, workspace: WorkspaceConfig | None = None, *, script: Path | None = _UNKNOWN
+    project: PitProject,
+    task: PitTask,
+    workspace: WorkspaceConfig | None = None,
+    *,
+    script: Path | None = _UNKNOWN,
+    describe: Callable[[Path], str | None] = source_description,
 ) -> str:
     """The task's `description`, else what its script says about itself (docstring, leading comment),
-    else a generic line (`script`: its `script_path`, when the caller has it already).
+    else a generic line (`script`: its `script_path`, when the caller has it already; `describe`: how a
+    script's own description is read, e.g. once per file for a whole project).
 
     Example:
         >>> task_description(PitProject("p", Path("p"), Path("p/pit.toml")), PitTask("t", kind="bash"))
@@ -110,7 +118,7 @@ def task_description(
         )
         return source_description(model.path) or generic
     script = script_path(project, task, workspace) if script is _UNKNOWN else script
-    found = source_description(script) if script is not None else None
+    found = describe(script) if script is not None else None
     return found or f"pit {task.kind} task '{task.name}'" + (f": {task.script}" if task.script else "")
 
 
@@ -203,6 +211,9 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
         >>> # graph = build_pit_graph(project, workspace)
     """
     tasks: list[Task] = []
+    # the tasks of a project often run the same script: look at each file once
+    paths: dict[tuple[str | None, str], Path | None] = {}
+    describe = functools.cache(source_description)
     for task in topological(project.tasks):
         if task.kind == "dbt":
             from trakt_dagster.pit.dbt_tasks import dbt_graph_tasks
@@ -210,13 +221,19 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
             tasks.extend(dbt_graph_tasks(project, task, workspace))
             continue
         once = task.kind in ("load", "save")
-        script = script_path(project, task, workspace)
+        if task.model is None:
+            where = (task.script, task.kind)
+            if where not in paths:
+                paths[where] = script_path(project, task, workspace)
+            script = paths[where]
+        else:
+            script = script_path(project, task, workspace)
         tasks.append(
             Task(
                 key=task.name,
                 run=RunPitTask(project, task, workspace),
                 deps=task.depends_on,
-                description=task_description(project, task, workspace, script=script),
+                description=task_description(project, task, workspace, script=script, describe=describe),
                 source=SourceLocation(project.pit_toml, task.line, f"tasks[{task.index}]"),
                 code_references=(SourceLocation(script, 1, "script"),) if script is not None else (),
                 kinds=frozenset({TOOL, kind_tag(task), *(("mssql",) if task.model is not None else ())}),

@@ -9,6 +9,7 @@ watch accepts `secret` alone (N5); `retries` must be ≥ 0 (N7).
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import stat
 from dataclasses import replace
@@ -30,6 +31,15 @@ class _Checker:
         self.project = project
         self.errors: list[LoadError] = []
         self.warnings: list[LoadError] = []
+        self._is_file: dict[str, bool] = {}
+
+    def script_exists(self, script: str) -> bool:
+        """Whether `script` (relative to the project folder) is a file; each path is looked at once per
+        check, since the tasks of a project often run the same script."""
+        found = self._is_file.get(script)
+        if found is None:
+            found = self._is_file[script] = (self.project.folder / script).is_file()
+        return found
 
     def where(self, key: str, line: int | None) -> SourceLocation:
         return SourceLocation(self.project.pit_toml, line, key)
@@ -101,6 +111,7 @@ def dispatch(task: PitTask) -> tuple[str, tuple[str, ...], str | None]:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text, asked twice per task
 def escapes_project(script: str) -> bool:
     """Whether a script path leaves the project folder (absolute, or `..` past the top).
 
@@ -168,6 +179,7 @@ def _check_paths(check: _Checker, project: PitProject) -> None:
             check.dag_where("dag.name"),
             "a DAG name becomes a folder name (repo cache, run ids): use letters, digits, '-', '_' or '.'",
         )
+    links: dict[str, str | None] = {}  # a script shared by several tasks is looked at once
     for task in project.tasks:
         for key in ("source", "output"):
             value = getattr(task, key)
@@ -182,7 +194,9 @@ def _check_paths(check: _Checker, project: PitProject) -> None:
             continue
         if path_text_problem(script):  # reported by _check_task; such a path cannot even be looked at
             continue
-        link = _symlink_on_the_way(project.folder, script)
+        if script not in links:
+            links[script] = _symlink_on_the_way(project.folder, script)
+        link = links[script]
         if link is not None:
             check.error(
                 f'task "{task.name}": script "{script}" is reached through the symbolic link "{link}"',
@@ -271,7 +285,7 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
             check.task_where(task, "script"),
             "scripts must live inside the project folder (no '..' or absolute paths)",
         )
-    elif not project.is_git and not (project.folder / script).is_file():
+    elif not project.is_git and not check.script_exists(script):
         check.error(
             f'task "{_q(task.name)}": script "{_q(script)}" not found',
             check.task_where(task, "script"),

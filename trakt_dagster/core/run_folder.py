@@ -12,9 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
 from trakt_dagster.core.atomic import atomic_replace_text, atomic_write_text
 from trakt_dagster.core.graph import SnapshotSpec
@@ -24,6 +22,8 @@ from trakt_dagster.core.redact import Redactor
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 MAX_OPEN_LOGS = 64
 """Task log files a run keeps open at once (opening a file per line is slow with many small tasks)."""
+_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+"""How a task log file is opened: appended to, created when missing, not inherited by child processes."""
 SKIPPED_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules", ".ipynb_checkpoints", ".pytest_cache"})
 
 
@@ -116,7 +116,10 @@ class RunFolder:
         self.pacer = WritePacer()
         """When the running manifest may be rewritten next (`write_due`)."""
         self._lock = threading.Lock()
-        self._logs: OrderedDict[str, TextIO] = OrderedDict()
+        self._logs: OrderedDict[str, int] = OrderedDict()
+        """Open task log files (descriptors), least recently written first."""
+        self._stamp_second = -1
+        self._stamp_text = ""
 
     @property
     def manifest_path(self) -> Path:
@@ -174,24 +177,34 @@ class RunFolder:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def log(self, task_key: str, level: str, message: str) -> None:
-        """Append a line to `logs/<task>.log` (written through at once; recent files are kept open)."""
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        line = self.redactor.text(f"{stamp} {level.upper():<7} {message}\n")
+        """Append a line to `logs/<task>.log` (written through at once; recent files are kept open).
+
+        Each line is one unbuffered `write` on a descriptor opened with O_APPEND (no Python buffer to flush,
+        so a killed run loses no line that was logged); the timestamp's date and time part is formatted once
+        per second. Both matter because every task writes several lines and this runs in the thread that
+        hands events to Dagster."""
+        now_ns = time.time_ns()
+        second, millis = divmod(now_ns // 1_000_000, 1000)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            self._stamp_text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        line = self.redactor.text(f"{self._stamp_text}.{millis:03d} {level.upper():<7} {message}\n")
+        data = line.encode("utf-8")
         with self._lock:
-            handle = self._logs.pop(task_key, None)
-            if handle is None:
-                handle = open(self.logs_dir / log_file_name(task_key), "a", encoding="utf-8")  # noqa: SIM115
+            fd = self._logs.pop(task_key, None)
+            if fd is None:
+                fd = os.open(self.logs_dir / log_file_name(task_key), _LOG_FLAGS, 0o666)
                 if len(self._logs) >= MAX_OPEN_LOGS:
-                    self._logs.popitem(last=False)[1].close()
-            self._logs[task_key] = handle
-            handle.write(line)
-            handle.flush()
+                    os.close(self._logs.popitem(last=False)[1])
+            self._logs[task_key] = fd
+            while data:  # a short write (e.g. a full disk's last bytes) continues where it stopped
+                data = data[os.write(fd, data) :]
 
     def close_logs(self) -> None:
         """Close the task log files kept open (done when the finished manifest is written)."""
         with self._lock:
-            for handle in self._logs.values():
-                handle.close()
+            for fd in self._logs.values():
+                os.close(fd)
             self._logs.clear()
 
     def snapshot(self, spec: SnapshotSpec, exclude: Iterable[Path] = ()) -> Path:

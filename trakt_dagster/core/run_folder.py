@@ -118,8 +118,8 @@ class RunFolder:
         self._lock = threading.Lock()
         self._logs: OrderedDict[str, int] = OrderedDict()
         """Open task log files (descriptors), least recently written first."""
-        self._stamp_second = -1
-        self._stamp_text = ""
+        self._stamp: tuple[int, str] = (-1, "")
+        """The last second a log line was stamped with, and its text (formatted once per second)."""
 
     @property
     def manifest_path(self) -> Path:
@@ -185,10 +185,10 @@ class RunFolder:
         hands events to Dagster."""
         now_ns = time.time_ns()
         second, millis = divmod(now_ns // 1_000_000, 1000)
-        if second != self._stamp_second:
-            self._stamp_second = second
-            self._stamp_text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-        line = self.redactor.text(f"{self._stamp_text}.{millis:03d} {level.upper():<7} {message}\n")
+        stamp = self._stamp  # (one tuple: threads logging at once never see one second's text with another's)
+        if stamp[0] != second:
+            stamp = self._stamp = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second)))
+        line = self.redactor.text(f"{stamp[1]}.{millis:03d} {level.upper():<7} {message}\n")
         data = line.encode("utf-8")
         with self._lock:
             fd = self._logs.pop(task_key, None)

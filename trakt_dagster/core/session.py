@@ -71,3 +71,22 @@ class PipelineSession:
 
     def close(self, success: bool) -> None:
         """Called once after the last task, whatever the outcome."""
+
+
+def states_from_ops(
+    own: dict[str, dict[str, Any]], reports: list[dict[str, dict[str, Any]]], *, pending: str
+) -> dict[str, dict[str, Any]]:
+    """Step granularity: each task's state from the first op report (each lists every task) in which it ran
+    (its status is not `pending`), else this op's own state; the tasks in this op's order.
+
+    Example:
+        >>> own = {"a": {"status": "pending"}, "b": {"status": "pending"}}
+        >>> first = {"a": {"status": "ok"}, "b": {"status": "pending"}}
+        >>> second = {"a": {"status": "pending"}, "b": {"status": "failed"}}
+        >>> states_from_ops(own, [first, second], pending="pending")
+        {'a': {'status': 'ok'}, 'b': {'status': 'failed'}}
+    """
+    return {
+        name: next((r[name] for r in reports if r.get(name, {}).get("status") != pending), state)
+        for name, state in own.items()
+    }

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from trakt_dagster.core.events import RunFinished, TaskFailed, TaskSkipped
 from trakt_dagster.core.redact import Redactor
-from trakt_dagster.core.session import PipelineSession, SessionRequest
+from trakt_dagster.core.session import PipelineSession, SessionRequest, states_from_ops
 from trakt_dagster.flowrun.hooks import HookRelay
 from trakt_dagster.flowrun.loop import RunLoop
 from trakt_dagster.flowrun.model import FlowrunDag
@@ -187,10 +187,7 @@ class FlowrunSession(PipelineSession):
         if REPORT_KEY not in own or not reports:
             return own
         merged = dict(own[REPORT_KEY])
-        tasks = {}
-        for name, state in merged["tasks"].items():
-            ran = [r["tasks"][name] for r in reports if r["tasks"].get(name, {}).get("status") != "PENDING"]
-            tasks[name] = ran[0] if ran else state
+        tasks = states_from_ops(merged["tasks"], [r["tasks"] for r in reports], pending="PENDING")
         statuses = [state["status"] for state in tasks.values()]
         merged["tasks"] = tasks
         if any(status in ("FAILED", "SKIPPED") for status in statuses):

@@ -34,7 +34,7 @@ from trakt_dagster.core.paths import path_inside
 from trakt_dagster.core.redact import Redactor
 from trakt_dagster.core.run_folder import log_file_name
 from trakt_dagster.core.runner import RunTimeoutError, TaskTimeoutError
-from trakt_dagster.core.session import PipelineSession, SessionRequest
+from trakt_dagster.core.session import PipelineSession, SessionRequest, states_from_ops
 from trakt_dagster.pit.model import PitProject, WorkspaceConfig, kept_artifacts
 from trakt_dagster.pit.secrets import AuditRecord, ProjectSecrets, SecretsError, load_secrets
 from trakt_dagster.pit.task_log import PitTaskLog
@@ -331,10 +331,7 @@ class PitSession(PipelineSession):
         if REPORT_KEY not in own or not reports:
             return own
         merged = dict(own[REPORT_KEY])
-        tasks = {}
-        for name, state in merged["tasks"].items():
-            ran = [r["tasks"][name] for r in reports if r["tasks"].get(name, {}).get("status") != "pending"]
-            tasks[name] = ran[0] if ran else state
+        tasks = states_from_ops(merged["tasks"], [r["tasks"] for r in reports], pending="pending")
         statuses = {state["status"] for state in tasks.values()}
         merged["tasks"] = tasks
         merged["status"] = "failed" if "failed" in statuses else "success" if statuses == {"success"} else "running"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,9 +26,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _dagster_dev import dagster_dev, free_port, graphql  # noqa: E402
 from _results import write_section  # noqa: E402
 from bench_load import write_root  # noqa: E402
-from bench_run_start import free_port, graphql  # noqa: E402
 
 DEFINITIONS = "from pathlib import Path\nfrom trakt_dagster import build_definitions\n\n"
 DEFINITIONS += "defs = build_definitions(Path(__file__).parent, strict_load=True)\n"
@@ -148,7 +147,6 @@ Path({out!r}).write_text(json.dumps([plan(graph) for graph in graphs]))
 
 def dev_times(folder: Path, jobs: int) -> tuple[float, float]:
     """(start → loaded, reload → loaded again) of `dagster dev -f definitions.py` in `folder`."""
-    bin_dir = Path(sys.executable).parent
     home = folder / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(
@@ -157,31 +155,14 @@ def dev_times(folder: Path, jobs: int) -> tuple[float, float]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update({"DAGSTER_HOME": str(home), "TRAKT_DAGSTER_RUNS_DIR": str(folder / "runs")})
     port = free_port()
-    log = open(folder / "dev.log", "w")  # noqa: SIM115 - closed below
     t0 = time.monotonic()
-    dev = subprocess.Popen(
-        [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-f", "definitions.py"],
-        cwd=folder,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with dagster_dev(folder, env, port):
         name = wait_loaded(port, jobs, t0 + 1800)
         first = time.monotonic() - t0
         t0 = time.monotonic()
         graphql(port, RELOAD, {"name": name})  # returns once the new code server has loaded
         wait_loaded(port, jobs, t0 + 1800)
         reload = time.monotonic() - t0
-    finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        try:
-            dev.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(dev.pid, signal.SIGKILL)
-            dev.wait(timeout=30)
-        log.close()
     return first, reload
 
 

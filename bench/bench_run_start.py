@@ -16,21 +16,17 @@ Usage: python bench/bench_run_start.py [--repeat 5]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _dagster_dev import dagster_dev, free_port, graphql  # noqa: E402
 from _results import write_section  # noqa: E402
 
 DEFINITIONS = """
@@ -73,25 +69,6 @@ LAUNCH = """mutation Launch($params: ExecutionParams!) { launchRun(executionPara
     ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } ... on RunConfigValidationInvalid {
     errors { message } } } }"""
 LOCATIONS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        body = json.loads(response.read())
-    if "errors" in body:
-        raise RuntimeError(body["errors"])
-    return body["data"]
 
 
 def write_root(root: Path) -> None:
@@ -152,16 +129,7 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "DAGSTER_HOME": str(root / "home"), "TRAKT_DAGSTER_RUNS_DIR": str(root / "runs")}
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        log = open(root / "dev.log", "w")  # noqa: SIM115 - closed below
-        dev = subprocess.Popen(
-            [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-f", "definitions.py"],
-            cwd=root,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
+        with dagster_dev(root, env, port):
             location, repository = wait_ready(port, time.monotonic() + 600)
             base = {"repositoryLocationName": location, "repositoryName": repository}
             trakt_config = {
@@ -192,14 +160,6 @@ def main() -> None:
                         total[key].append(whole)
                         worker[key].append(in_worker)
             load = os.getloadavg()[0]
-        finally:
-            os.killpg(dev.pid, signal.SIGTERM)
-            try:
-                dev.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(dev.pid, signal.SIGKILL)
-                dev.wait(timeout=30)
-            log.close()
     best = {key: min(values) for key, values in total.items()}
     median = {key: statistics.median(values) for key, values in total.items()}
     in_worker = {key: statistics.median(values) for key, values in worker.items()}

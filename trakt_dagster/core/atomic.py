@@ -215,15 +215,16 @@ def _staging_name(target: Path) -> Path:
     return target.parent / f".{target.name}.{HOST_TAG}-{os.getpid()}-{secrets.token_hex(4)}{STAGING_SUFFIX}"
 
 
-def _staged_file(target: Path, text: str, encoding: str) -> Path:
-    """`text` in a new staging file beside `target` (its folder created if missing)."""
+def _staged_file(target: Path, text: str | bytes, encoding: str | None) -> Path:
+    """`text` (or bytes) in a new staging file beside `target` (its folder created if missing)."""
     _sweep(target.parent)
     tmp = _staging_name(target)
+    mode = "xb" if isinstance(text, bytes) else "x"
     try:
-        handle = open(tmp, "x", encoding=encoding)  # noqa: SIM115 - closed below
+        handle = open(tmp, mode, encoding=encoding)  # noqa: SIM115 - closed below
     except FileNotFoundError:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(tmp, "x", encoding=encoding)  # noqa: SIM115 - closed below
+        handle = open(tmp, mode, encoding=encoding)  # noqa: SIM115 - closed below
     try:
         with handle:
             handle.write(text)
@@ -232,6 +233,26 @@ def _staged_file(target: Path, text: str, encoding: str) -> Path:
             os.unlink(tmp)
         raise
     return tmp
+
+
+def atomic_replace_bytes(target: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `target` atomically through a staging file beside it (as `atomic_replace_text`), for
+    files only this project reads (a cache entry). A missing parent folder is created.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "cache" / "entry"
+        >>> atomic_replace_bytes(p, b"entry"); p.read_bytes()
+        b'entry'
+    """
+    target = Path(target)
+    tmp = _staged_file(target, data, None)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:

@@ -91,7 +91,7 @@ def load_pipeline_spec(
         )
         return None, problems.attributed()
     try:
-        doc = YamlDocument.parse(text)
+        doc = YamlDocument.parse_file(text, path)
     except YamlLimitError as exc:
         problems.errors.append(
             LoadError(

@@ -9,10 +9,15 @@ date, an integer of thousands of digits, a bad tag) is reported with its line. A
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from trakt_dagster.core.parse_cache import cached_parse
+from trakt_dagster.trakt import yaml_fast
 from trakt_dagster.trakt.yaml_fast import KeyPath as KeyPath
 from trakt_dagster.trakt.yaml_fast import NotFast, load_with_lines
 
@@ -147,6 +152,20 @@ class YamlDocument:
             _index(node, (), lines)
         return cls(data, lines)
 
+    @classmethod
+    def parse_file(cls, text: str, source: Path) -> YamlDocument:
+        """`parse(text)` for the file `source`, read back from the parse cache beside it when this exact text
+        was parsed before (see `trakt_dagster.core.parse_cache`); raises as `parse` does.
+
+        Example:
+            >>> import tempfile
+            >>> source = Path(tempfile.mkdtemp()) / "pipeline.yaml"
+            >>> YamlDocument.parse_file("name: a\\n", source).data
+            {'name': 'a'}
+        """
+        data, lines = cached_parse(source, text, _parser_version(), _parsed_value)
+        return cls(data, lines)
+
     def line(self, path: KeyPath) -> int | None:
         """The 1-based line of `path`, or of its closest known parent."""
         while path:
@@ -154,6 +173,21 @@ class YamlDocument:
                 return self._lines[path]
             path = path[:-1]
         return self._lines.get((), None)
+
+
+def _parsed_value(text: str) -> tuple[Any, dict[KeyPath, int]]:
+    document = YamlDocument.parse(text)
+    return document.data, document._lines
+
+
+@functools.cache
+def _parser_version() -> str:
+    """What a parsed document depends on: PyYAML's version and C parser, the bounds, and this parser's own code
+    (a hash of its two modules' source, so a changed parser never reads what the old one stored)."""
+    code = b"".join(Path(module).read_bytes() for module in (__file__, yaml_fast.__file__))
+    digest = hashlib.blake2b(code, digest_size=8).hexdigest()
+    libyaml = getattr(yaml, "__with_libyaml__", False)
+    return f"trakt yaml: PyYAML {yaml.__version__} libyaml={libyaml} depth={MAX_DEPTH} nodes={MAX_NODES} {digest}"
 
 
 def _index(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:

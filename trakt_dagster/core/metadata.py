@@ -199,8 +199,21 @@ def _file_reference(path: str, line: int | None, label: str) -> dg.LocalFileCode
 def json_list(values: Iterable[object]) -> dg.JsonMetadataValue:
     """A list as a JSON metadata value (metadata sets take no plain lists).
 
+    A list of names (every item a `str`, the usual case: dependencies, outputs) is built once and shared by the
+    assets and events that list the same names; Dagster's metadata values are immutable records.
+
     Example:
         >>> json_list(("a", "b")).value
         ['a', 'b']
+        >>> json_list(["a", "b"]) is json_list(("a", "b"))
+        True
     """
-    return dg.MetadataValue.json(list(values))
+    items = tuple(values)
+    if all(type(item) is str for item in items):
+        return _json_names(items)
+    return dg.MetadataValue.json(list(items))
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_names(names: tuple[str, ...]) -> dg.JsonMetadataValue:
+    return dg.MetadataValue.json(list(names))

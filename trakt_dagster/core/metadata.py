@@ -49,6 +49,13 @@ def _field_types(metadata_set: type[NamespacedMetadataSet]) -> dict[str, frozens
     }
 
 
+@functools.cache
+def _namespaced_keys(metadata_set: type[NamespacedMetadataSet]) -> tuple[tuple[str, str], ...]:
+    """(field, namespaced key) of each field of a metadata set, in field order."""
+    prefix = metadata_set.namespace() + "/"
+    return tuple((name, prefix + name) for name in _field_types(metadata_set))
+
+
 def metadata_entries(metadata_set: type[NamespacedMetadataSet], **values: object) -> dict[str, object]:
     """`dict(metadata_set(**values))`, built without the model when every value already has a type its field
     names: the namespaced keys in field order, `None` left out. Anything else (a value to coerce, an unknown
@@ -66,8 +73,7 @@ def metadata_entries(metadata_set: type[NamespacedMetadataSet], **values: object
         types = fields.get(name)
         if types is None or (value is not None and type(value) not in types):
             return dict(metadata_set(**values))
-    prefix = metadata_set.namespace() + "/"
-    return {prefix + name: values[name] for name in fields if values.get(name) is not None}
+    return {key: value for name, key in _namespaced_keys(metadata_set) if (value := values.get(name)) is not None}
 
 
 class TaskMetadataSet(NamespacedMetadataSet):
@@ -175,25 +181,41 @@ def code_references(locations: Iterable[SourceLocation | None]) -> dg.CodeRefere
     """
     found: list[dg.LocalFileCodeReference] = []
     seen: set[tuple[str, int | None]] = set()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        for location in locations:
-            if location is None:
-                continue
-            file = location.file
-            path = str(file) if isinstance(file, Path) and file.is_absolute() else str(Path(file).absolute())
-            if (path, location.line) in seen:
-                continue
-            seen.add((path, location.line))
-            label = os.path.basename(path) + (f", {location.key}" if location.key else "")
-            found.append(_file_reference(path, location.line, label))
-        return dg.CodeReferencesMetadataValue(code_references=found) if found else None
+    for location in locations:
+        if location is None:
+            continue
+        file = location.file
+        path = str(file) if isinstance(file, Path) and file.is_absolute() else str(Path(file).absolute())
+        if (path, location.line) in seen:
+            continue
+        seen.add((path, location.line))
+        label = os.path.basename(path) + (f", {location.key}" if location.key else "")
+        found.append(_file_reference(path, location.line, label))
+    if not found:
+        return None
+    # Every item is a LocalFileCodeReference made below: the list is what the model's validation would keep.
+    return dg.CodeReferencesMetadataValue.model_construct(code_references=found)
 
 
 @functools.lru_cache(maxsize=8192)
 def _file_reference(path: str, line: int | None, label: str) -> dg.LocalFileCodeReference:
-    """One immutable code reference, built once for the tasks that share a file (a project's script)."""
-    return dg.LocalFileCodeReference(file_path=path, line_number=line, label=label)
+    """One immutable code reference, built once for the tasks that share a file (a project's script).
+
+    Values of exactly the field types (str, int or None, str) are taken as they are (`model_construct`:
+    pydantic would keep them unchanged, and the class's beta warning is raised only by its validating
+    constructor); anything else goes through that constructor, so its conversions and errors stay
+    Dagster's.
+
+    Example:
+        >>> ref = _file_reference("/p/t.sh", 1, "t.sh, script")
+        >>> ref == dg.LocalFileCodeReference(file_path="/p/t.sh", line_number=1, label="t.sh, script")
+        True
+    """
+    if type(path) is str and (line is None or type(line) is int) and type(label) is str:
+        return dg.LocalFileCodeReference.model_construct(file_path=path, line_number=line, label=label)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.LocalFileCodeReference(file_path=path, line_number=line, label=label)
 
 
 def json_list(values: Iterable[object]) -> dg.JsonMetadataValue:

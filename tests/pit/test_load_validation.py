@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from pathlib import Path
@@ -15,8 +16,9 @@ from trakt_dagster.core.definitions import load_graphs
 from trakt_dagster.core.graph import CronTrigger, IntervalTrigger
 from trakt_dagster.pit.durations import DurationError, optional_timeout, parse_go_duration
 from trakt_dagster.pit.loader import read_project
-from trakt_dagster.pit.model import PitProject, WorkspaceConfig, kept_artifacts
+from trakt_dagster.pit.model import PitProject, PitTask, WorkspaceConfig, kept_artifacts
 from trakt_dagster.pit.schedule import ScheduleError, parse_schedule
+from trakt_dagster.pit.validate import _with_runner
 
 
 def pit_graph(root: Path, name: str):
@@ -394,3 +396,16 @@ def test_assets_jobs_and_output_assets(tmp_path: Path) -> None:
     assert {k.to_user_string() for k in report.parent_keys} == {"s/load"}
     assert report.metadata["pit/location"] == "/srv/report.csv"
     assert {"pit", "python"} <= set(graph.get(dg.AssetKey(["s", "extract"])).kinds)
+
+
+def test_a_tasks_runner_is_set_as_dataclasses_replace_would() -> None:
+    task = PitTask(
+        "t", kind="", script="t.sh", depends_on=("a",), line=4, index=1, key_lines={"name": 4}, model=object()
+    )
+    fast, slow = _with_runner(task, "bash", ("x",)), dataclasses.replace(task, kind="bash", command=("x",))
+    assert [getattr(fast, f.name) for f in dataclasses.fields(PitTask)] == [
+        getattr(slow, f.name) for f in dataclasses.fields(PitTask)
+    ]
+    assert vars(fast) == vars(slow) and fast is not task and task.kind == ""
+    # the shortcut holds only while PitTask has no __post_init__ and keeps its fields in __dict__
+    assert not hasattr(PitTask, "__post_init__") and not hasattr(PitTask, "__slots__")

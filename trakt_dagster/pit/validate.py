@@ -8,6 +8,7 @@ watch accepts `secret` alone (N5); `retries` must be ≥ 0 (N7).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import os
@@ -98,7 +99,7 @@ def dispatch(task: PitTask) -> tuple[str, tuple[str, ...], str | None]:
             (),
             f'unknown runner "{_q(runner)}" for task "{_q(task.name)}": use python, bash, sql, dbt or "$ <command>"',
         )
-    suffix = PurePosixPath(task.script or "").suffix
+    suffix = _suffix(task.script or "")
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix], (), None
     return (
@@ -109,6 +110,11 @@ def dispatch(task: PitTask) -> tuple[str, tuple[str, ...], str | None]:
             f'"{_q(suffix or task.script or "")}" (.py, .sh and .sql are known)'
         ),
     )
+
+
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; a project's tasks often share a script
+def _suffix(script: str) -> str:
+    return PurePosixPath(script).suffix
 
 
 @functools.lru_cache(maxsize=4096)  # a pure function of the text, asked twice per task
@@ -253,7 +259,7 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
     if problem:
         check.error(problem, check.task_where(task, "runner" if task.runner else "script"), "set runner explicitly")
         return task
-    task = replace(task, kind=kind, command=command)
+    task = _with_runner(task, kind, command)
     if kind == "dbt":
         if not (task.script or "").strip():
             check.error(
@@ -292,6 +298,22 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
             f"create {project.folder / script} or fix the path (relative to the project folder)",
         )
     return task
+
+
+def _with_runner(task: PitTask, kind: str, command: tuple[str, ...]) -> PitTask:
+    """`dataclasses.replace(task, kind=kind, command=command)`, without running the frozen dataclass's
+    `__init__` (one `object.__setattr__` per field) again for every task of a load: a copy of the fields
+    with the two decided ones set. `PitTask` has no `__post_init__`, so the result is the same.
+
+    Example:
+        >>> task = PitTask("a", kind="", script="a.py", key_lines={"name": 2})
+        >>> _with_runner(task, "python", ()) == replace(task, kind="python", command=())
+        True
+    """
+    decided = copy.copy(task)
+    object.__setattr__(decided, "kind", kind)
+    object.__setattr__(decided, "command", command)
+    return decided
 
 
 def _check_load(check: _Checker, task: PitTask) -> None:

@@ -7,17 +7,26 @@ key, fix); the project's other flows and builds still load.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation
-from trakt_dagster.ductaflow.loader import find_projects, read_project
-from trakt_dagster.ductaflow.model import TOOL, DuctaflowProject
+
+if TYPE_CHECKING:
+    from trakt_dagster.ductaflow.model import DuctaflowProject
+# ductaflow's reader and model are imported by the functions that use them: a root without `pipelines/`
+# never imports them.
 
 
 def load_projects(root: Path, only: frozenset[str] | None = None) -> tuple[list[DuctaflowProject], FrontEndResult]:
     """Every readable project under `root`, with all errors and warnings (with `only`: just the projects whose
     graphs, named `<project>__<notebook>`, may carry one of those names)."""
     result = FrontEndResult()
+    if not (Path(root) / "pipelines").is_dir():
+        return [], result  # no project can be there (`find_projects` looks in pipelines/ only)
+    from trakt_dagster.ductaflow.loader import find_projects, read_project
+    from trakt_dagster.ductaflow.model import TOOL
+
     projects = []
     for folder in find_projects(root):
         if only is not None and not any(name.startswith(folder.name) for name in only):
@@ -46,6 +55,7 @@ def load(root: Path, options: LoadOptions) -> FrontEndResult:
     projects, result = load_projects(root, options.only)
     if not projects:
         return result
+    from trakt_dagster.ductaflow.model import TOOL
     from trakt_dagster.ductaflow.translate import build_project_graphs
 
     for project in projects:

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import importlib.metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
 from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
-from trakt_dagster.loom.config import (
-    CORRELATION_NONE,
-    CORRELATION_RUN,
-    ConfigProblem,
-    RunnerConfig,
-    find_config,
-    read_runner_config,
-)
-from trakt_dagster.loom.model import LoomPipeline
+
+if TYPE_CHECKING:
+    from trakt_dagster.loom.config import ConfigProblem, RunnerConfig
+    from trakt_dagster.loom.model import LoomPipeline
+# loom's config reader and model are imported by the functions that use them: a root without loom modules
+# never imports them.
 
 MARKERS = ("loom.etl", "ETLPipeline")
 TOOL = "loom"
@@ -77,6 +75,7 @@ def pipelines_of_modules(found_modules: list[PipelineModule]) -> tuple[list[Loom
         )
         return [], result
     candidates: list[tuple[PipelineModule, str, type]] = []
+    from trakt_dagster.loom.config import RunnerConfig
     from trakt_dagster.loom.loader import defined_in, inspecting, pipeline_classes
 
     for found in modules:
@@ -137,6 +136,7 @@ def _load_one(
 ) -> LoomPipeline | None:
     """One pipeline class: its config, loom's compilation, the adapter's settings. Every error (also a config's
     shared by several pipelines) is attributed to this pipeline."""
+    from trakt_dagster.loom.config import ConfigProblem, RunnerConfig
     from trakt_dagster.loom.loader import load_pipeline
 
     name = cls.__name__
@@ -172,6 +172,8 @@ def _load_one(
 def check_settings(pipeline: LoomPipeline) -> list[LoadError]:
     """Adapter settings that name params fields: they must exist (and the partition field must be a date)."""
     import datetime
+
+    from trakt_dagster.loom.config import CORRELATION_NONE, CORRELATION_RUN
 
     settings = pipeline.settings
     config = pipeline.config
@@ -224,6 +226,8 @@ def _config_for(
     found: PipelineModule, configs: dict[Path, RunnerConfig | ConfigProblem | LoadError]
 ) -> RunnerConfig | ConfigProblem | LoadError:
     """The module's runner config (read once per file), or what is wrong with it."""
+    from trakt_dagster.loom.config import ConfigProblem, find_config, read_runner_config
+
     located = find_config(found.path, found.module)
     if isinstance(located, LoadError):
         return located

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,13 +14,12 @@ from trakt_dagster.core.graph import TaskResult
 class TaskStarted:
     """A task is about to start its first attempt.
 
-    The task waits until the consumer has handled this event (e.g. written the manifest), so a run
-    killed while the task runs still shows it as started.
+    The task is handed to a worker only once the consumer has handled this event (e.g. written the
+    manifest), so a run killed while the task runs still shows it as started.
     """
 
     key: str
     started_at: datetime
-    handled: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

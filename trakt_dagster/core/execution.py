@@ -319,7 +319,10 @@ def execute_graph(
         try:
             session.close(success)
         finally:
-            folder.write_manifest()
+            try:
+                folder.write_manifest()
+            finally:
+                folder.close_logs()  # (also in step granularity, whose merged manifest may still be running)
             _retain(context, graph, run_dir, prune_current=not step_mode, log=dagster_log)
             run_log.flush()
     for key, result in deferred:
@@ -453,10 +456,11 @@ def _checkpoint(runner: TaskRunner, folder: RunFolder, run_log: RunLogBatcher) -
     `WritePacer`), then let announced tasks start. Bursts of events cost one write (a task's end and the
     start of the task it unblocks are one burst); while writes are due at once (a short run, the first
     events of a long one, after a failure), a task never starts before the manifest shows it running.
-    Run-log lines go out when due."""
+    Task log lines are written then too, and run-log lines when due."""
     run_log.flush_if_due()
     if runner.pending():
         return
+    folder.flush_logs()
     if folder.write_due() == 0.0:
         folder.write_manifest()
     runner.acknowledge()
@@ -465,6 +469,7 @@ def _checkpoint(runner: TaskRunner, folder: RunFolder, run_log: RunLogBatcher) -
 def _idle(folder: RunFolder, run_log: RunLogBatcher) -> float | None:
     """While the runner waits for events: do the deferred writes that became due; returns how long the runner
     may wait before the next one is due (None: nothing deferred)."""
+    folder.flush_logs()
     logs = run_log.flush_if_due()
     manifest = folder.write_due()
     if manifest == 0.0:
@@ -540,7 +545,13 @@ _FIELD_JSON = json.JSONEncoder(default=str)
 
 
 def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else _FIELD_JSON.encode(value)
+    kind = type(value)
+    if kind is str:
+        text = value
+    elif kind is int:  # (what JSON writes for an int, without the encoder's call overhead)
+        text = str(value)
+    else:
+        text = value if isinstance(value, str) else _FIELD_JSON.encode(value)
     return text if len(text) <= 500 else text[:497] + "..."
 
 

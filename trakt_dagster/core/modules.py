@@ -41,6 +41,8 @@ class ModuleNamespace:
         self._depth = 0
         self._names: tuple[int, set[str]] | None = None
         """The folder's top-level names, with the folder's modification time they were read at."""
+        self._finder_keys: tuple[set[str], tuple[str, ...]] | None = None
+        """The import cache keys `_forget_finders` drops, for the set of top-level names they were made for."""
 
     @property
     def search_root(self) -> Path:
@@ -49,7 +51,9 @@ class ModuleNamespace:
 
     def _local_top_names(self) -> set[str]:
         if self.package:
-            return {self.root.name}
+            if self._names is None:
+                self._names = (0, {self.root.name})
+            return self._names[1]
         try:
             stamp = os.stat(self.root).st_mtime_ns  # changes whenever an entry is added, removed or renamed
         except OSError:
@@ -135,10 +139,14 @@ class ModuleNamespace:
     def _forget_finders(self, local: set[str]) -> None:
         """Drop the cached directory listings of this folder and its top-level packages, so files written since
         the last import are found (only these: the cost must not grow with the folders loaded before)."""
-        sys.path_importer_cache.pop(str(self.search_root), None)
-        root = str(self.root)
-        for key in (root, *(os.path.join(root, name) for name in local)):
-            sys.path_importer_cache.pop(key, None)
+        known = self._finder_keys
+        if known is None or known[0] is not local:
+            root = str(self.root)
+            keys = (str(self.search_root), root, *(os.path.join(root, name) for name in local))
+            known = self._finder_keys = (local, keys)
+        cache = sys.path_importer_cache
+        for key in known[1]:
+            cache.pop(key, None)
 
     def import_module(self, name: str) -> ModuleType:
         """Import `name` as this pipeline sees it (once: later calls return the same module)."""
@@ -167,10 +175,33 @@ class ModuleNamespace:
 def _added_since(marker: str | None) -> list[str]:
     """Names added to `sys.modules` after `marker` (its last name at some point): dicts keep insertion order,
     so those are the names after it (a name removed and added again counts as added). Without the marker
-    (removed meanwhile), every name."""
-    names = list(sys.modules)  # (one step: other threads may import meanwhile)
+    (removed meanwhile), every name.
+
+    Walks back from the newest name to the marker (usually a few names), instead of copying the whole table
+    (thousands of names once Dagster is imported) at every namespace exit.
+
+    Example:
+        >>> import sys
+        >>> last = next(reversed(sys.modules))
+        >>> _added_since(last)
+        []
+    """
     if marker is None or marker not in sys.modules:
-        return names
+        return list(sys.modules)
+    added: list[str] = []
+    try:
+        for name in reversed(sys.modules):
+            if name == marker:
+                added.reverse()
+                return added
+            added.append(name)
+    except RuntimeError:  # another thread imported (the table changed size) while walking: copy it in one step
+        return _added_since_copy(marker)
+    return list(sys.modules)  # the marker went away while walking
+
+
+def _added_since_copy(marker: str) -> list[str]:
+    names = list(sys.modules)  # (one step: other threads may import meanwhile)
     for position in range(len(names) - 1, -1, -1):
         if names[position] == marker:
             return names[position + 1 :]

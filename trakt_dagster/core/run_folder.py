@@ -24,6 +24,8 @@ MAX_OPEN_LOGS = 64
 """Task log files a run keeps open at once (opening a file per line is slow with many small tasks)."""
 _LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 """How a task log file is opened: appended to, created when missing, not inherited by child processes."""
+MAX_PENDING_LOG_LINES = 64
+"""Task log lines held at most before they are written (the bridge writes them at its next checkpoint)."""
 SKIPPED_DIRS = frozenset({".git", "__pycache__", ".venv", "node_modules", ".ipynb_checkpoints", ".pytest_cache"})
 
 
@@ -118,6 +120,9 @@ class RunFolder:
         self._lock = threading.Lock()
         self._logs: OrderedDict[str, int] = OrderedDict()
         """Open task log files (descriptors), least recently written first."""
+        self._pending: dict[str, list[bytes]] = {}
+        """Task log lines not written yet, per task in the order logged (see `log`)."""
+        self._pending_lines = 0
         self._stamp: tuple[int, str] = (-1, "")
         """The last second a log line was stamped with, and its text (formatted once per second)."""
 
@@ -177,12 +182,14 @@ class RunFolder:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def log(self, task_key: str, level: str, message: str) -> None:
-        """Append a line to `logs/<task>.log` (written through at once; recent files are kept open).
+        """Add a line to `logs/<task>.log`, stamped now; it is written by the next `flush_logs()`.
 
-        Each line is one unbuffered `write` on a descriptor opened with O_APPEND (no Python buffer to flush,
-        so a killed run loses no line that was logged); the timestamp's date and time part is formatted once
-        per second. Both matter because every task writes several lines and this runs in the thread that
-        hands events to Dagster."""
+        The bridge flushes whenever no further runner event is waiting, before it lets an announced task start
+        and before the runner waits for events (and every `MAX_PENDING_LOG_LINES` lines), so a task's lines
+        of one burst of events (its tool events, its end, the next task's start) cost one `write` per file,
+        and a killed run loses no line from before the current burst. The timestamp's date and time part is
+        formatted once per second. Both matter because every task writes several lines and this runs in the
+        thread that hands events to Dagster."""
         now_ns = time.time_ns()
         second, millis = divmod(now_ns // 1_000_000, 1000)
         stamp = self._stamp  # (one tuple: threads logging at once never see one second's text with another's)
@@ -191,21 +198,46 @@ class RunFolder:
         line = self.redactor.text(f"{stamp[1]}.{millis:03d} {level.upper():<7} {message}\n")
         data = line.encode("utf-8")
         with self._lock:
+            lines = self._pending.get(task_key)
+            if lines is None:
+                self._pending[task_key] = [data]
+            else:
+                lines.append(data)
+            self._pending_lines += 1
+            if self._pending_lines >= MAX_PENDING_LOG_LINES:
+                self._write_pending()
+
+    def flush_logs(self) -> None:
+        """Write the task log lines `log` gathered: one unbuffered `write` per file, on a descriptor opened with
+        O_APPEND (recent files are kept open), so the lines are in the file as soon as this returns."""
+        if self._pending:
+            with self._lock:
+                self._write_pending()
+
+    def _write_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        self._pending_lines = 0
+        for task_key, lines in pending.items():
             fd = self._logs.pop(task_key, None)
             if fd is None:
                 fd = os.open(self.logs_dir / log_file_name(task_key), _LOG_FLAGS, 0o666)
                 if len(self._logs) >= MAX_OPEN_LOGS:
                     os.close(self._logs.popitem(last=False)[1])
             self._logs[task_key] = fd
+            data = lines[0] if len(lines) == 1 else b"".join(lines)
             while data:  # a short write (e.g. a full disk's last bytes) continues where it stopped
                 data = data[os.write(fd, data) :]
 
     def close_logs(self) -> None:
-        """Close the task log files kept open (done when the finished manifest is written)."""
+        """Write the gathered task log lines and close the files kept open (done when the finished manifest is
+        written)."""
         with self._lock:
-            for fd in self._logs.values():
-                os.close(fd)
-            self._logs.clear()
+            try:
+                self._write_pending()
+            finally:
+                for fd in self._logs.values():
+                    os.close(fd)
+                self._logs.clear()
 
     def snapshot(self, spec: SnapshotSpec, exclude: Iterable[Path] = ()) -> Path:
         """Copy the pipeline's source files into `project/` (what ran, for later inspection)."""

@@ -33,9 +33,6 @@ from trakt_dagster.core.events import (
 )
 from trakt_dagster.core.graph import FailurePolicy, Task, TaskGraph, TaskResult
 
-START_ACK_TIMEOUT_S = 60.0
-"""How long a task waits for its start to be recorded before running anyway."""
-
 
 class EarlierAttemptFailed(RuntimeError):
     """Step granularity with Dagster retries: the op's earlier attempt failed (its error is in that attempt's
@@ -118,12 +115,15 @@ class TaskRunner:
         """When True, tasks announced by `TaskStarted` wait until `acknowledge()` (the consumer recorded
         their start, possibly for several events at once); else they start when the event is consumed."""
         self._unacked: list[TaskStarted] = []
+        self._held: dict[str, tuple[Task, dict[str, Any], TaskStarted]] = {}
+        """Announced tasks not handed to a worker yet (by key): a worker gets a task only once its start
+        was handled, so it wakes once per task instead of once for the job and again for the go-ahead."""
         self.run_info = run_info
         self.session = session
         self.max_parallel = max(1, max_parallel or graph.max_parallel)
         self.failure_policy = failure_policy or graph.failure_policy
         self.run_timeout = run_timeout if run_timeout is not None else graph.run_timeout
-        self._events: queue.Queue[RunnerEvent | _Finished] = queue.Queue()
+        self._events: queue.SimpleQueue[RunnerEvent | _Finished] = queue.SimpleQueue()
         self._contexts: dict[str, TaskContext] = {}
         self._lock = threading.Lock()
         self._aborted = threading.Event()
@@ -193,7 +193,7 @@ class TaskRunner:
                         self._unacked.append(item)
                     yield item
                     if started and not self.manual_ack:
-                        item.handled.set()
+                        self._release(item)
                     continue
                 event = item.event
                 running.discard(event.key)
@@ -242,7 +242,8 @@ class TaskRunner:
             for _ in self._workers:
                 self._jobs.put(None)  # idle workers end; busy ones after their task
             self._workers = []
-            self.acknowledge()
+            self._unacked = []  # announced tasks that never got their go-ahead do not start any more
+            self._held.clear()
             if running:
                 self._aborted.set()
             with self._lock:
@@ -274,13 +275,28 @@ class TaskRunner:
         """Let every announced task start (with `manual_ack`)."""
         unacked, self._unacked = self._unacked, []
         for event in unacked:
-            event.handled.set()
+            self._release(event)
+
+    def _release(self, announced: TaskStarted) -> None:
+        """Hand an announced task to a worker (a new thread only while every worker is busy)."""
+        job = self._held.pop(announced.key, None)
+        if job is None:
+            return
+        self._jobs.put(job)
+        with self._lock:
+            self._busy += 1
+            spawn = self._busy > len(self._workers)
+        if spawn:  # a worker thread per task running at once (≤ max_parallel)
+            thread = threading.Thread(target=self._serve, name=f"task-{announced.key}", daemon=True)
+            self._workers.append(thread)
+            thread.start()
 
     # -- internals ----------------------------------------------------------------------------
     def _expire_run(self, running: set[str], state: dict[str, str], failed: list[str]) -> Iterator[RunnerEvent]:
         message = f"Run of '{self.graph.name}' timed out after {self.run_timeout:g}s"
         self._aborted.set()
         for key in sorted(running):
+            self._held.pop(key, None)  # announced but not handed to a worker yet: it never starts
             with self._lock:
                 ctx = self._contexts.get(key)
             if ctx is not None:
@@ -307,17 +323,10 @@ class TaskRunner:
 
     def _start(self, task: Task, upstream: dict[str, Any]) -> None:
         # announced from the scheduling thread, so the event is waiting before the scheduler hands out the
-        # event that made the task ready; the task's thread waits until the consumer handled it
+        # event that made the task ready; a worker gets the task once the consumer handled it (`_release`)
         announced = TaskStarted(task.key, datetime.now(UTC))
+        self._held[task.key] = (task, upstream, announced)
         self._events.put(announced)
-        self._jobs.put((task, upstream, announced))
-        with self._lock:
-            self._busy += 1
-            spawn = self._busy > len(self._workers)
-        if spawn:  # a worker thread per task running at once (≤ max_parallel)
-            thread = threading.Thread(target=self._serve, name=f"task-{task.key}", daemon=True)
-            self._workers.append(thread)
-            thread.start()
 
     def _serve(self) -> None:
         """A worker thread: runs tasks one after the other (starting a thread per task costs more than many
@@ -344,7 +353,6 @@ class TaskRunner:
             first = min(self.run_info.retry_number, task.dagster_retries) + 1
             attempts = first
         started_at = announced.started_at
-        announced.handled.wait(START_ACK_TIMEOUT_S)
         t0 = time.perf_counter()
         if first > 1:
             self._events.put(

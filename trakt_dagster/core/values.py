@@ -14,6 +14,7 @@ import os
 import pickle
 import secrets
 import shutil
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,7 @@ def write_value(folder: Path, value: Any, *, task: str) -> list[str]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     index = {"kind": "dict" if isinstance(value, dict) else "value", "entries": entries}
-    with open(staging / _INDEX, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(index))
+    _write_bytes(staging / _INDEX, json.dumps(index).encode("utf-8"))
     try:
         os.rename(staging, folder)
     except OSError:  # an earlier value of the same run and task (a retried op): replaced as a whole
@@ -77,7 +77,7 @@ def _write_item(folder: Path, stem: str, item: Any, *, name: str, task: str) -> 
             pass
     target = folder / f"{stem}.pkl"
     try:  # (into the value's staging folder, renamed into place as a whole: no staging per file needed)
-        with open(target, "wb") as fh:
+        with open(target, "wb", buffering=0) as fh:  # (pickle writes whole frames: no buffer needed)
             pickle.dump(item, fh, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - reported with the artifact and task names
         raise ValueSerializationError(
@@ -85,6 +85,16 @@ def _write_item(folder: Path, stem: str, item: Any, *, name: str, task: str) -> 
             "Return picklable values, or run the pipeline with granularity 'pipeline' (values stay in memory)."
         ) from exc
     return {"file": target.name, "format": "pickle"}
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """A new file holding `data` (one `write` for small files: no Python file object)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
 
 
 def read_value(folder: Path) -> Any:
@@ -101,6 +111,27 @@ def read_value(folder: Path) -> Any:
             with open(path, "rb") as fh:
                 loaded[name] = pickle.load(fh)
     return loaded if index["kind"] == "dict" else loaded.get("__value__")
+
+
+_LEGACY: dict[str, set[str]] = {}
+_LEGACY_LOCK = threading.Lock()
+
+
+def _legacy_pointers(folder: Path) -> set[str]:
+    """The `<task>.json` pointer files earlier versions wrote in a `latest/` folder, listed once per process
+    (this version never writes them), so storing a value costs no look-up for them."""
+    key = str(folder)
+    with _LEGACY_LOCK:
+        names = _LEGACY.get(key)
+        if names is None:
+            try:
+                names = {e.name for e in os.scandir(folder) if e.name.endswith(".json")}
+            except OSError:
+                names = set()
+            if len(_LEGACY) > 10_000:
+                _LEGACY.clear()
+            _LEGACY[key] = names
+        return names
 
 
 class ValueStore:
@@ -145,10 +176,11 @@ class ValueStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        legacy = folder / f"{link.name}.json"  # the pointer file earlier versions wrote
-        if legacy.exists():
+        legacy = f"{link.name}.json"  # the pointer file earlier versions wrote, replaced by the link
+        if legacy in _legacy_pointers(folder):
+            _legacy_pointers(folder).discard(legacy)
             with contextlib.suppress(OSError):
-                legacy.unlink()
+                os.unlink(folder / legacy)
 
     def stored_files(self, run_id: str, task: str) -> list[str] | None:
         """The files of `task`'s value stored by `run_id`, or None if it stored none."""

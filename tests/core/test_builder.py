@@ -208,3 +208,20 @@ def test_a_hash_tells_apart_only_names_that_would_collide(tmp_path: Path, instan
     assert result.success
     keys = sorted(e.asset_key.path[1] for e in result.get_asset_materialization_events())
     assert keys == sorted(["a_b", hashed_name("a-b"), "c_d"]) and hashed_name("a-b").startswith("a_b_")
+
+
+@pytest.mark.parametrize("include_resources", [True, False])
+def test_a_graphs_definitions_are_what_merging_its_parts_gives(tmp_path: Path, include_resources: bool) -> None:
+    from trakt_dagster.core.graph import CronTrigger, IntervalTrigger
+
+    graph = make_graph(triggers=(CronTrigger("0 6 * * *", "UTC"), IntervalTrigger(3600, name="hourly")))
+    defs = build_graph_definitions(
+        graph, run_storage=RunStorage(runs_dir=str(tmp_path)), include_resources=include_resources
+    )
+    assert [s.name for s in defs.schedules] == ["demo_schedule"] and [s.name for s in defs.sensors] == ["hourly"]
+    merged = dg.Definitions.merge(
+        dg.Definitions(assets=defs.assets, jobs=defs.jobs, resources=defs.resources if include_resources else None),
+        dg.Definitions(schedules=defs.schedules, sensors=defs.sensors),
+    )
+    assert merged == defs
+    assert bool(defs.resources) is include_resources

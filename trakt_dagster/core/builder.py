@@ -23,7 +23,7 @@ from trakt_dagster.core.translator import (
     ExternalTranslatorData,
     TaskTranslatorData,
 )
-from trakt_dagster.core.triggers import trigger_definitions
+from trakt_dagster.core.triggers import trigger_schedules_and_sensors
 
 LOAD_LOG = logging.getLogger("trakt_dagster.load")
 
@@ -176,13 +176,18 @@ def build_graph_definitions(
         partitions_def=graph.partitions_def,
         executor_def=_executor(graph, granularity, len(assets)),
     )
-    defs = dg.Definitions.merge(
-        dg.Definitions(
-            assets=[*externals, *assets],
-            jobs=[job],
-            resources=all_resources if include_resources else None,
-        ),
-        trigger_definitions(graph, job, pipeline),
+    schedules, sensors = trigger_schedules_and_sensors(graph, job, pipeline)
+    # what `Definitions.merge` of the graph's assets and job with its triggers gives, built at once (a merge
+    # costs as much as building the definitions themselves, once per pipeline of a load)
+    defs = dg.Definitions(
+        assets=[*externals, *assets],
+        schedules=schedules,
+        sensors=sensors,
+        jobs=[job],
+        resources=dict(all_resources) if include_resources else {},
+        loggers={},
+        asset_checks=[],
+        metadata={},
     )
     if graph.extra_definitions is not None:
         extra = graph.extra_definitions(BuildContext(graph, binding, job, pipeline, translator))

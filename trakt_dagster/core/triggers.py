@@ -234,6 +234,12 @@ def build_interval_sensor(graph: TaskGraph, trigger: IntervalTrigger, job: Any, 
 
 def trigger_definitions(graph: TaskGraph, job: Any, pipeline: str) -> dg.Definitions:
     """Schedules and sensors for every trigger of a graph (names `<pipeline>_schedule[_N]`)."""
+    schedules, sensors = trigger_schedules_and_sensors(graph, job, pipeline)
+    return dg.Definitions(schedules=schedules, sensors=sensors)
+
+
+def trigger_schedules_and_sensors(graph: TaskGraph, job: Any, pipeline: str) -> tuple[list[Any], list[Any]]:
+    """The schedules and the sensors of `trigger_definitions`, as lists (for one `Definitions` of the graph)."""
     schedules = []
     sensors = []
     for index, trigger in enumerate(graph.triggers):
@@ -243,4 +249,4 @@ def trigger_definitions(graph: TaskGraph, job: Any, pipeline: str) -> dg.Definit
             sensors.append(build_interval_sensor(graph, trigger, job, name))
         else:
             schedules.append(build_schedule(graph, trigger, job, name))
-    return dg.Definitions(schedules=schedules, sensors=sensors)
+    return schedules, sensors

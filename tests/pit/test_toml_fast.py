@@ -225,3 +225,29 @@ def test_generated_pit_projects(tasks: int, rnd) -> None:  # noqa: ANN001 - hypo
     assert agree(text) == "fast"
     doc = TomlDocument.parse(text, Path("pit.toml"))
     assert doc.line_of("tasks", "name", index=tasks - 1) is not None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"# Daily sales.\n# Second line.\n[dag]\nname = 'x'\n",
+        b"#!/usr/bin/env pit\n\n## Banner\n# text\r\n[dag]\n",
+        b"\xef\xbb\xbf# With a byte-order mark.\n[dag]\n",
+        b"[dag]\n# not leading\n",
+        b"# -*- coding: utf-8 -*-\n[dag]\n",
+        b"# caf\xc3\xa9 \xe2\x80\xa8 sep\r# cr only\r[dag]\r",
+        b"# big\n" + b"# " + "é".encode() * 60_000 + b"\n[dag]\n",  # over the 200 kB a description is read from
+        b"# big by characters only\n" + b"#" + b"x" * 49_990 + b"\n",
+    ],
+)
+def test_the_files_leading_comment_is_what_reading_the_file_gives(tmp_path: Path, raw: bytes) -> None:
+    from trakt_dagster.core.source_text import leading_comment
+
+    path = tmp_path / "pit.toml"
+    path.write_bytes(raw)
+    try:
+        doc = TomlDocument.read(path)
+    except TomlSyntaxError:
+        doc = TomlDocument(path=path, data={}, text=raw.decode("utf-8").removeprefix("\ufeff"))
+        doc.had_bom = raw.startswith(b"\xef\xbb\xbf")
+    assert doc.leading_comment() == leading_comment(path)

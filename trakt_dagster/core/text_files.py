@@ -21,9 +21,9 @@ class TextFileError(ValueError):
         self.line = line
 
 
-def read_config_text(path: Path, max_bytes: int = MAX_CONFIG_BYTES) -> str:
-    """The UTF-8 text of `path` (a leading byte-order mark removed). Raises `OSError` when it cannot be
-    read and `TextFileError` when it is larger than `max_bytes` or not UTF-8.
+def read_config_text(path: Path, max_bytes: int = MAX_CONFIG_BYTES, *, keep_bom: bool = False) -> str:
+    """The UTF-8 text of `path` (a leading byte-order mark removed, unless `keep_bom`). Raises `OSError` when it
+    cannot be read and `TextFileError` when it is larger than `max_bytes` or not UTF-8.
 
     Example:
         >>> import tempfile
@@ -47,4 +47,4 @@ def read_config_text(path: Path, max_bytes: int = MAX_CONFIG_BYTES) -> str:
         raise TextFileError(
             f"line {line} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {column})", line
         ) from None
-    return text[1:] if text.startswith("\ufeff") else text
+    return text[1:] if not keep_bom and text.startswith("\ufeff") else text

@@ -358,6 +358,7 @@ def read_project(path: Path) -> tuple[PitProject | None, Problems]:
         description=dag.get("description", ""),
         granularity=granularity,
         name_line=doc.line_of("dag", "name") or doc.line_of("dag"),
+        file_comment=doc.leading_comment() or "",
         key_lines=_dag_key_lines(doc),
     )
     return project, problems

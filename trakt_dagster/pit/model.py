@@ -169,6 +169,9 @@ class PitProject:
     """`[dag.dagster] granularity`: `pipeline` (default: one op per DAG) or `step` (one op per task, the task's
     retries as Dagster retries)."""
     name_line: int | None = None
+    file_comment: str | None = field(default=None, compare=False, repr=False)
+    """The comment `pit.toml` starts with (`""`: none), read with the file; None: not read (the file is read
+    again when it is needed)."""
     key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     """Line of every DAG-level key and table as written (`dag.overlap`, `dag.ftp_watch.pattern`,
     `dag.ftp_watch`)."""

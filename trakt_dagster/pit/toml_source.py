@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trakt_dagster.core.errors import cut_text
+from trakt_dagster.core.source_text import MAX_BYTES, leading_comment_of
 from trakt_dagster.core.text_files import read_config_text
 
 try:
@@ -79,6 +80,8 @@ class TomlDocument:
     path: Path
     data: dict[str, Any]
     text: str
+    had_bom: bool = False
+    """Whether the file started with a byte-order mark (`text` is without it)."""
     _tables: dict[tuple[str, int | None], int] = field(default_factory=dict)
     _keys: dict[tuple[str, int | None, str], int] = field(default_factory=dict)
 
@@ -86,7 +89,23 @@ class TomlDocument:
     def read(cls, path: Path) -> TomlDocument:
         """Parse a file; raises `TomlSyntaxError` (with the line), `TextFileError` (too large, not UTF-8; with
         the line) or `OSError`."""
-        return cls.parse(read_config_text(Path(path)), Path(path))
+        text = read_config_text(Path(path), keep_bom=True)
+        had_bom = text.startswith("\ufeff")
+        doc = cls.parse(text[1:] if had_bom else text, Path(path))
+        doc.had_bom = had_bom
+        return doc
+
+    def leading_comment(self) -> str | None:
+        """The comment the file starts with, as `core.source_text.leading_comment` reads it from the file (None
+        for a file with a byte-order mark or larger than it reads, as there), from the text already read.
+
+        Example:
+            >>> TomlDocument.parse("# Daily sales.\\n[dag]\\n", Path("pit.toml")).leading_comment()
+            'Daily sales.'
+        """
+        if self.had_bom or len(self.text) * 4 > MAX_BYTES and len(self.text.encode("utf-8")) > MAX_BYTES:
+            return None
+        return leading_comment_of(self.text, self.path.suffix)
 
     @classmethod
     def parse(cls, text: str, path: Path) -> TomlDocument:

@@ -135,11 +135,8 @@ def script_path(project: PitProject, task: PitTask, workspace: WorkspaceConfig |
 
 def dag_description(project: PitProject) -> str:
     """`[dag] description`, else the comment `pit.toml` starts with, else a generic line."""
-    return (
-        project.description
-        or leading_comment(project.pit_toml)
-        or f"pit DAG '{project.name}' ({project.pit_toml.parent.name}/pit.toml)"
-    )
+    comment = project.file_comment if project.file_comment is not None else leading_comment(project.pit_toml)
+    return project.description or comment or f"pit DAG '{project.name}' ({project.pit_toml.parent.name}/pit.toml)"
 
 
 def topological(tasks: tuple[PitTask, ...]) -> list[PitTask]:

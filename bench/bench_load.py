@@ -93,7 +93,10 @@ def write_root(root: Path, kind: str, count: int) -> None:
 
 
 TIMED = """
-import json, logging, sys, time
+import gc, json, logging, sys, time
+# Each clock below starts after a full collection: otherwise a collection of the whole heap that earlier work
+# made due (the imports, the previous stage's objects) lands in whichever stage happens to allocate next, and
+# moves that stage's time by a fifth (a cache that saved allocations in one stage once moved it into the floor).
 logging.disable(logging.CRITICAL)
 import dagster as dg
 import flowrun, pandas  # the tools' own libraries, imported before the clock as Dagster is (runs need them)
@@ -102,6 +105,7 @@ from trakt_dagster.core.definitions import load_graphs
 from trakt_dagster.core.translator import DagsterTaskGraphTranslator, TaskTranslatorData, ExternalTranslatorData
 from trakt_dagster.core.triggers import trigger_definitions
 
+gc.collect()
 t0, c0 = time.perf_counter(), time.process_time()
 defs = build_definitions(sys.argv[1], runs_dir=sys.argv[2], strict_load=True)
 defs.get_repository_def()
@@ -110,6 +114,7 @@ assets = len(defs.resolve_asset_graph().get_all_asset_keys())
 
 # Dagster's floor for the same graphs: the specs our translator gives (computed before the clock starts),
 # one subsettable multi-asset and one job per graph, the schedules, merged and resolved with Dagster alone.
+gc.collect()
 t0, c0 = time.perf_counter(), time.process_time()
 graphs, errors = load_graphs(sys.argv[1])
 # parse and check only (a second time in this process: caches are warm)
@@ -131,6 +136,7 @@ def make_body(specs):
     return body
 
 
+gc.collect()
 t0, c0 = time.perf_counter(), time.process_time()
 parts = []
 for name, specs, externals, crons, _ in plans:
@@ -161,6 +167,7 @@ def make_configured_body(specs, config_class):
     return body
 
 
+gc.collect()
 t0, c0 = time.perf_counter(), time.process_time()
 parts = []
 for name, fields, externals, crons, config in values:
@@ -255,7 +262,8 @@ def main() -> None:
         print(lines[-1], flush=True)
     body = f"""## Definitions load: generated roots against Dagster's own floor
 
-Each figure in a fresh process, after the imports: (t) `build_definitions(root)` (parse every file, check,
+Each figure in a fresh process, after the imports, each clock started after a full garbage collection:
+(t) `build_definitions(root)` (parse every file, check,
 translate, build and resolve the definitions, as a code server does on every start and reload (Dagster,
 pandas and flowrun imported before the clock, as every run of these pipelines imports them), with the
 pipelines' step and task modules' bytecode cached by an earlier load); the first load of a new root, which

@@ -18,7 +18,7 @@ from trakt_dagster.pit.durations import DurationError, optional_timeout, parse_g
 from trakt_dagster.pit.loader import read_project
 from trakt_dagster.pit.model import PitProject, PitTask, WorkspaceConfig, kept_artifacts
 from trakt_dagster.pit.schedule import ScheduleError, parse_schedule
-from trakt_dagster.pit.validate import _with_runner
+from trakt_dagster.pit.validate import _evolved
 
 
 def pit_graph(root: Path, name: str):
@@ -398,14 +398,20 @@ def test_assets_jobs_and_output_assets(tmp_path: Path) -> None:
     assert {"pit", "python"} <= set(graph.get(dg.AssetKey(["s", "extract"])).kinds)
 
 
-def test_a_tasks_runner_is_set_as_dataclasses_replace_would() -> None:
+def test_a_record_is_evolved_as_dataclasses_replace_would() -> None:
     task = PitTask(
         "t", kind="", script="t.sh", depends_on=("a",), line=4, index=1, key_lines={"name": 4}, model=object()
     )
-    fast, slow = _with_runner(task, "bash", ("x",)), dataclasses.replace(task, kind="bash", command=("x",))
-    assert [getattr(fast, f.name) for f in dataclasses.fields(PitTask)] == [
-        getattr(slow, f.name) for f in dataclasses.fields(PitTask)
-    ]
-    assert vars(fast) == vars(slow) and fast is not task and task.kind == ""
-    # the shortcut holds only while PitTask has no __post_init__ and keeps its fields in __dict__
-    assert not hasattr(PitTask, "__post_init__") and not hasattr(PitTask, "__slots__")
+    project = PitProject("p", Path("p"), Path("p/pit.toml"), tasks=(task,), key_lines={"dag.name": 2}, name_line=2)
+    for record, changes in ((task, {"kind": "bash", "command": ("x",)}), (project, {"tasks": ()})):
+        fast, slow = _evolved(record, **changes), dataclasses.replace(record, **changes)
+        fields = dataclasses.fields(type(record))
+        assert [getattr(fast, f.name) for f in fields] == [getattr(slow, f.name) for f in fields]
+        assert vars(fast) == vars(slow) and fast is not record and type(fast) is type(record)
+    assert task.kind == "" and project.tasks == (task,)
+    # the shortcut holds only while the records have no __post_init__, slots or cached values in __dict__
+    for cls in (PitTask, PitProject):
+        assert not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
+        assert set(vars(cls(*(["x", Path("x"), Path("x")] if cls is PitProject else ["x", "k"])))) == {
+            f.name for f in dataclasses.fields(cls)
+        }

@@ -232,19 +232,21 @@ def _pipeline_asset(
             granularity=Granularity.PIPELINE,
         )
 
+    # `context` unannotated where nothing else is: an asset's op gets an AssetExecutionContext either way, and
+    # Dagster then skips checking the annotation for every op of a load
     config_class, config_schema = graph.config_class, None
     if shares_schema(config_class):  # the schema inferred once per class, not once per op
-        config_schema = config_fields_of(config_class)
 
-        def op_fn(context: dg.AssetExecutionContext):  # noqa: ANN202 - a generator op
+        def op_fn(context):  # noqa: ANN001, ANN202 - a generator op; see above
             yield from body(context, config_value(config_class, context))
 
+        config_schema = config_fields_of(config_class)
     elif config_class is not None:
         body.__annotations__["config"] = config_class
         op_fn = body
     else:
 
-        def op_fn(context: dg.AssetExecutionContext):  # noqa: ANN202 - a generator op
+        def op_fn(context):  # noqa: ANN001, ANN202 - a generator op; see above
             yield from body(context, None)
 
     return dg.multi_asset(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import keyword
 import re
@@ -18,6 +19,7 @@ RESERVED = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=16384)  # a pure function of the text, asked several times for every task of a load
 def dagster_name(name: str) -> str:
     """The obvious name Dagster accepts (`^[A-Za-z0-9_]+$`) for `name`.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import dagster as dg
@@ -24,6 +25,20 @@ LOAD_ERROR_ASSET = "load-error"
 LOAD_ERROR_TAG = f"{TAG_PREFIX}load_error"
 SHOWN_ERRORS = 50
 """A placeholder's description and metadata list at most this many errors (the count says how many)."""
+
+
+def _asset_key(prefix: str, name: str) -> dg.AssetKey:
+    """`AssetKey([prefix, name])`, one immutable key object per path of text parts: a load asks for each task's
+    key several times (checks, binding, its spec, its dependants' specs), and Dagster validates every new key.
+    Anything else (e.g. a translator's prefix that is no text) goes to Dagster, which says what is wrong."""
+    if type(prefix) is str and type(name) is str:
+        return _text_asset_key(prefix, name)
+    return dg.AssetKey([prefix, name])
+
+
+@functools.lru_cache(maxsize=16384)
+def _text_asset_key(prefix: str, name: str) -> dg.AssetKey:
+    return dg.AssetKey([prefix, name])
 
 
 @dataclass(frozen=True)
@@ -82,12 +97,12 @@ class DagsterTaskGraphTranslator:
         hash only when two different names of the pipeline would otherwise collide (`TaskGraph.dagster_names`)."""
         if data.task.asset_key:
             return dg.AssetKey([dagster_name(part) for part in data.task.asset_key])
-        return dg.AssetKey([self.get_key_prefix(data.graph), data.graph.dagster_names[data.task.key_name]])
+        return _asset_key(self.get_key_prefix(data.graph), data.graph.dagster_names[data.task.key_name])
 
     def get_external_key(self, data: ExternalTranslatorData) -> dg.AssetKey:
         if data.dataset.asset_key:
             return dg.AssetKey([dagster_name(part) for part in data.dataset.asset_key])
-        return dg.AssetKey([self.get_key_prefix(data.graph), data.graph.dagster_names[data.dataset.key_name]])
+        return _asset_key(self.get_key_prefix(data.graph), data.graph.dagster_names[data.dataset.key_name])
 
     def get_group_name(self, graph: TaskGraph) -> str:
         return dagster_name(graph.group_name or graph.name)

@@ -208,8 +208,8 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
         >>> # graph = build_pit_graph(project, workspace)
     """
     tasks: list[Task] = []
-    # the tasks of a project often run the same script: look at each file once
-    paths: dict[tuple[str | None, str], Path | None] = {}
+    # the tasks of a project often run the same script: look at each file once, link to it with one reference
+    paths: dict[tuple[str | None, str], tuple[Path | None, tuple[SourceLocation, ...]]] = {}
     describe = functools.cache(source_description)
     for task in topological(project.tasks):
         if task.kind == "dbt":
@@ -221,10 +221,10 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
         if task.model is None:
             where = (task.script, task.kind)
             if where not in paths:
-                paths[where] = script_path(project, task, workspace)
-            script = paths[where]
+                paths[where] = _script_and_references(script_path(project, task, workspace))
+            script, references = paths[where]
         else:
-            script = script_path(project, task, workspace)
+            script, references = _script_and_references(script_path(project, task, workspace))
         tasks.append(
             Task(
                 key=task.name,
@@ -232,8 +232,8 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
                 deps=task.depends_on,
                 description=task_description(project, task, workspace, script=script, describe=describe),
                 source=SourceLocation(project.pit_toml, task.line, f"tasks[{task.index}]"),
-                code_references=(SourceLocation(script, 1, "script"),) if script is not None else (),
-                kinds=frozenset({TOOL, kind_tag(task), *(("mssql",) if task.model is not None else ())}),
+                code_references=references,
+                kinds=_kinds(kind_tag(task), task.model is not None),
                 metadata=task_metadata(project, task),
                 retries=0 if once else task.retries,
                 retry_delay=task.retry_delay,
@@ -244,7 +244,8 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
     triggers = ()
     if project.schedule:
         schedule = parse_schedule(project.schedule, overlap=project.overlap_policy)
-        triggers = (replace(schedule, default_running=serve_mode()),)
+        running = serve_mode()
+        triggers = (replace(schedule, default_running=running) if running != schedule.default_running else schedule,)
     return TaskGraph(
         name=project.name,
         tool=TOOL,
@@ -291,6 +292,19 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
             ),
         ),
     )
+
+
+def _script_and_references(script: Path | None) -> tuple[Path | None, tuple[SourceLocation, ...]]:
+    """A task's script and its code references (a link to the script's first line), shared by the tasks of
+    a project that run the same file."""
+    return script, ((SourceLocation(script, 1, "script"),) if script is not None else ())
+
+
+@functools.lru_cache(maxsize=256)  # a custom runner's command is its tag: a bounded cache
+def _kinds(tag: str, model: bool) -> frozenset[str]:
+    """A task's Dagster kinds (one set per runner, shared by the tasks that have it): `pit`, the runner's tag,
+    and `mssql` for a transform model's task."""
+    return frozenset({TOOL, tag, *(("mssql",) if model else ())})
 
 
 def _output_tasks(project: PitProject, tasks: list[Task]) -> list[Task]:

@@ -8,7 +8,6 @@ watch accepts `secret` alone (N5); `retries` must be ≥ 0 (N7).
 
 from __future__ import annotations
 
-import copy
 import difflib
 import functools
 import os
@@ -155,7 +154,7 @@ def validate_project(
         else _check_task(check, project, task)
         for task in project.tasks
     ]
-    project = replace(project, tasks=tuple(tasks))
+    project = _evolved(project, tasks=tuple(tasks))
     _check_names_and_deps(check, project)
     _check_dag(check, project)
     _check_paths(check, project)
@@ -259,7 +258,7 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
     if problem:
         check.error(problem, check.task_where(task, "runner" if task.runner else "script"), "set runner explicitly")
         return task
-    task = _with_runner(task, kind, command)
+    task = _evolved(task, kind=kind, command=command)
     if kind == "dbt":
         if not (task.script or "").strip():
             check.error(
@@ -300,20 +299,20 @@ def _check_task(check: _Checker, project: PitProject, task: PitTask) -> PitTask:
     return task
 
 
-def _with_runner(task: PitTask, kind: str, command: tuple[str, ...]) -> PitTask:
-    """`dataclasses.replace(task, kind=kind, command=command)`, without running the frozen dataclass's
-    `__init__` (one `object.__setattr__` per field) again for every task of a load: a copy of the fields
-    with the two decided ones set. `PitTask` has no `__post_init__`, so the result is the same.
+def _evolved[R: (PitTask, PitProject)](record: R, **changes: object) -> R:
+    """`dataclasses.replace(record, **changes)` for pit's frozen model records, without running the dataclass's
+    `__init__` again (one `object.__setattr__` per field; a load does this for every task): a new object with
+    the same field values and `changes`. The records have no `__post_init__`, `__slots__`, `InitVar`s or
+    cached properties, so the result is the same (`tests/pit/test_load_validation.py` checks that).
 
     Example:
         >>> task = PitTask("a", kind="", script="a.py", key_lines={"name": 2})
-        >>> _with_runner(task, "python", ()) == replace(task, kind="python", command=())
+        >>> _evolved(task, kind="python", command=()) == replace(task, kind="python", command=())
         True
     """
-    decided = copy.copy(task)
-    object.__setattr__(decided, "kind", kind)
-    object.__setattr__(decided, "command", command)
-    return decided
+    evolved = object.__new__(type(record))
+    evolved.__dict__.update(record.__dict__, **changes)
+    return evolved
 
 
 def _check_load(check: _Checker, task: PitTask) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -168,6 +169,51 @@ def test_run_log_lines_are_batched_in_order_with_warnings_at_once(tmp_path: Path
     assert len(errors) == 1 and errors[0].user_message.startswith("Task 't020' failed: ValueError: task 20 broke")
     skipped = [r.user_message for r in records if r.level == 30]
     assert len(skipped) == 9 and all(m.startswith("Task 't0") and "skipped" in m for m in skipped)
+
+
+def test_task_log_files_hold_every_line_in_order_each_file_created_once(tmp_path: Path, instance) -> None:
+    result, _ = run_chain(tmp_path, instance, chain(30, fail_at=20))
+    logs = tmp_path / "runs" / "many" / result.run_id / "logs"
+    line = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
+    for i in range(20):  # written by the task's worker (its start) and the bridge (the rest), in this order
+        text = (logs / f"t{i:03d}.log").read_text()
+        assert re.fullmatch(
+            f"{line}INFO    started\n{line}INFO    step {i} ran\n{line}INFO    succeeded in [0-9.]+ ms\n", text
+        ), text
+    failed = (logs / "t020.log").read_text().splitlines()
+    assert (
+        failed[0].endswith("INFO    started")
+        and "ERROR   failed after 1 attempt(s): ValueError: task 20 broke" in (failed[1])
+    )
+    for i in range(21, 30):  # never started: one line, written by the bridge
+        skipped = (logs / f"t{i:03d}.log").read_text().splitlines()
+        assert len(skipped) == 1 and "WARNING skipped: upstream task 't020' failed" in skipped[0], skipped
+
+
+def test_a_task_log_file_left_to_its_worker_gets_its_lines_in_order_whoever_writes_first(tmp_path: Path) -> None:
+    manifest = RunManifest(
+        TaskGraph("p", "test", Path("p.py"), tasks=()), run_id="r", dagster_run_id="r", run_folder=tmp_path
+    )
+    folder = run_folder.RunFolder(tmp_path, manifest)
+    folder.create()
+    folder.defer_open("a")
+    folder.log("a", "info", "started")
+    folder.log("b", "warning", "skipped: upstream")
+    folder.flush_logs()
+    assert not (folder.logs_dir / "a.log").exists()  # left to a's worker
+    assert (folder.logs_dir / "b.log").read_text().endswith("WARNING skipped: upstream\n")
+    folder.open_log("a")
+    folder.log("a", "info", "succeeded")
+    folder.flush_logs()
+    assert [t.split(" ", 2)[2] for t in (folder.logs_dir / "a.log").read_text().splitlines()] == [
+        "INFO    started",
+        "INFO    succeeded",
+    ]
+    folder.open_log("b")  # not deferred: nothing happens
+    folder.defer_open("c")  # a task whose worker never ran: its lines are written when the logs close
+    folder.log("c", "info", "started")
+    folder.close_logs()
+    assert (folder.logs_dir / "c.log").read_text().endswith("INFO    started\n")
 
 
 def test_run_log_batcher_flushes_when_due_and_when_full() -> None:

@@ -216,6 +216,7 @@ def execute_graph(
         manual_ack=True,
         on_value=(lambda key, value: store.save(run_id, key, value)) if store is not None else None,
         idle=lambda: _idle(folder, run_log),
+        before_task=folder.open_log if graph.task_log_files else None,
     )
     labels = graph.labels  # what the run log calls a task whose key is not the user's name for it
     progress = ProgressTracker(graph.name, len(planned), lambda line: dagster_log("info", line), labels)
@@ -239,6 +240,8 @@ def execute_graph(
                 continue
             if isinstance(event, TaskStarted):
                 manifest.task_started(event)
+                if graph.task_log_files:
+                    folder.defer_open(event.key)  # its worker creates the file (and writes this line) first
                 task_log(event.key, "info", "started")
                 progress.started(event.key)
             elif isinstance(event, TaskRetrying):

@@ -123,6 +123,8 @@ class RunFolder:
         self._pending: dict[str, list[bytes]] = {}
         """Task log lines not written yet, per task in the order logged (see `log`)."""
         self._pending_lines = 0
+        self._deferred: set[str] = set()
+        """Tasks whose log file their worker creates (`defer_open`)."""
         self._stamp: tuple[int, str] = (-1, "")
         """The last second a log line was stamped with, and its text (formatted once per second)."""
 
@@ -209,41 +211,86 @@ class RunFolder:
 
     def flush_logs(self) -> None:
         """Write the task log lines `log` gathered: one unbuffered `write` per file, on a descriptor opened with
-        O_APPEND (recent files are kept open), so the lines are in the file as soon as this returns."""
+        O_APPEND (recent files are kept open), so the lines are in the file as soon as this returns. The lines
+        of a task whose file its worker creates (`defer_open`) wait for `open_log`."""
         if self._pending:
             with self._lock:
                 self._write_pending()
 
-    def _write_pending(self) -> None:
+    def defer_open(self, task_key: str) -> None:
+        """Leave creating `task_key`'s log file (and writing its first lines) to `open_log`, called by the
+        task's worker thread before the task runs: creating a file is the costly part of a line on some file
+        systems, and there it runs beside the thread that hands events to Dagster instead of inside it."""
+        with self._lock:
+            if task_key not in self._logs:
+                self._deferred.add(task_key)
+
+    def open_log(self, task_key: str) -> None:
+        """Create (or open) `task_key`'s log file and write the lines waiting for it (see `defer_open`). When
+        the file cannot be created here, the next `flush_logs` creates it (and reports the error)."""
+        if task_key not in self._deferred:
+            return
+        try:
+            fd: int | None = os.open(self.logs_dir / log_file_name(task_key), _LOG_FLAGS, 0o666)
+        except OSError:
+            fd = None
+        with self._lock:
+            self._deferred.discard(task_key)
+            if fd is not None:
+                if task_key in self._logs:  # (opened meanwhile: keep that one)
+                    os.close(fd)
+                else:
+                    self._remember(task_key, fd)
+                lines = self._pending.pop(task_key, None)
+                if lines:
+                    self._pending_lines -= len(lines)
+                    _write_all(self._logs[task_key], lines)
+
+    def _remember(self, task_key: str, fd: int) -> None:
+        if len(self._logs) >= MAX_OPEN_LOGS:
+            os.close(self._logs.popitem(last=False)[1])
+        self._logs[task_key] = fd
+
+    def _write_pending(self, *, force: bool = False) -> None:
         pending, self._pending = self._pending, {}
         self._pending_lines = 0
         for task_key, lines in pending.items():
             fd = self._logs.pop(task_key, None)
             if fd is None:
+                if task_key in self._deferred and not force:  # its worker creates the file
+                    self._pending[task_key] = lines
+                    self._pending_lines += len(lines)
+                    continue
+                self._deferred.discard(task_key)
                 fd = os.open(self.logs_dir / log_file_name(task_key), _LOG_FLAGS, 0o666)
-                if len(self._logs) >= MAX_OPEN_LOGS:
-                    os.close(self._logs.popitem(last=False)[1])
-            self._logs[task_key] = fd
-            data = lines[0] if len(lines) == 1 else b"".join(lines)
-            while data:  # a short write (e.g. a full disk's last bytes) continues where it stopped
-                data = data[os.write(fd, data) :]
+                self._remember(task_key, fd)
+            else:
+                self._logs[task_key] = fd  # (most recently written last)
+            _write_all(fd, lines)
 
     def close_logs(self) -> None:
-        """Write the gathered task log lines and close the files kept open (done when the finished manifest is
-        written)."""
+        """Write every gathered task log line and close the files kept open (done when the finished manifest
+        is written)."""
         with self._lock:
             try:
-                self._write_pending()
+                self._write_pending(force=True)
             finally:
                 for fd in self._logs.values():
                     os.close(fd)
                 self._logs.clear()
+                self._deferred.clear()
 
     def snapshot(self, spec: SnapshotSpec, exclude: Iterable[Path] = ()) -> Path:
         """Copy the pipeline's source files into `project/` (what ran, for later inspection)."""
         target = self.path / "project"
         copy_tree(spec, target, exclude=exclude)
         return target
+
+
+def _write_all(fd: int, lines: list[bytes]) -> None:
+    data = lines[0] if len(lines) == 1 else b"".join(lines)
+    while data:  # a short write (e.g. a full disk's last bytes) continues where it stopped
+        data = data[os.write(fd, data) :]
 
 
 AGE_KEY_MARK = b"AGE-SECRET-KEY-"

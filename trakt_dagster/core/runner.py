@@ -8,6 +8,7 @@ All events are yielded from the calling thread; task code runs in worker threads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import inspect
@@ -101,8 +102,12 @@ class TaskRunner:
         manual_ack: bool = False,
         on_value: Callable[[str, Any], None] | None = None,
         idle: Callable[[], float | None] | None = None,
+        before_task: Callable[[str], None] | None = None,
     ) -> None:
         self.graph = graph
+        self.before_task = before_task
+        """Called in a task's worker thread with its key before its first attempt (e.g. create the task's log
+        file there, beside the consuming thread); an exception is ignored."""
         self.idle = idle
         """Called (in the consuming thread) whenever no event is waiting, before the runner waits for one:
         work the consumer deferred (batched log lines, a coalesced manifest write) can be done there. Returns
@@ -353,6 +358,9 @@ class TaskRunner:
             first = min(self.run_info.retry_number, task.dagster_retries) + 1
             attempts = first
         started_at = announced.started_at
+        if self.before_task is not None:
+            with contextlib.suppress(Exception):  # a preparation only: the task runs either way
+                self.before_task(task.key)
         t0 = time.perf_counter()
         if first > 1:
             self._events.put(

@@ -415,3 +415,57 @@ def test_a_record_is_evolved_as_dataclasses_replace_would() -> None:
         assert set(vars(cls(*(["x", Path("x"), Path("x")] if cls is PitProject else ["x", "k"])))) == {
             f.name for f in dataclasses.fields(cls)
         }
+
+
+def test_topological_order_keeps_file_order_when_dependencies_come_first() -> None:
+    import random
+
+    from trakt_dagster.pit.translate import topological
+
+    def walk(tasks: tuple[PitTask, ...]) -> list[PitTask]:  # depth first, dependencies before each task
+        by_name, done, ordered = {t.name: t for t in tasks}, set(), []
+
+        def visit(task: PitTask) -> None:
+            if task.name not in done:
+                done.add(task.name)
+                for dep in task.depends_on:
+                    if dep in by_name:
+                        visit(by_name[dep])
+                ordered.append(task)
+
+        for task in tasks:
+            visit(task)
+        return ordered
+
+    rnd = random.Random(11)
+    for _ in range(500):
+        n = rnd.randint(0, 9)
+        names = [f"t{rnd.randint(0, n)}" for _ in range(n)]  # sometimes duplicates
+        tasks = tuple(
+            PitTask(name, kind="bash", depends_on=tuple(rnd.sample(names + ["missing"], rnd.randint(0, 2))))
+            for name in names
+        )
+        assert topological(tasks) == walk(tasks), tasks
+
+
+def test_project_files_resolve_as_path_resolve_does(tmp_path: Path) -> None:
+    from trakt_dagster.pit.loader import find_project_files, project_file_resolver
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "real_project").mkdir(parents=True)
+    (elsewhere / "real_project" / "pit.toml").write_text('[dag]\nname = "linked"\n')
+    (elsewhere / "kept.toml").write_text('[dag]\nname = "file"\n')
+    projects = tmp_path / "root_target" / "projects"
+    for name in ("plain", "file_link"):
+        (projects / name).mkdir(parents=True)
+    (projects / "plain" / "pit.toml").write_text('[dag]\nname = "plain"\n')
+    (projects / "file_link" / "pit.toml").symlink_to(elsewhere / "kept.toml")
+    (projects / "folder_link").symlink_to(elsewhere / "real_project")
+    (projects / "relative_link").symlink_to(Path("..") / ".." / "elsewhere" / "real_project")
+    (tmp_path / "root").symlink_to(tmp_path / "root_target")  # the root itself reached through a link
+    for root in (tmp_path / "root", tmp_path / "root_target"):
+        files = find_project_files(root)
+        assert len(files) == 4
+        resolve = project_file_resolver(root)
+        assert [resolve(p) for p in files] == [p.resolve() for p in files]
+        assert resolve(tmp_path / "root" / "x" / "pit.toml") == (tmp_path / "root" / "x" / "pit.toml").resolve()

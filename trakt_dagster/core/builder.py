@@ -114,6 +114,7 @@ def bind_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> Grap
     check_names = {
         (task.key, original): name
         for task in graph.tasks
+        if task.checks
         for original, name in unique_dagster_names(check.name for check in task.checks).items()
     }
     return GraphBinding(graph=graph, asset_keys=asset_keys, check_names=check_names)

@@ -36,7 +36,7 @@ def load_projects(
     concern every project, so they are reported for each of them and no project loads with them; two
     projects with the same DAG name are both reported and neither loads.
     """
-    from trakt_dagster.pit.loader import find_project_files, read_project, read_workspace
+    from trakt_dagster.pit.loader import find_project_files, project_file_resolver, read_project, read_workspace
     from trakt_dagster.pit.validate import duplicate_dag_names, validate_project
 
     result = FrontEndResult()
@@ -44,9 +44,10 @@ def load_projects(
     shared = list(problems.errors)
     result.warnings.extend(problems.warnings)
     projects: list[PitProject] = []
+    resolve = project_file_resolver(workspace.root)
     for path in find_project_files(workspace.root):
         try:
-            project, problems = read_project(path)
+            project, problems = read_project(path, resolved=resolve(path))
             if project is not None and wants is not None and not wants(project.name):
                 continue
             result.warnings.extend(problems.warnings)

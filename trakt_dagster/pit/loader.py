@@ -8,7 +8,8 @@ that need the whole project (dependencies, scripts, schedules) are in `pit.valid
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,7 @@ class _TableReader:
                     )
                 )
                 continue
-            if not _matches(kind, value):
+            if not (kind == STR and type(value) is str) and not _matches(kind, value):  # most keys are text
                 wrong = "an integer out of range" if kind == INT and isinstance(value, int) else type(value).__name__
                 self.problems.errors.append(
                     LoadError(
@@ -291,9 +292,39 @@ def find_project_files(root: Path) -> list[Path]:
     return sorted(p for p in folder.glob(f"*/{PROJECT_FILE}") if p.is_file())
 
 
-def read_project(path: Path) -> tuple[PitProject | None, Problems]:
-    """One `pit.toml` into a `PitProject` (None when the file cannot be parsed at all)."""
-    path = Path(path).resolve()
+def project_file_resolver(root: Path) -> Callable[[Path], Path]:
+    """`path.resolve()` for the files `find_project_files(root)` lists (`<root>/projects/<folder>/pit.toml`),
+    with the `projects/` folder resolved once: only the project folder and the file are looked at for links.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> (root / "projects" / "a").mkdir(parents=True); (root / "projects" / "a" / "pit.toml").touch()
+        >>> [project_file_resolver(root)(p) == p.resolve() for p in find_project_files(root)]
+        [True]
+    """
+    listed = str(Path(root) / "projects")
+    real = os.path.realpath(listed)
+
+    def resolved(path: Path) -> Path:
+        above, _, file = str(path).rpartition(os.sep)
+        parent, _, name = above.rpartition(os.sep)
+        if file != PROJECT_FILE or parent != listed or name in ("", ".", ".."):
+            return Path(path).resolve()  # not a file the listing gives: the whole path is looked at
+        project = os.path.join(real, name)
+        if os.path.islink(project):
+            project = os.path.realpath(project)
+        found = os.path.join(project, PROJECT_FILE)
+        return Path(os.path.realpath(found) if os.path.islink(found) else found)
+
+    return resolved
+
+
+def read_project(path: Path, *, resolved: Path | None = None) -> tuple[PitProject | None, Problems]:
+    """One `pit.toml` into a `PitProject` (None when the file cannot be parsed at all); `resolved`: the path
+    with its symbolic links resolved, when the caller has it (`project_file_resolver`)."""
+    path = resolved if resolved is not None else Path(path).resolve()
+    folder = path.parent
     problems = Problems()
     doc = _parse(path, problems)
     if doc is None:
@@ -333,8 +364,8 @@ def read_project(path: Path) -> tuple[PitProject | None, Problems]:
         )
         granularity = None
     project = PitProject(
-        name=dag.get("name") or path.parent.name,
-        folder=path.parent,
+        name=dag.get("name") or folder.name,
+        folder=folder,
         pit_toml=path,
         schedule=dag.get("schedule", ""),
         overlap=dag.get("overlap", ""),
@@ -420,6 +451,8 @@ def _check_artifacts(values: list[str], where: SourceLocation, problems: Problem
 def _task(reader: _TableReader, raw: dict[str, Any], index: int) -> PitTask:
     values = reader.read("tasks", raw, index)
     retries = values.get("retries", 0)
+    # each key's line, else the entry's header line (`TomlDocument.line_of`)
+    header, keys = reader.doc.line_of("tasks", index=index), reader.doc.key_lines_of()
     return PitTask(
         name=values.get("name", ""),
         kind="",  # decided by pit.validate (runner dispatch)
@@ -436,9 +469,9 @@ def _task(reader: _TableReader, raw: dict[str, Any], index: int) -> PitTask:
         mode=values.get("mode"),
         connection=values.get("connection"),
         description=values.get("description", ""),
-        line=reader.doc.line_of("tasks", index=index),
+        line=header,
         index=index,
-        key_lines={key: line for key in raw if (line := reader.doc.line_of("tasks", key, index=index)) is not None},
+        key_lines={key: line for key in raw if (line := keys.get(("tasks", index, key), header)) is not None},
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,10 @@ class TomlDocument:
     def read(cls, path: Path) -> TomlDocument:
         """Parse a file; raises `TomlSyntaxError` (with the line), `TextFileError` (too large, not UTF-8; with
         the line) or `OSError`."""
-        text = read_config_text(Path(path), keep_bom=True)
+        path = Path(path)
+        text = read_config_text(path, keep_bom=True)
         had_bom = text.startswith("\ufeff")
-        doc = cls.parse(text[1:] if had_bom else text, Path(path))
+        doc = cls.parse(text[1:] if had_bom else text, path)
         doc.had_bom = had_bom
         return doc
 
@@ -156,6 +158,10 @@ class TomlDocument:
                 raw = key.group(1)
                 name = _unquote(raw) if raw[0] in "\"'" else raw.split(".")[0]
                 keys.setdefault((table, index, name), number)
+
+    def key_lines_of(self) -> Mapping[tuple[str, int | None, str], int]:
+        """The line of every key written, by (table, array index or None, key): what `key_line` looks up."""
+        return self._keys
 
     def key_line(self, table: str, key: str, *, index: int | None = None) -> int | None:
         """The line of `key` in `table` when it is written there (no fallback to the table header)."""

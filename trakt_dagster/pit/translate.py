@@ -142,6 +142,8 @@ def dag_description(project: PitProject) -> str:
 def topological(tasks: tuple[PitTask, ...]) -> list[PitTask]:
     """Tasks with every dependency first, otherwise in file order (pit's files may list them in any order)."""
     by_name = {task.name: task for task in tasks}
+    if len(by_name) == len(tasks) and _in_order(tasks, by_name):
+        return list(tasks)  # what the walk below gives when every dependency comes first already
     done: set[str] = set()
     ordered: list[PitTask] = []
 
@@ -157,6 +159,17 @@ def topological(tasks: tuple[PitTask, ...]) -> list[PitTask]:
     for task in tasks:
         visit(task)
     return ordered
+
+
+def _in_order(tasks: tuple[PitTask, ...], by_name: dict[str, PitTask]) -> bool:
+    """Whether each task's dependencies (those that are tasks of the project) all come before it."""
+    seen: set[str] = set()
+    for task in tasks:
+        for dep in task.depends_on:
+            if dep in by_name and dep not in seen:
+                return False
+        seen.add(task.name)
+    return True
 
 
 class RecordOutput:
@@ -210,7 +223,13 @@ def build_pit_graph(project: PitProject, workspace: WorkspaceConfig) -> TaskGrap
     tasks: list[Task] = []
     # the tasks of a project often run the same script: look at each file once, link to it with one reference
     paths: dict[tuple[str | None, str], tuple[Path | None, tuple[SourceLocation, ...]]] = {}
-    describe = functools.cache(source_description)
+    descriptions: dict[Path, str | None] = {}
+
+    def describe(path: Path) -> str | None:
+        if path not in descriptions:
+            descriptions[path] = source_description(path)
+        return descriptions[path]
+
     for task in topological(project.tasks):
         if task.kind == "dbt":
             from trakt_dagster.pit.dbt_tasks import dbt_graph_tasks

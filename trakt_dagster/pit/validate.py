@@ -116,6 +116,11 @@ def _suffix(script: str) -> str:
     return PurePosixPath(script).suffix
 
 
+@functools.lru_cache(maxsize=4096)  # projects often name their scripts alike
+def _parts(relative: str) -> tuple[str, ...]:
+    return PurePosixPath(relative.replace("\\", "/")).parts
+
+
 @functools.lru_cache(maxsize=4096)  # a pure function of the text, asked twice per task
 def escapes_project(script: str) -> bool:
     """Whether a script path leaves the project folder (absolute, or `..` past the top).
@@ -213,7 +218,7 @@ def _check_paths(check: _Checker, project: PitProject) -> None:
 def _symlink_on_the_way(folder: Path, relative: str) -> str | None:
     """The first part of `folder/relative` (below `folder`) that is a symbolic link, or None."""
     current = str(folder)
-    parts = PurePosixPath(relative.replace("\\", "/")).parts
+    parts = _parts(relative)
     for index, part in enumerate(parts):
         current = os.path.join(current, part)
         try:

@@ -19,7 +19,6 @@ RESERVED = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=16384)  # a pure function of the text, asked several times for every task of a load
 def dagster_name(name: str) -> str:
     """The obvious name Dagster accepts (`^[A-Za-z0-9_]+$`) for `name`.
 
@@ -33,6 +32,17 @@ def dagster_name(name: str) -> str:
         >>> dagster_name("meta")
         'meta_'
     """
+    if type(name) is str:
+        return _text_dagster_name(name)
+    return _dagster_name(name)  # not text: fails as it always has (the cache would fail on an unhashable value)
+
+
+@functools.lru_cache(maxsize=16384)  # a pure function of the text, asked several times for every task of a load
+def _text_dagster_name(name: str) -> str:
+    return _dagster_name(name)
+
+
+def _dagster_name(name: str) -> str:
     if _VALID.match(name):
         return f"{name}_" if name in RESERVED else name
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")

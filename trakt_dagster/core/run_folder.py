@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -82,6 +83,7 @@ class WritePacer:
         self._next = ended + min(self.max_delay, (ended - started) / self.share)
 
 
+@functools.lru_cache(maxsize=4096)
 def log_file_name(task_key: str) -> str:
     """A file name for a task's log (`logs/<task>.log`), safe on every file system."""
     return (_UNSAFE.sub("_", task_key).strip("._") or "task") + ".log"
@@ -125,6 +127,7 @@ class RunFolder:
         self._pending_lines = 0
         self._deferred: set[str] = set()
         """Tasks whose log file their worker creates (`defer_open`)."""
+        self._logs_path = str(self.logs_dir)
         self._stamp: tuple[int, str] = (-1, "")
         """The last second a log line was stamped with, and its text (formatted once per second)."""
 
@@ -231,7 +234,7 @@ class RunFolder:
         if task_key not in self._deferred:
             return
         try:
-            fd: int | None = os.open(self.logs_dir / log_file_name(task_key), _LOG_FLAGS, 0o666)
+            fd: int | None = os.open(os.path.join(self._logs_path, log_file_name(task_key)), _LOG_FLAGS, 0o666)
         except OSError:
             fd = None
         with self._lock:
@@ -262,7 +265,7 @@ class RunFolder:
                     self._pending_lines += len(lines)
                     continue
                 self._deferred.discard(task_key)
-                fd = os.open(self.logs_dir / log_file_name(task_key), _LOG_FLAGS, 0o666)
+                fd = os.open(os.path.join(self._logs_path, log_file_name(task_key)), _LOG_FLAGS, 0o666)
                 self._remember(task_key, fd)
             else:
                 self._logs[task_key] = fd  # (most recently written last)

@@ -9,6 +9,7 @@ holding each task's value.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import pickle
@@ -30,24 +31,27 @@ class ValueSerializationError(TypeError):
     retryable = False
 
 
+@functools.lru_cache(maxsize=4096)
 def safe_name(name: str) -> str:
     """A file-system-safe form of a task key."""
     return log_file_name(name)[:-4]
 
 
-def write_value(folder: Path, value: Any, *, task: str) -> list[str]:
+def write_value(folder: str | os.PathLike[str], value: Any, *, task: str) -> list[str]:
     """Store `value` in `folder` (replaced as a whole); returns the file names written.
 
     A dict is stored entry by entry, so each DataFrame of a trakt step becomes its own Parquet file.
+    (Paths are handled as text: a run of many small tasks stores a value per task.)
     """
-    staging = folder.with_name(folder.name + ".partial")
+    folder = os.fspath(folder)
+    staging = folder + ".partial"
     try:
         os.mkdir(staging)
     except FileExistsError:  # left by a write that was killed
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        os.makedirs(staging)
     except FileNotFoundError:
-        staging.mkdir(parents=True)
+        os.makedirs(staging)
     entries: dict[str, dict[str, str]] = {}
     items = value.items() if isinstance(value, dict) else [("__value__", value)]
     try:
@@ -58,7 +62,7 @@ def write_value(folder: Path, value: Any, *, task: str) -> list[str]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     index = {"kind": "dict" if isinstance(value, dict) else "value", "entries": entries}
-    _write_bytes(staging / _INDEX, json.dumps(index).encode("utf-8"))
+    _write_bytes(os.path.join(staging, _INDEX), json.dumps(index).encode("utf-8"))
     try:
         os.rename(staging, folder)
     except OSError:  # an earlier value of the same run and task (a retried op): replaced as a whole
@@ -67,27 +71,27 @@ def write_value(folder: Path, value: Any, *, task: str) -> list[str]:
     return [e["file"] for e in entries.values()]
 
 
-def _write_item(folder: Path, stem: str, item: Any, *, name: str, task: str) -> dict[str, str]:
+def _write_item(folder: str, stem: str, item: Any, *, name: str, task: str) -> dict[str, str]:
     if type(item).__name__ == "DataFrame" and hasattr(item, "to_parquet"):
         try:
-            target = folder / f"{stem}.parquet"
-            item.to_parquet(target)
-            return {"file": target.name, "format": "parquet"}
+            file = f"{stem}.parquet"
+            item.to_parquet(os.path.join(folder, file))
+            return {"file": file, "format": "parquet"}
         except Exception:  # noqa: BLE001 - frames Parquet cannot hold (mixed object columns) go to pickle
             pass
-    target = folder / f"{stem}.pkl"
+    file = f"{stem}.pkl"
     try:  # (into the value's staging folder, renamed into place as a whole: no staging per file needed)
-        with open(target, "wb", buffering=0) as fh:  # (pickle writes whole frames: no buffer needed)
+        with open(os.path.join(folder, file), "wb", buffering=0) as fh:  # (pickle writes whole frames)
             pickle.dump(item, fh, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - reported with the artifact and task names
         raise ValueSerializationError(
             f"Artifact '{name}' of task '{task}' cannot be stored between ops ({type(exc).__name__}: {exc}). "
             "Return picklable values, or run the pipeline with granularity 'pipeline' (values stay in memory)."
         ) from exc
-    return {"file": target.name, "format": "pickle"}
+    return {"file": file, "format": "pickle"}
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
+def _write_bytes(path: str, data: bytes) -> None:
     """A new file holding `data` (one `write` for small files: no Python file object)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
     try:
@@ -117,10 +121,10 @@ _LEGACY: dict[str, set[str]] = {}
 _LEGACY_LOCK = threading.Lock()
 
 
-def _legacy_pointers(folder: Path) -> set[str]:
+def _legacy_pointers(folder: str) -> set[str]:
     """The `<task>.json` pointer files earlier versions wrote in a `latest/` folder, listed once per process
     (this version never writes them), so storing a value costs no look-up for them."""
-    key = str(folder)
+    key = folder
     with _LEGACY_LOCK:
         names = _LEGACY.get(key)
         if names is None:
@@ -149,26 +153,30 @@ class ValueStore:
 
     def __init__(self, pipeline_dir: Path) -> None:
         self.pipeline_dir = Path(pipeline_dir)
+        self._root = str(self.pipeline_dir)
+        self._latest = os.path.join(self._root, "latest")
 
     def folder(self, run_id: str, task: str) -> Path:
         return self.pipeline_dir / run_id / "values" / safe_name(task)
 
     def save(self, run_id: str, task: str, value: Any) -> list[str]:
-        files = write_value(self.folder(run_id, task), value, task=task)
-        self._point_latest(task, run_id)
+        name = safe_name(task)
+        files = write_value(os.path.join(self._root, run_id, "values", name), value, task=task)
+        self._point_latest(name, run_id)
         return files
 
-    def _point_latest(self, task: str, run_id: str) -> None:
-        """`latest/<task>` → `../<run id>/values/<task>`: a symbolic link, replaced atomically (renaming a new
-        link over the old one; on ext4 renaming a new *file* over an old one costs a forced disk write)."""
-        folder = self.pipeline_dir / "latest"
-        link = folder / safe_name(task)
-        tmp = folder / f".{link.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        target = os.path.join(os.pardir, run_id, "values", safe_name(task))
+    def _point_latest(self, name: str, run_id: str) -> None:
+        """`latest/<name>` → `../<run id>/values/<name>` (`name`: the task's `safe_name`): a symbolic link,
+        replaced atomically (renaming a new link over the old one; on ext4 renaming a new *file* over an old one
+        costs a forced disk write)."""
+        folder = self._latest
+        link = os.path.join(folder, name)
+        tmp = os.path.join(folder, f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        target = os.path.join(os.pardir, run_id, "values", name)
         try:
             os.symlink(target, tmp)
         except FileNotFoundError:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             os.symlink(target, tmp)
         try:
             os.replace(tmp, link)
@@ -176,11 +184,11 @@ class ValueStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        legacy = f"{link.name}.json"  # the pointer file earlier versions wrote, replaced by the link
+        legacy = f"{name}.json"  # the pointer file earlier versions wrote, replaced by the link
         if legacy in _legacy_pointers(folder):
             _legacy_pointers(folder).discard(legacy)
             with contextlib.suppress(OSError):
-                os.unlink(folder / legacy)
+                os.unlink(os.path.join(folder, legacy))
 
     def stored_files(self, run_id: str, task: str) -> list[str] | None:
         """The files of `task`'s value stored by `run_id`, or None if it stored none."""

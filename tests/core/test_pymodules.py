@@ -78,3 +78,104 @@ def test_packages_are_imported_whole_and_siblings_run_once(tmp_path: Path) -> No
     assert found["plain/shared.py"].module is found["plain/dag.py"].module.shared
     assert ran.read_text() == "shared runtime "
     assert "shop" not in sys.modules and "shared" not in sys.modules
+
+
+def _listed_as_before(root: Path) -> list[tuple[Path, Path, Path | None]]:
+    """The candidate files, their resolved paths and packages as found with pathlib calls only (what the
+    single-listing scan must agree with)."""
+    from trakt_dagster.core.pymodules import _scanned_package, is_notebook_project, package_python_files
+
+    folder = root / "pipelines"
+    skip = ("__init__.py", "conftest.py")
+    found = [p for p in folder.glob("*.py") if p.name not in skip and not p.name.startswith(("_", "test_"))]
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if (sub / "pipeline.yaml").exists() or is_notebook_project(sub) or sub.name.startswith((".", "_")):
+            continue
+        if (sub / "__init__.py").is_file():
+            found.extend(package_python_files(sub))
+            continue
+        found.extend(p for p in sub.glob("*.py") if p.name not in skip and not p.name.startswith(("_", "test_")))
+    return [(p, p.resolve(), _scanned_package(p, folder)) for p in sorted(p for p in found if p.is_file())]
+
+
+def test_single_listing_scan_agrees_with_path_checks(tmp_path: Path) -> None:
+    """The scan lists each folder once and derives resolved paths and packages from the listing; files and
+    folders behind symbolic links, packages, YAML pipelines, notebook projects and odd names agree with the
+    pathlib checks."""
+    from trakt_dagster.core import pymodules
+
+    elsewhere = tmp_path / "elsewhere"
+    write_files(
+        tmp_path,
+        {
+            "pipelines/top.py": "",
+            "pipelines/.hidden.py": "",
+            "pipelines/_private.py": "",
+            "pipelines/test_top.py": "",
+            "pipelines/plain/dag.py": "",
+            "pipelines/plain/other.py": "",
+            "pipelines/plain/conftest.py": "",
+            "pipelines/plain/dir.py/inner.py": "",
+            "pipelines/shop/__init__.py": "",
+            "pipelines/shop/runtime.py": "",
+            "pipelines/shop/tasks/extract.py": "",
+            "pipelines/yaml_one/pipeline.yaml": "",
+            "pipelines/yaml_one/steps.py": "",
+            "pipelines/nb/flows/flow.py": "",
+            "pipelines/nb/config/base.json": "{}",
+            "pipelines/nb/conductor.py": "",
+            "pipelines/_skipped/dag.py": "",
+            "elsewhere/linked_folder/dag.py": "",
+            "elsewhere/linked_file.py": "",
+            "elsewhere/linked_pkg/__init__.py": "",
+            "elsewhere/linked_pkg/mod.py": "",
+        },
+    )
+    (tmp_path / "pipelines" / "linked").symlink_to(elsewhere / "linked_folder")
+    (tmp_path / "pipelines" / "plain" / "via_link.py").symlink_to(elsewhere / "linked_file.py")
+    (tmp_path / "pipelines" / "pkg_link").symlink_to(elsewhere / "linked_pkg")
+    (tmp_path / "pipelines" / "plain" / "broken.py").symlink_to(elsewhere / "missing.py")
+    (tmp_path / "pipelines" / "broken_yaml").mkdir()
+    (tmp_path / "pipelines" / "broken_yaml" / "pipeline.yaml").symlink_to(elsewhere / "missing.yaml")
+    (tmp_path / "pipelines" / "broken_yaml" / "dag.py").write_text("")
+    expected = _listed_as_before(tmp_path)
+    assert [p for p, _, _ in expected] == pipeline_python_files(tmp_path)
+    with pymodules.shared_scan():
+        scan = pymodules._scan(tmp_path)
+        got = [(p, pymodules._real(p), scan.package_of[p]) for p in scan.texts]
+    assert got == expected
+    assert {p.name for p, _, _ in expected} >= {"via_link.py", "dag.py", "mod.py", "top.py", ".hidden.py"}
+
+
+def test_source_read_agrees_with_python_for_every_encoding(tmp_path: Path) -> None:
+    """The UTF-8 fast path gives the text (or the error) Python's own encoding detection gives."""
+    import io
+    import tokenize
+
+    from trakt_dagster.core.pymodules import read_python_source
+
+    cases = {
+        "utf8": "name = 'café'\n".encode(),
+        "bom": b"\xef\xbb\xbfname = 'caf\xc3\xa9'\n",
+        "cookie1": "# -*- coding: latin-1 -*-\nname = 'café'\n".encode("latin-1"),
+        "cookie2": "#!/usr/bin/env python\n# coding=latin-1\nname = 'café'\n".encode("latin-1"),
+        "cookie_after_code": "x = 1\n# coding: latin-1\nname = 'café'\n".encode(),
+        "latin1_no_cookie": "name = 'café'\n".encode("latin-1"),
+        "latin1_later_line": "x = 1\ny = 2\nname = 'café'\n".encode("latin-1"),
+        "bad_cookie": b"# coding: no-such-codec\nx = 1\n",
+        "empty": b"",
+        "no_newline": b"x = 1",
+    }
+    for name, raw in cases.items():
+        path = tmp_path / f"{name}.py"
+        path.write_bytes(raw)
+        try:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+            expected: object = raw.decode(encoding)
+        except (SyntaxError, UnicodeDecodeError) as exc:
+            expected = (type(exc), str(exc))
+        try:
+            got: object = read_python_source(path)
+        except (SyntaxError, UnicodeDecodeError) as exc:
+            got = (type(exc), str(exc))
+        assert got == expected, name

@@ -30,12 +30,23 @@ class ImportTimeRun:
     text: str
 
 
+def may_start_loop(source: str) -> bool:
+    """Whether `source` could hold a call `find_import_time_runs` finds (False: it names no event-loop module
+    and no loop method, so there is nothing to parse for).
+
+    Example:
+        >>> may_start_loop("x = 1"), may_start_loop("import asyncio")
+        (False, True)
+    """
+    return not source.isascii() or any(word in source for word in _LOOP_WORDS)
+
+
 def find_import_time_runs(source: str) -> list[ImportTimeRun]:
     """Module-level calls (outside functions, classes and `if __name__ == "__main__":`) that start an event
     loop: `asyncio.run(...)` (also `anyio`/`trio`/`uvloop`, imported under any alias or `from asyncio import
     run`) and `<loop>.run_until_complete(...)` / `.run_forever()`. A module that does not parse has none (its
     import reports the syntax error)."""
-    if source.isascii() and not any(word in source for word in _LOOP_WORDS):
+    if not may_start_loop(source):
         return []  # no event-loop module is imported and no loop method is named: nothing to parse for
     try:
         tree = ast.parse(source)

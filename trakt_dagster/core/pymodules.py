@@ -19,6 +19,7 @@ run the pipeline natively on every load) is refused with a load error saying to 
 from __future__ import annotations
 
 import ast
+import codecs
 import contextlib
 import importlib
 import io
@@ -28,12 +29,12 @@ import threading
 import tokenize
 import traceback
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text
-from trakt_dagster.core.import_guard import find_import_time_runs
+from trakt_dagster.core.import_guard import find_import_time_runs, may_start_loop
 from trakt_dagster.core.modules import ModuleNamespace
 
 _SKIP_NAMES = ("__init__.py", "conftest.py")
@@ -46,6 +47,11 @@ _runs_found: dict[tuple[Path, float], list] = {}
 _lock = threading.Lock()
 _scans: dict[Path, _Scan] | None = None
 """While `shared_scan()` is active: each root's candidate files, read once for every front end."""
+_real_paths: dict[Path, Path] | None = None
+"""While `shared_scan()` is active: the resolved path of each candidate file the listing could tell without
+resolving it (neither it nor its folder a symbolic link)."""
+_sibling_memo: dict[Path, list[str]] = {}
+"""While `shared_scan()` is active: `_sibling_names` of the folders the listing read."""
 
 
 @dataclass(frozen=True)
@@ -61,22 +67,78 @@ class PipelineModule:
     module: ModuleType | None
     namespace: ModuleNamespace | None
     error: LoadError | None = None
+    source: str | None = field(default=None, compare=False, repr=False)
+    """The module's text as read when it was imported (None: not kept; read the file)."""
 
 
 def pipeline_python_files(root: Path) -> list[Path]:
     """Candidate module files under `<root>/pipelines`, sorted (every module of a package folder)."""
-    folder = Path(root) / "pipelines"
-    if not folder.is_dir():
+    return [path for path, _ in _listing(Path(root) / "pipelines")]
+
+
+def _candidate_name(name: str) -> bool:
+    return name.endswith(".py") and name not in _SKIP_NAMES and not name.startswith(("_", "test_"))
+
+
+def _listing(folder: Path) -> list[tuple[Path, tuple[Path, Path | None] | None]]:
+    """`pipeline_python_files` from one directory listing per folder, each file with what the listing already
+    tells about it: `(resolved path, package)` when neither the file nor its folder is a symbolic link (the
+    resolved path is then the resolved folder joined with the names, and a file of a folder without
+    `__init__.py` belongs to no package), else None (resolve and look the package up as usual)."""
+    try:
+        top = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    found = [p for p in folder.glob("*.py") if p.name not in _SKIP_NAMES and not p.name.startswith(("_", "test_"))]
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if (sub / "pipeline.yaml").exists() or is_notebook_project(sub) or sub.name.startswith((".", "_")):
+    except OSError:
+        if not folder.is_dir():
+            return []
+        raise
+    real = folder.resolve()
+    top_package: list[Path | None] = []
+
+    def known(entry: os.DirEntry, real_folder: Path | None, package: Path | None) -> tuple[Path, Path | None] | None:
+        if real_folder is None or entry.is_symlink():
+            return None
+        return real_folder / entry.name, package
+
+    found: list[tuple[Path, tuple[Path, Path | None] | None]] = []
+    for entry in top:
+        if _candidate_name(entry.name) and entry.is_file():
+            if not top_package:
+                top_package.append(package_root(real / "_.py"))
+            found.append((folder / entry.name, known(entry, real, top_package[0])))
+    subs = sorted((entry for entry in top if entry.is_dir()), key=lambda entry: entry.name)
+    for sub in subs:
+        if sub.name.startswith((".", "_")):
             continue
-        if (sub / "__init__.py").is_file():
-            found.extend(package_python_files(sub))
+        path = folder / sub.name
+        try:
+            entries = {entry.name: entry for entry in os.scandir(path)}
+        except OSError:
+            entries = None
+        if entries is None:  # unreadable folder: the checks of before, which find nothing in it
+            if (path / "pipeline.yaml").exists() or is_notebook_project(path):
+                continue
+            if (path / "__init__.py").is_file():
+                found.extend((p, None) for p in package_python_files(path))
             continue
-        found.extend(p for p in sub.glob("*.py") if p.name not in _SKIP_NAMES and not p.name.startswith(("_", "test_")))
-    return sorted(p for p in found if p.is_file())
+        if "pipeline.yaml" in entries and os.path.exists(entries["pipeline.yaml"].path):
+            continue
+        if all(name in entries and entries[name].is_dir() for name in ("flows", "config")):
+            continue  # a ductaflow project (is_notebook_project)
+        init = entries.get("__init__.py")
+        if init is not None and init.is_file():
+            found.extend((p, None) for p in package_python_files(path))
+            continue
+        real_sub = None if sub.is_symlink() else real / sub.name
+        if real_sub is not None and _real_paths is not None:
+            _sibling_memo[real_sub] = _names_of(entries.values())
+        found.extend(
+            (path / name, known(entry, real_sub, None))
+            for name, entry in entries.items()
+            if _candidate_name(name) and entry.is_file()
+        )
+    return sorted(found, key=lambda item: item[0])
 
 
 def package_python_files(package: Path) -> list[Path]:
@@ -155,6 +217,14 @@ def read_python_source(path: Path) -> str | None:
         raw = Path(path).read_bytes()
     except OSError:
         return None
+    first = raw.find(b"\n")
+    second = raw.find(b"\n", first + 1) if first >= 0 else -1
+    head = raw if second < 0 else raw[:second]
+    if not raw.startswith(codecs.BOM_UTF8) and b"coding" not in head:
+        try:  # no BOM, no declaration in the first two lines: UTF-8, which is what detect_encoding says
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # the error Python reports comes from the reading below
     encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
     return raw.decode(encoding)
 
@@ -214,13 +284,16 @@ def shared_scan() -> Iterator[None]:
         >>> with shared_scan():
         ...     pass  # discover(root) ...
     """
-    global _scans
-    outer = _scans
+    global _scans, _real_paths
+    outer, outer_paths = _scans, _real_paths
     _scans = {} if outer is None else outer
+    _real_paths = {} if outer_paths is None else outer_paths
     try:
         yield
     finally:
-        _scans = outer
+        _scans, _real_paths = outer, outer_paths
+        if outer is None:
+            _sibling_memo.clear()
 
 
 def _scan(root: Path) -> _Scan:
@@ -229,7 +302,7 @@ def _scan(root: Path) -> _Scan:
         return _scans[key]
     found = _Scan([], {}, {}, {})
     pipelines = key / "pipelines"
-    for path in pipeline_python_files(root):
+    for path, known in _listing(pipelines):
         try:
             text = read_python_source(path)
             if text is None:
@@ -238,12 +311,27 @@ def _scan(root: Path) -> _Scan:
             found.unreadable.append(PipelineModule(path, None, None, _unreadable(path, exc)))
             continue
         found.texts[path] = text
-        package = found.package_of[path] = _scanned_package(path, pipelines)
+        if known is not None:
+            real, package = known
+            if _real_paths is not None:
+                _real_paths[path] = real
+        else:
+            package = _scanned_package(path, pipelines)
+        found.package_of[path] = package
         if package is not None:
             found.packages.setdefault(package, []).append(path)
     if _scans is not None:
         _scans[key] = found
     return found
+
+
+def _real(path: Path) -> Path:
+    """`path.resolve()`, from the listing when it already knows."""
+    if _real_paths is not None:
+        real = _real_paths.get(path)
+        if real is not None:
+            return real
+    return Path(path).resolve()
 
 
 def import_pipeline_modules(
@@ -264,7 +352,7 @@ def import_pipeline_modules(
             if named is not None and (text is None or not any(name in text for name in named)):
                 continue
             if text is not None and any(marker in text for marker in wanted):
-                results.append(import_pipeline_module(path))
+                results.append(_import_file(_real(path), text))
             continue
         if package in done:
             continue
@@ -279,7 +367,7 @@ def import_pipeline_modules(
         if refused:
             results.extend(PipelineModule(Path(e.location.file), None, None, e) for e in refused)
             continue
-        results.extend(import_pipeline_module(p, package=package) for p in members)
+        results.extend(_import_file(_real(p), texts[p], package=package) for p in members)
     return results
 
 
@@ -297,6 +385,8 @@ def _scanned_package(path: Path, pipelines: Path) -> Path | None:
 
 def _refusal(path: Path, text: str | None) -> LoadError | None:
     """A load error when the module would run an event loop at import (`asyncio.run(main())`)."""
+    if text is not None and not may_start_loop(text):
+        return None  # nothing in the text an event-loop call needs: no parse, no cache look-up
     try:
         key = (Path(path).resolve(), Path(path).stat().st_mtime)
     except OSError:
@@ -322,7 +412,15 @@ def _refusal(path: Path, text: str | None) -> LoadError | None:
 def import_pipeline_module(path: Path, *, package: Path | None = None) -> PipelineModule:
     """Import one pipeline module in its folder's namespace (a package's modules as the package's: `package`,
     else the folders above it holding `__init__.py`); errors become a `LoadError`."""
-    path = Path(path).resolve()
+    return _import_file(Path(path).resolve(), None, package=package, find_package=True)
+
+
+def _import_file(
+    path: Path, text: str | None, *, package: Path | None = None, find_package: bool = False
+) -> PipelineModule:
+    """`import_pipeline_module` of a resolved `path`, with its text when the scan read it (checked for event-loop
+    calls without reading it again, kept on the result). Without `find_package`, a `package` of None means the
+    listing found the file in no package."""
     try:
         key = (path, path.stat().st_mtime)
     except OSError as exc:
@@ -330,13 +428,16 @@ def import_pipeline_module(path: Path, *, package: Path | None = None) -> Pipeli
     with _lock:
         if key in _cache:
             return _cache[key]
-        package = Path(package).resolve() if package is not None else package_root(path)
+        if package is not None:
+            package = Path(package).resolve()
+        elif find_package:
+            package = package_root(path)
         folder = package if package is not None else path.parent
         if folder not in _namespaces:
             _namespaces[folder] = ModuleNamespace(folder, package=package is not None)
         namespace = _namespaces[folder]
-        checked = package_python_files(package) if package is not None else _with_sibling_imports(path)
-        refused = next((e for e in (_refusal(p, None) for p in checked) if e is not None), None)
+        checked = package_python_files(package) if package is not None else _with_sibling_imports(path, text)
+        refused = next((e for e in (_refusal(p, text if p == path else None) for p in checked) if e is not None), None)
         if refused is not None:
             return PipelineModule(path, None, namespace, refused)
         name = module_name(path, package)
@@ -344,23 +445,29 @@ def import_pipeline_module(path: Path, *, package: Path | None = None) -> Pipeli
             with namespace.active():
                 sys.modules.pop(name, None)
                 module = importlib.import_module(name)
-            found = PipelineModule(path, module, namespace)
+            found = PipelineModule(path, module, namespace, source=text)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is a load error
             found = PipelineModule(path, None, namespace, _import_error(path, exc))
         _cache[key] = found
         if found.module is not None:
-            _remember_side_imports(namespace)
+            _remember_side_imports(namespace, path)
         return found
 
 
-def _with_sibling_imports(path: Path) -> list[Path]:
+def _with_sibling_imports(path: Path, text: str | None = None) -> list[Path]:
     """`path` and the modules of its folder it imports, transitively (`from etl import Deps` imports `etl.py`),
-    read with `ast`: an event-loop call in any of them would run when `path` is imported."""
+    read with `ast`: an event-loop call in any of them would run when `path` is imported. `text`: the source
+    of `path` when already read."""
     folder = path.parent
     found = [path]
     stack = [path]
-    siblings = [name for name in _sibling_names(folder) if name != path.stem]
-    text = _source_or_none(path) or ""
+    names = _sibling_memo.get(folder) if _real_paths is not None else None
+    if names is None:
+        names = _sibling_names(folder)
+        if _real_paths is not None:
+            _sibling_memo[folder] = names
+    siblings = [name for name in names if name != path.stem]
+    text = text if text is not None else _source_or_none(path) or ""
     if text.isascii() and not any(name in text for name in siblings):
         return found  # no sibling module is named in its source: none is imported
     while stack:
@@ -388,6 +495,10 @@ def _sibling_names(folder: Path) -> list[str]:
         entries = list(os.scandir(folder))
     except OSError:
         return []
+    return _names_of(entries)
+
+
+def _names_of(entries: Iterable[os.DirEntry]) -> list[str]:
     names = []
     for entry in entries:
         if entry.name.endswith(".py"):
@@ -404,13 +515,15 @@ def _source_or_none(path: Path) -> str | None:
         return None  # reported by the import
 
 
-def _remember_side_imports(namespace: ModuleNamespace) -> None:
+def _remember_side_imports(namespace: ModuleNamespace, imported: Path) -> None:
     """Modules of the namespace that an import brought in (a sibling, a package's submodule) count as imported:
     importing their file later returns them instead of running it a second time (a second copy of an engine
-    would have none of the tasks registered on the first)."""
+    would have none of the tasks registered on the first). `imported`: the (resolved) file just imported,
+    already cached."""
+    done = str(imported)
     for module in list(namespace.modules.values()):
         origin = getattr(module, "__file__", None)
-        if not origin:
+        if not origin or origin == done:
             continue
         try:
             file = Path(origin).resolve()

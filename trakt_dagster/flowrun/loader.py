@@ -14,6 +14,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 import flowrun
@@ -134,7 +135,7 @@ def object_owners(modules: Iterable[PipelineModule]) -> dict[int, Path]:
     owners: dict[int, Path] = {}
     fallback: dict[int, Path] = {}
     for found in modules:
-        text = _source(found.path)
+        text = _module_text(found)
         for attribute, key in flowrun_objects(found.module):
             fallback.setdefault(key, found.path)
             if key not in owners and _assignment_line(text, attribute) is not None:
@@ -154,7 +155,7 @@ def load_module_dags(
     `settings_module` (the folder's `flowrun_settings.py`) apply where the module has none of its own."""
     module = found.module
     path = found.path
-    text = _source(path)
+    text = _module_text(found)
     shared = {}
     if settings_module is not None and settings_module.module is not None and settings_module.path != path:
         shared = {k: v for k, v in vars(settings_module.module).items() if k.startswith("flowrun_")}
@@ -421,7 +422,7 @@ class _Reader:
                 file=file,
             )
             return None
-        doc = inspect.getdoc(func)
+        doc = _docstring(func)
         return FlowrunTask(
             name=name,
             func=func,
@@ -475,6 +476,14 @@ class _Reader:
             description=doc.split("\n\n")[0].replace("\n", " ") if doc else None,
             source=source,
         )
+
+
+def _docstring(func: Callable[..., Any]) -> str | None:
+    """`inspect.getdoc(func)`; for a plain module-level function without a docstring, None at once (getdoc would
+    look for an inherited one, which only methods have)."""
+    if type(func) is FunctionType and func.__doc__ is None and "." not in func.__qualname__:
+        return None
+    return inspect.getdoc(func)
 
 
 def _legacy_name(found: PipelineModule, attribute: str) -> str:
@@ -548,6 +557,8 @@ def _function_place(func: Callable[..., Any], path: Path, root: Path | None) -> 
     code = getattr(inspect.unwrap(func), "__code__", None)
     if code is None:
         return path, None
+    if code.co_filename == str(path):
+        return path, code.co_firstlineno  # imported from the module's (resolved) file: nothing to resolve
     try:
         file = _resolved_file(code.co_filename)
         inside = file == path or (root is not None and file.is_relative_to(root) and file.is_file())
@@ -577,6 +588,11 @@ def _assignment_line(text: str, attribute: str) -> int | None:
     pattern = re.compile(rf"^{re.escape(attribute)}\s*(?::[^=]*)?=", re.M)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _module_text(found: PipelineModule) -> str:
+    """The module's text: as read for its import, else read now."""
+    return found.source if found.source is not None else _source(found.path)
 
 
 def _source(path: Path) -> str:

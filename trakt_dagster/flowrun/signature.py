@@ -14,6 +14,8 @@ import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from inspect import CO_COROUTINE, CO_VARARGS, CO_VARKEYWORDS
+from types import FunctionType
 from typing import Annotated, Any, get_args, get_origin
 
 from flowrun import RunContext
@@ -99,15 +101,73 @@ def _signature(func: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(func)
 
 
+_NOT_PLAIN = frozenset({"__wrapped__", "__signature__", "_partialmethod", "__text_signature__"})
+"""Function attributes that make `inspect.signature` look elsewhere than the function's own code."""
+_empty = inspect.Parameter.empty
+
+
+def parameters_of(func: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
+    """`tuple(inspect.signature(func).parameters.values())`: for a plain function (not wrapped, no
+    `__signature__`) built from its code object, defaults and annotations the way `inspect` builds them,
+    without the `Signature` around them; anything else through `inspect.signature`.
+
+    Example:
+        >>> def load(first, /, second=2, *rest, context: RunContext, **options): ...
+        >>> parameters_of(load) == tuple(inspect.signature(load).parameters.values())
+        True
+    """
+    if type(func) is not FunctionType or not _NOT_PLAIN.isdisjoint(func.__dict__):
+        return tuple(_signature(func).parameters.values())
+    code = func.__code__
+    names = code.co_varnames
+    positional, keyword_only = code.co_argcount, code.co_kwonlyargcount
+    annotations = func.__annotations__
+    if not isinstance(annotations, dict):
+        return tuple(_signature(func).parameters.values())
+    defaults = func.__defaults__ or ()
+    first_default = positional - len(defaults)
+    param = inspect.Parameter
+    found = []
+    for index in range(positional):
+        name = names[index]
+        kind = param.POSITIONAL_ONLY if index < code.co_posonlyargcount else param.POSITIONAL_OR_KEYWORD
+        default = defaults[index - first_default] if index >= first_default else _empty
+        found.append(param(name, kind, default=default, annotation=annotations.get(name, _empty)))
+    index = positional + keyword_only
+    if code.co_flags & CO_VARARGS:
+        name = names[index]
+        found.append(param(name, param.VAR_POSITIONAL, annotation=annotations.get(name, _empty)))
+        index += 1
+    kwdefaults = func.__kwdefaults__ or {}
+    for name in names[positional : positional + keyword_only]:
+        default, annotation = kwdefaults.get(name, _empty), annotations.get(name, _empty)
+        found.append(param(name, param.KEYWORD_ONLY, default=default, annotation=annotation))
+    if code.co_flags & CO_VARKEYWORDS:
+        name = names[index]
+        found.append(param(name, param.VAR_KEYWORD, annotation=annotations.get(name, _empty)))
+    return tuple(found)
+
+
+def is_coroutine_function(func: Callable[..., Any]) -> bool:
+    """`inspect.iscoroutinefunction(func)`, read from the code flags of a plain function.
+
+    Example:
+        >>> async def fetch(): ...
+        >>> is_coroutine_function(fetch), is_coroutine_function(len)
+        (True, False)
+    """
+    if type(func) is FunctionType and "_is_coroutine_marker" not in func.__dict__:
+        return bool(func.__code__.co_flags & CO_COROUTINE)  # what inspect reads, without unwrapping
+    return inspect.iscoroutinefunction(func)
+
+
 def _context_parameter(
-    func: Callable[..., Any], signature: inspect.Signature | None = None
+    func: Callable[..., Any], params: tuple[inspect.Parameter, ...] | None = None
 ) -> inspect.Parameter | None:
-    signature = signature or _signature(func)
-    annotated = getattr(func, "__annotations__", None) or any(
-        p.annotation is not inspect.Parameter.empty for p in signature.parameters.values()
-    )
+    params = parameters_of(func) if params is None else params
+    annotated = getattr(func, "__annotations__", None) or any(p.annotation is not _empty for p in params)
     hints = resolved_annotations(func) if annotated else {}  # nothing to resolve: no annotation anywhere
-    for param in signature.parameters.values():
+    for param in params:
         if param.kind not in _KINDS_NAMED or param.name in ("self", "cls"):
             continue
         if is_run_context(hints.get(param.name, param.annotation)):
@@ -132,20 +192,16 @@ def inferred_deps(func: Callable[..., Any], known: Sequence[str] | Mapping[str, 
         >>> inferred_deps(transform, ["extract", "base"])
         ['extract']
     """
-    context = _context_parameter(func)
-    return [
-        p.name for p in _signature(func).parameters.values() if _is_injectable_required(p, context) and p.name in known
-    ]
+    params = parameters_of(func)
+    context = _context_parameter(func, params)
+    return [p.name for p in params if _is_injectable_required(p, context) and p.name in known]
 
 
 def unsatisfied_parameters(func: Callable[..., Any], deps: Sequence[str]) -> list[str]:
     """Required parameters that are neither a dep, the context, nor `upstream` (a registration error)."""
-    context = _context_parameter(func)
-    return [
-        p.name
-        for p in _signature(func).parameters.values()
-        if _is_injectable_required(p, context) and p.name not in deps
-    ]
+    params = parameters_of(func)
+    context = _context_parameter(func, params)
+    return [p.name for p in params if _is_injectable_required(p, context) and p.name not in deps]
 
 
 def call_shape(
@@ -157,9 +213,8 @@ def call_shape(
 ) -> CallShape:
     """The call shape of `func` for a task with `deps` (`named_deps` / `accepts_upstream` as flowrun recorded
     them in its `TaskSpec`, when known; else computed with flowrun's rules)."""
-    signature = _signature(func)
-    params = tuple(signature.parameters.values())
-    context = _context_parameter(func, signature)
+    params = parameters_of(func)
+    context = _context_parameter(func, params)
     if accepts_upstream is None:
         accepts_upstream = any(p.name == "upstream" and p.kind in _KINDS_NAMED for p in params)
     if named_deps is None:
@@ -170,7 +225,7 @@ def call_shape(
         context_required=context is not None and context.default is inspect.Parameter.empty,
         accepts_upstream=bool(accepts_upstream),
         named_deps=tuple(named_deps),
-        is_async=inspect.iscoroutinefunction(func),
+        is_async=is_coroutine_function(func),
         parameters=params,
     )
 

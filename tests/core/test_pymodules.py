@@ -179,3 +179,27 @@ def test_source_read_agrees_with_python_for_every_encoding(tmp_path: Path) -> No
         except (SyntaxError, UnicodeDecodeError) as exc:
             got = (type(exc), str(exc))
         assert got == expected, name
+
+
+def test_event_loop_calls_in_imported_siblings_are_refused(tmp_path: Path) -> None:
+    """A sibling module or package a pipeline module imports is checked for a module-level event-loop run too
+    (the folder listing of the scan is reused for that check)."""
+    loop = "import asyncio\n\n\nasync def main():\n    pass\n\n\nasyncio.run(main())\n"
+    write_files(
+        tmp_path,
+        {
+            "pipelines/mod_sibling/dag.py": "import etl\nMARK = 'flowrun'\n",
+            "pipelines/mod_sibling/etl.py": loop,
+            "pipelines/pkg_sibling/dag.py": "from helpers import x\nMARK = 'flowrun'\n",
+            "pipelines/pkg_sibling/helpers/__init__.py": "x = 1\n" + loop,
+            "pipelines/plain_folder/dag.py": "DATA = 'data'\nMARK = 'flowrun'\n",
+            "pipelines/plain_folder/data/readme.txt": "not a package\n",
+        },
+    )
+    found = {f.path.parent.name: f for f in import_pipeline_modules(tmp_path, markers=("flowrun",))}
+    for name, file, line in (("mod_sibling", "etl.py", 8), ("pkg_sibling", "__init__.py", 9)):
+        error = found[name].error
+        assert found[name].module is None and error is not None, name
+        assert error.location.file.name == file and error.location.line == line, name
+        assert f"{file} calls `asyncio.run(main())` at module level" in error.message
+    assert found["plain_folder"].module.DATA == "data"

@@ -32,8 +32,9 @@ class ModuleNamespace:
         >>> # orders.import_module("orders.runtime")                            # relative imports work
     """
 
-    def __init__(self, root: Path, *, package: bool = False) -> None:
-        self.root = Path(root).resolve()
+    def __init__(self, root: Path, *, package: bool = False, resolved: bool = False) -> None:
+        self.root = Path(root) if resolved else Path(root).resolve()
+        """The folder, resolved (`resolved=True`: the caller passes it resolved already)."""
         self.package = package
         """`root` is a package (a folder with `__init__.py`): its parent goes on `sys.path` and the package
         is imported by its folder name (`orders`, `orders.tasks.extract`), so relative imports work."""

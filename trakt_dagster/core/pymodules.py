@@ -50,8 +50,8 @@ _scans: dict[Path, _Scan] | None = None
 _real_paths: dict[Path, Path] | None = None
 """While `shared_scan()` is active: the resolved path of each candidate file the listing could tell without
 resolving it (neither it nor its folder a symbolic link)."""
-_sibling_memo: dict[Path, list[str]] = {}
-"""While `shared_scan()` is active: `_sibling_names` of the folders the listing read."""
+_sibling_memo: dict[Path, list[os.DirEntry]] = {}
+"""While `shared_scan()` is active: the entries of the folders the listing read (for `_names_sibling`)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def _listing(folder: Path) -> list[tuple[Path, tuple[Path, Path | None] | None]]
             continue
         real_sub = None if sub.is_symlink() else real / sub.name
         if real_sub is not None and _real_paths is not None:
-            _sibling_memo[real_sub] = _names_of(entries.values())
+            _sibling_memo[real_sub] = list(entries.values())
         found.extend(
             (path / name, known(entry, real_sub, None))
             for name, entry in entries.items()
@@ -433,8 +433,8 @@ def _import_file(
         elif find_package:
             package = package_root(path)
         folder = package if package is not None else path.parent
-        if folder not in _namespaces:
-            _namespaces[folder] = ModuleNamespace(folder, package=package is not None)
+        if folder not in _namespaces:  # (`path` and `package` are resolved, so is the folder)
+            _namespaces[folder] = ModuleNamespace(folder, package=package is not None, resolved=True)
         namespace = _namespaces[folder]
         checked = package_python_files(package) if package is not None else _with_sibling_imports(path, text)
         refused = next((e for e in (_refusal(p, text if p == path else None) for p in checked) if e is not None), None)
@@ -461,14 +461,13 @@ def _with_sibling_imports(path: Path, text: str | None = None) -> list[Path]:
     folder = path.parent
     found = [path]
     stack = [path]
-    names = _sibling_memo.get(folder) if _real_paths is not None else None
-    if names is None:
-        names = _sibling_names(folder)
+    entries = _sibling_memo.get(folder) if _real_paths is not None else None
+    if entries is None:
+        entries = _folder_entries(folder)
         if _real_paths is not None:
-            _sibling_memo[folder] = names
-    siblings = [name for name in names if name != path.stem]
+            _sibling_memo[folder] = entries
     text = text if text is not None else _source_or_none(path) or ""
-    if text.isascii() and not any(name in text for name in siblings):
+    if text.isascii() and not _names_sibling(text, entries, path.stem):
         return found  # no sibling module is named in its source: none is imported
     while stack:
         try:
@@ -489,23 +488,26 @@ def _with_sibling_imports(path: Path, text: str | None = None) -> list[Path]:
     return found
 
 
-def _sibling_names(folder: Path) -> list[str]:
-    """Names of the modules and packages in `folder` (what `import <name>` there can find)."""
+def _folder_entries(folder: Path) -> list[os.DirEntry]:
     try:
-        entries = list(os.scandir(folder))
+        return list(os.scandir(folder))
     except OSError:
         return []
-    return _names_of(entries)
 
 
-def _names_of(entries: Iterable[os.DirEntry]) -> list[str]:
-    names = []
+def _names_sibling(text: str, entries: Iterable[os.DirEntry], own: str) -> bool:
+    """Whether `text` contains the name of one of `_names_of(entries)` other than `own`; a folder's
+    `__init__.py` is looked for only when its name is in the text."""
     for entry in entries:
-        if entry.name.endswith(".py"):
-            names.append(entry.name[:-3])
-        elif entry.is_dir() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
-            names.append(entry.name)
-    return names
+        name = entry.name
+        if name.endswith(".py"):
+            if name[:-3] != own and name[:-3] in text:
+                return True
+        elif (
+            name != own and name in text and entry.is_dir() and os.path.isfile(os.path.join(entry.path, "__init__.py"))
+        ):
+            return True
+    return False
 
 
 def _source_or_none(path: Path) -> str | None:

@@ -166,7 +166,9 @@ def _context_parameter(
 ) -> inspect.Parameter | None:
     params = parameters_of(func) if params is None else params
     annotated = getattr(func, "__annotations__", None) or any(p.annotation is not _empty for p in params)
-    hints = resolved_annotations(func) if annotated else {}  # nothing to resolve: no annotation anywhere
+    if not annotated:
+        return None  # no annotation anywhere: nothing can name RunContext
+    hints = resolved_annotations(func)
     for param in params:
         if param.kind not in _KINDS_NAMED or param.name in ("self", "cls"):
             continue

@@ -14,7 +14,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import FunctionType
+from types import FunctionType, ModuleType
 from typing import Any
 
 import flowrun
@@ -89,6 +89,8 @@ def improve_import_error(error: LoadError, path: Path) -> LoadError:
 
 def looks_like_pipeline(value: Any) -> bool:
     """Whether `value` offers the README `Pipeline` API (feature detection, not a type check)."""
+    if type(value) is FunctionType:
+        return False  # (the common case, a task: a routine, see below)
     if isinstance(value, Pipeline):
         return True
     if isinstance(value, type) or inspect.ismodule(value) or inspect.isroutine(value):
@@ -160,7 +162,8 @@ def load_module_dags(
     if settings_module is not None and settings_module.module is not None and settings_module.path != path:
         shared = {k: v for k, v in vars(settings_module.module).items() if k.startswith("flowrun_")}
     own = vars(module)
-    settings, problems = ModuleSettings.read({**shared, **own})
+    # (ModuleSettings reads only `flowrun_*` names: the module's other names need not be copied)
+    settings, problems = ModuleSettings.read({**shared, **{k: v for k, v in own.items() if k.startswith("flowrun_")}})
     dags: list[FlowrunDag] = []
     errors: list[LoadError] = []
     for setting, problem in problems:
@@ -283,7 +286,6 @@ class _Reader:
         line = _assignment_line(self.text, attribute)
         explicit = list(engine.list_dags())
         specs = dict(engine.registry.task_specs)
-        funcs = {name: spec.func for name, spec in specs.items()}
         for scope_attribute, scope_name in scopes:
             if scope_name not in explicit:
                 self.error(
@@ -305,6 +307,7 @@ class _Reader:
             try:
                 order = engine.list_tasks(name)
             except (ValueError, KeyError, TypeError, RecursionError) as exc:
+                funcs = {task: spec.func for task, spec in specs.items()}
                 self.error(str(exc), self.task_line(funcs, str(exc), line), f"dag '{name}'", pipeline=name)
                 continue
             tasks = []
@@ -430,8 +433,8 @@ class _Reader:
             shape=shape,
             timeout_s=timeout_s,
             retries=int(retries or 0),
-            retry_delay_s=float(per_key(self.settings.retry_delay_s, name, 0.0) or 0.0),
-            retry_backoff=float(per_key(self.settings.retry_backoff, name, 1.0) or 1.0),
+            retry_delay_s=_per_task(self.settings.retry_delay_s, name, 0.0),
+            retry_backoff=_per_task(self.settings.retry_backoff, name, 1.0),
             line=line,
             file=file,
             description=doc.strip() if doc else None,
@@ -453,7 +456,8 @@ class _Reader:
         settings = self.settings
         factory = self.context_factory(name)
         batches = self.batch_source(name)
-        doc = inspect.getdoc(self.found.module)
+        module = self.found.module
+        doc = None if type(module) is ModuleType and module.__doc__ is None else inspect.getdoc(module)
         return FlowrunDag(
             name=name,
             style=style,
@@ -476,6 +480,13 @@ class _Reader:
             description=doc.split("\n\n")[0].replace("\n", " ") if doc else None,
             source=source,
         )
+
+
+def _per_task(setting: Any, task: str, default: float) -> float:
+    """A number setting for one task (`per_key`; one number for all tasks, the usual case, read at once)."""
+    if type(setting) is float:
+        return setting or default
+    return float(per_key(setting, task, default) or default)
 
 
 def _docstring(func: Callable[..., Any]) -> str | None:

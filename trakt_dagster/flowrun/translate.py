@@ -29,7 +29,7 @@ def task_metadata(dag: FlowrunDag, task: FlowrunTask) -> dict[str, object]:
     """Asset metadata of a task: the DAG's style, its deps (ordering-only ones listed), async, backoff
     (name, DAG, retries, delay and timeout are the shared `trakt/` keys)."""
     # flowrun enforces its own timeouts (inside the event loop), so the timeout is metadata, not `Task.timeout`
-    timeout = metadata_entries(TaskMetadataSet, timeout_s=float(task.timeout_s) if task.timeout_s is not None else None)
+    timeout = {} if task.timeout_s is None else metadata_entries(TaskMetadataSet, timeout_s=float(task.timeout_s))
     return dict(
         **timeout,
         **metadata_entries(

@@ -140,9 +140,15 @@ def test_single_listing_scan_agrees_with_path_checks(tmp_path: Path) -> None:
     (tmp_path / "pipelines" / "broken_yaml" / "dag.py").write_text("")
     expected = _listed_as_before(tmp_path)
     assert [p for p, _, _ in expected] == pipeline_python_files(tmp_path)
+    (tmp_path / "pipelines" / "plain" / "flowrun_settings.py").write_text("")
+    (tmp_path / "pipelines" / "plain" / "settings_dir.py").mkdir()
+    expected = _listed_as_before(tmp_path)
     with pymodules.shared_scan():
         scan = pymodules._scan(tmp_path)
         got = [(p, pymodules._real(p), scan.package_of[p]) for p in scan.texts]
+        for _, real, _ in expected:  # file checks answered from the listing agree with the file system
+            for name in ("flowrun_settings.py", "settings_dir.py", "missing.py", "broken.py", real.name):
+                assert pymodules.is_file(real.parent / name) == (real.parent / name).is_file(), (real, name)
     assert got == expected
     assert {p.name for p, _, _ in expected} >= {"via_link.py", "dag.py", "mod.py", "top.py", ".hidden.py"}
 

@@ -325,6 +325,21 @@ def _scan(root: Path) -> _Scan:
     return found
 
 
+def is_file(path: Path) -> bool:
+    """`path.is_file()`, from the scan's listing of the file's folder when it read that folder.
+
+    Example:
+        >>> is_file(Path("/no/such/folder/flowrun_settings.py"))
+        False
+    """
+    path = Path(path)
+    entries = _sibling_memo.get(path.parent) if _real_paths is not None else None
+    if entries is None:
+        return path.is_file()
+    name = path.name
+    return any(entry.name == name and entry.is_file() for entry in entries)
+
+
 def _real(path: Path) -> Path:
     """`path.resolve()`, from the listing when it already knows."""
     if _real_paths is not None:
@@ -464,10 +479,10 @@ def _with_sibling_imports(path: Path, text: str | None = None) -> list[Path]:
     entries = _sibling_memo.get(folder) if _real_paths is not None else None
     if entries is None:
         entries = _folder_entries(folder)
-        if _real_paths is not None:
+        if _real_paths is not None and entries is not None:
             _sibling_memo[folder] = entries
     text = text if text is not None else _source_or_none(path) or ""
-    if text.isascii() and not _names_sibling(text, entries, path.stem):
+    if text.isascii() and not _names_sibling(text, entries or [], path.stem):
         return found  # no sibling module is named in its source: none is imported
     while stack:
         try:
@@ -488,11 +503,12 @@ def _with_sibling_imports(path: Path, text: str | None = None) -> list[Path]:
     return found
 
 
-def _folder_entries(folder: Path) -> list[os.DirEntry]:
+def _folder_entries(folder: Path) -> list[os.DirEntry] | None:
+    """The folder's listing (None: it cannot be listed)."""
     try:
         return list(os.scandir(folder))
     except OSError:
-        return []
+        return None
 
 
 def _names_sibling(text: str, entries: Iterable[os.DirEntry], own: str) -> bool:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
-from trakt_dagster.core.pymodules import import_pipeline_module, import_pipeline_modules
+from trakt_dagster.core.pymodules import import_pipeline_module, import_pipeline_modules, is_file
 from trakt_dagster.flowrun import compat_import
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def load_dags(root: Path, only: frozenset[str] | None = None) -> tuple[list[Flow
     for found in modules:
         where = settings_file_of(found)
         if where not in settings:
-            settings[where] = import_pipeline_module(where) if where.is_file() else None
+            settings[where] = import_pipeline_module(where) if is_file(where) else None
     try:
         owners = object_owners(modules)
     except Exception:  # noqa: BLE001 - odd objects are reported per module below

@@ -72,3 +72,22 @@ def test_call_shape_reads_the_context_and_deps_as_before() -> None:
     assert call_shape(_string_context, ["first"]).context_param == "ctx"
     fetch = call_shape(_fetch, ["source"])
     assert fetch.is_async and fetch.accepts_upstream and fetch.named_deps == ()
+
+
+def test_shape_from_flowrun_spec_reads_parameters_only_when_needed() -> None:
+    """With flowrun's own `named_deps` / `accepts_upstream`, a plain function without annotations is not
+    inspected at load; its parameters, read at the first call, and every other field agree with the shape
+    read from the signature."""
+
+    def plain(first, second=2, *, upstream=None): ...
+
+    for func in (plain, *CASES):
+        full = call_shape(func, ["first", "a"])
+        quick = call_shape(func, ["first", "a"], named_deps=full.named_deps, accepts_upstream=full.accepts_upstream)
+        fields = ("context_param", "context_positional_only", "context_required", "accepts_upstream", "named_deps")
+        assert [getattr(quick, f) for f in fields] == [getattr(full, f) for f in fields], func
+        assert quick.is_async is full.is_async
+        assert quick.parameters == full.parameters == tuple(inspect.signature(func).parameters.values())
+    shape = call_shape(plain, ["first"], named_deps=("first",), accepts_upstream=True)
+    assert "parameters" not in vars(shape)  # not read at load
+    assert [p.name for p in shape.parameters] == ["first", "second", "upstream"]

@@ -9,11 +9,12 @@ parameters, N4), and an `upstream` parameter receives every parent's result inst
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from inspect import CO_COROUTINE, CO_VARARGS, CO_VARKEYWORDS
 from types import FunctionType
 from typing import Annotated, Any, get_args, get_origin
@@ -57,11 +58,18 @@ class CallShape:
     accepts_upstream: bool
     named_deps: tuple[str, ...]
     is_async: bool
-    parameters: tuple[inspect.Parameter, ...]
+    func: Callable[..., Any] = field(compare=False, repr=False, kw_only=True)
+    """The task function: its parameters are read from it when a call first needs them (a load reads only
+    what the shape's other fields need)."""
 
     @property
     def accepts_context(self) -> bool:
         return self.context_param is not None
+
+    @functools.cached_property
+    def parameters(self) -> tuple[inspect.Parameter, ...]:
+        """The function's parameters (`inspect.signature`'s), read once."""
+        return parameters_of(self.func)
 
 
 def is_run_context(annotation: Any) -> bool:
@@ -215,21 +223,33 @@ def call_shape(
 ) -> CallShape:
     """The call shape of `func` for a task with `deps` (`named_deps` / `accepts_upstream` as flowrun recorded
     them in its `TaskSpec`, when known; else computed with flowrun's rules)."""
-    params = parameters_of(func)
-    context = _context_parameter(func, params)
+    if (
+        named_deps is not None
+        and accepts_upstream is not None
+        and type(func) is FunctionType
+        and not func.__annotations__
+        and _NOT_PLAIN.isdisjoint(func.__dict__)
+    ):
+        params, context = None, None  # a plain function without annotations: no parameter names RunContext
+    else:
+        params = parameters_of(func)
+        context = _context_parameter(func, params)
     if accepts_upstream is None:
         accepts_upstream = any(p.name == "upstream" and p.kind in _KINDS_NAMED for p in params)
     if named_deps is None:
         named_deps = [] if accepts_upstream else [p.name for p in params if p.kind in _KINDS_NAMED and p.name in deps]
-    return CallShape(
+    shape = CallShape(
         context_param=context.name if context is not None else None,
         context_positional_only=context is not None and context.kind is inspect.Parameter.POSITIONAL_ONLY,
         context_required=context is not None and context.default is inspect.Parameter.empty,
         accepts_upstream=bool(accepts_upstream),
         named_deps=tuple(named_deps),
         is_async=is_coroutine_function(func),
-        parameters=params,
+        func=func,
     )
+    if params is not None:
+        shape.__dict__["parameters"] = params  # read already: kept (what `parameters` would read)
+    return shape
 
 
 def bind_call(

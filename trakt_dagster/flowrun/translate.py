@@ -29,18 +29,18 @@ def task_metadata(dag: FlowrunDag, task: FlowrunTask) -> dict[str, object]:
     """Asset metadata of a task: the DAG's style, its deps (ordering-only ones listed), async, backoff
     (name, DAG, retries, delay and timeout are the shared `trakt/` keys)."""
     # flowrun enforces its own timeouts (inside the event loop), so the timeout is metadata, not `Task.timeout`
-    timeout = {} if task.timeout_s is None else metadata_entries(TaskMetadataSet, timeout_s=float(task.timeout_s))
-    return dict(
-        **timeout,
-        **metadata_entries(
-            FlowrunTaskMetadataSet,
-            style=dag.style,
-            deps=json_list(task.deps),
-            ordering_only_deps=json_list(task.ordering_only_deps) if task.ordering_only_deps else None,
-            is_async=task.shape.is_async,
-            retry_backoff=float(task.retry_backoff) if task.retries and task.retry_backoff != 1 else None,
-        ),
+    ordering_only = task.ordering_only_deps
+    own = metadata_entries(
+        FlowrunTaskMetadataSet,
+        style=dag.style,
+        deps=json_list(task.deps),
+        ordering_only_deps=json_list(ordering_only) if ordering_only else None,
+        is_async=task.shape.is_async,
+        retry_backoff=float(task.retry_backoff) if task.retries and task.retry_backoff != 1 else None,
     )
+    if task.timeout_s is None:
+        return own
+    return {**metadata_entries(TaskMetadataSet, timeout_s=float(task.timeout_s)), **own}
 
 
 def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:

@@ -232,14 +232,9 @@ def build_interval_sensor(graph: TaskGraph, trigger: IntervalTrigger, job: Any, 
     return _sensor
 
 
-def trigger_definitions(graph: TaskGraph, job: Any, pipeline: str) -> dg.Definitions:
-    """Schedules and sensors for every trigger of a graph (names `<pipeline>_schedule[_N]`)."""
-    schedules, sensors = trigger_schedules_and_sensors(graph, job, pipeline)
-    return dg.Definitions(schedules=schedules, sensors=sensors)
-
-
 def trigger_schedules_and_sensors(graph: TaskGraph, job: Any, pipeline: str) -> tuple[list[Any], list[Any]]:
-    """The schedules and the sensors of `trigger_definitions`, as lists (for one `Definitions` of the graph)."""
+    """The schedules and the sensors for every trigger of a graph (names `<pipeline>_schedule[_N]`), for the
+    graph's one `Definitions`."""
     schedules = []
     sensors = []
     for index, trigger in enumerate(graph.triggers):

@@ -420,22 +420,7 @@ def test_a_record_is_evolved_as_dataclasses_replace_would() -> None:
 def test_topological_order_keeps_file_order_when_dependencies_come_first() -> None:
     import random
 
-    from trakt_dagster.pit.translate import topological
-
-    def walk(tasks: tuple[PitTask, ...]) -> list[PitTask]:  # depth first, dependencies before each task
-        by_name, done, ordered = {t.name: t for t in tasks}, set(), []
-
-        def visit(task: PitTask) -> None:
-            if task.name not in done:
-                done.add(task.name)
-                for dep in task.depends_on:
-                    if dep in by_name:
-                        visit(by_name[dep])
-                ordered.append(task)
-
-        for task in tasks:
-            visit(task)
-        return ordered
+    from trakt_dagster.pit.translate import depth_first, topological
 
     rnd = random.Random(11)
     for _ in range(500):
@@ -445,7 +430,7 @@ def test_topological_order_keeps_file_order_when_dependencies_come_first() -> No
             PitTask(name, kind="bash", depends_on=tuple(rnd.sample(names + ["missing"], rnd.randint(0, 2))))
             for name in names
         )
-        assert topological(tasks) == walk(tasks), tasks
+        assert topological(tasks) == depth_first(tasks, {t.name: t for t in tasks}), tasks
 
 
 def test_project_files_resolve_as_path_resolve_does(tmp_path: Path) -> None:

@@ -143,7 +143,12 @@ def topological(tasks: tuple[PitTask, ...]) -> list[PitTask]:
     """Tasks with every dependency first, otherwise in file order (pit's files may list them in any order)."""
     by_name = {task.name: task for task in tasks}
     if len(by_name) == len(tasks) and _in_order(tasks, by_name):
-        return list(tasks)  # what the walk below gives when every dependency comes first already
+        return list(tasks)  # what the walk gives when every dependency comes first already
+    return depth_first(tasks, by_name)
+
+
+def depth_first(tasks: tuple[PitTask, ...], by_name: dict[str, PitTask]) -> list[PitTask]:
+    """The tasks in file order, each after its dependencies (depth first; a name seen twice counts once)."""
     done: set[str] = set()
     ordered: list[PitTask] = []
 

@@ -30,6 +30,7 @@ from trakt_dagster.core.atomic import atomic_replace_bytes
 FORMAT = b"trakt-dagster parse cache 1\n"
 """First bytes of every entry (the entry's layout; a new layout gets a new number)."""
 _DIGEST_BYTES = 16
+_MISSING = object()
 
 
 def cache_path(source: Path) -> Path:
@@ -76,9 +77,6 @@ def cached_parse(source: Path, text: str, parser: str, parse: Callable[[str], An
     if not sys.dont_write_bytecode:
         _write(cache, digest, value)
     return value
-
-
-_MISSING = object()
 
 
 def _read(cache: Path, digest: bytes) -> Any:

@@ -234,7 +234,7 @@ class RunFolder:
         if task_key not in self._deferred:
             return
         try:
-            fd: int | None = os.open(os.path.join(self._logs_path, log_file_name(task_key)), _LOG_FLAGS, 0o666)
+            fd: int | None = self._open_log_file(task_key)
         except OSError:
             fd = None
         with self._lock:
@@ -248,6 +248,9 @@ class RunFolder:
                 if lines:
                     self._pending_lines -= len(lines)
                     _write_all(self._logs[task_key], lines)
+
+    def _open_log_file(self, task_key: str) -> int:
+        return os.open(os.path.join(self._logs_path, log_file_name(task_key)), _LOG_FLAGS, 0o666)
 
     def _remember(self, task_key: str, fd: int) -> None:
         if len(self._logs) >= MAX_OPEN_LOGS:
@@ -265,7 +268,7 @@ class RunFolder:
                     self._pending_lines += len(lines)
                     continue
                 self._deferred.discard(task_key)
-                fd = os.open(os.path.join(self._logs_path, log_file_name(task_key)), _LOG_FLAGS, 0o666)
+                fd = self._open_log_file(task_key)
                 self._remember(task_key, fd)
             else:
                 self._logs[task_key] = fd  # (most recently written last)

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+from trakt_dagster.core.direct_import import FOLDER, entry_kind, folder_entries, import_direct
+
 _IMPORT_LOCK = threading.RLock()
 
 
@@ -44,6 +46,8 @@ class ModuleNamespace:
         """The folder's top-level names, with the folder's modification time they were read at."""
         self._finder_keys: tuple[set[str], tuple[str, ...]] | None = None
         """The import cache keys `_forget_finders` drops, for the set of top-level names they were made for."""
+        self._listings: dict[str, dict[str, str] | None] = {}
+        """Folder listings for direct imports, read once per activation (files may change between loads)."""
 
     @property
     def search_root(self) -> Path:
@@ -63,15 +67,17 @@ class ModuleNamespace:
             return self._names[1]
         names: set[str] = set()
         try:
-            entries = list(os.scandir(self.root))
+            with os.scandir(self.root) as scan:
+                kinds = {entry.name: entry_kind(entry) for entry in scan}
         except OSError:
             return names
-        for entry in entries:
-            if entry.is_dir() and entry.name.isidentifier():
-                names.add(entry.name)
-            elif entry.name.endswith(".py") and entry.name[:-3].isidentifier():
-                names.add(entry.name[:-3])
+        for name, kind in kinds.items():
+            if kind == FOLDER and name.isidentifier():
+                names.add(name)
+            elif name.endswith(".py") and name[:-3].isidentifier():
+                names.add(name[:-3])
         self._names = (stamp, names)
+        self._listings[str(self.root)] = kinds  # read just now: direct imports of this activation use it
         return names
 
     def _belongs(self, module: ModuleType) -> bool:
@@ -106,6 +112,7 @@ class ModuleNamespace:
                     self._depth -= 1
                 return
             saved_path = list(sys.path)
+            self._listings.clear()
             local = self._local_top_names()
             hidden: dict[str, ModuleType] = {}
             if any(name in sys.modules for name in local):  # modules of these names from elsewhere: hide them
@@ -123,6 +130,7 @@ class ModuleNamespace:
                 yield
             finally:
                 self._depth = 0
+                self._listings.clear()
                 for name in _added_since(marker):  # imported meanwhile: keep this folder's own
                     module = sys.modules[name]
                     if name.partition(".")[0] in local and self._belongs(module):
@@ -154,7 +162,30 @@ class ModuleNamespace:
         if name in self.modules:
             return self.modules[name]
         with self.active():
-            return importlib.import_module(name)
+            return self.import_here(name)
+
+    def import_here(self, name: str) -> ModuleType:
+        """`importlib.import_module(name)`, called while the namespace is active: straight from the module's file
+        when the folder's listing shows that Python's lookup could find nothing else (`direct_import`).
+
+        Example:
+            >>> # with ns.active():
+            >>> #     module = ns.import_here("steps.transform")
+        """
+        parent, _, _ = name.rpartition(".")
+        if parent and parent not in sys.modules:
+            self.import_here(parent)
+        search = getattr(sys.modules.get(parent), "__path__", None) if parent else sys.path
+        if type(search) is list and search and type(search[0]) is str:
+            module = import_direct(name, search[0], self._listing)
+            if module is not None:
+                return module
+        return importlib.import_module(name)
+
+    def _listing(self, folder: str) -> dict[str, str] | None:
+        if folder not in self._listings:
+            self._listings[folder] = folder_entries(folder)
+        return self._listings[folder]
 
     def import_modules(self, names: list[str]) -> dict[str, ModuleType | BaseException]:
         """Import several modules in one activation; each name maps to its module or the exception its import
@@ -167,7 +198,7 @@ class ModuleNamespace:
         with self.active():
             for name in names:
                 try:
-                    found[name] = importlib.import_module(name)
+                    found[name] = self.import_here(name)
                 except Exception as exc:  # noqa: BLE001 - reported by the caller, per module
                     found[name] = exc
         return found

@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 import codecs
 import contextlib
-import importlib
 import io
 import os
 import sys
@@ -459,7 +458,7 @@ def _import_file(
         try:
             with namespace.active():
                 sys.modules.pop(name, None)
-                module = importlib.import_module(name)
+                module = namespace.import_here(name)
             found = PipelineModule(path, module, namespace, source=text)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is a load error
             found = PipelineModule(path, None, namespace, _import_error(path, exc))

@@ -6,29 +6,54 @@ key, fix); the project's other flows and builds still load.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.pymodules import is_notebook_project
 
 if TYPE_CHECKING:
     from trakt_dagster.ductaflow.model import DuctaflowProject
-# ductaflow's reader and model are imported by the functions that use them: a root without `pipelines/`
-# never imports them.
+# ductaflow's reader and model are imported when there is a project to read: a root without one never
+# imports them.
+
+
+def find_projects(root: Path) -> list[Path]:
+    """`<root>/pipelines/<name>/` folders holding `flows/` and `config/`, resolved and sorted.
+
+    Example:
+        >>> find_projects(Path("/nonexistent-root"))
+        []
+    """
+    try:
+        with os.scandir(Path(root) / "pipelines") as scan:
+            folders = [Path(entry.path) for entry in scan if _is_folder(entry)]
+    except OSError:  # no pipelines/ folder (or not a folder, or unreadable): no project can be there
+        return []
+    return sorted(folder.resolve() for folder in folders if is_notebook_project(folder))
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def load_projects(root: Path, only: frozenset[str] | None = None) -> tuple[list[DuctaflowProject], FrontEndResult]:
     """Every readable project under `root`, with all errors and warnings (with `only`: just the projects whose
     graphs, named `<project>__<notebook>`, may carry one of those names)."""
     result = FrontEndResult()
-    if not (Path(root) / "pipelines").is_dir():
-        return [], result  # no project can be there (`find_projects` looks in pipelines/ only)
-    from trakt_dagster.ductaflow.loader import find_projects, read_project
+    folders = find_projects(root)
+    if not folders:
+        return [], result
+    from trakt_dagster.ductaflow.loader import read_project
     from trakt_dagster.ductaflow.model import TOOL
 
     projects = []
-    for folder in find_projects(root):
+    for folder in folders:
         if only is not None and not any(name.startswith(folder.name) for name in only):
             continue
         try:

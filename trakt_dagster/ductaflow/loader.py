@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from trakt_dagster.core.errors import LoadError, SourceLocation, cut_text
-from trakt_dagster.core.pymodules import is_notebook_project
 from trakt_dagster.core.text_files import TextFileError, read_config_text
 from trakt_dagster.ductaflow.grid import GridError, expand_grid, partition_key
 from trakt_dagster.ductaflow.model import (
@@ -67,14 +66,6 @@ class Problems:
 
     def warn(self, message: str, file: Path, line: int | None = None, key: str | None = None, hint: str | None = None):
         self.warnings.append(LoadError(message, SourceLocation(file, line, key), hint, TOOL))
-
-
-def find_projects(root: Path) -> list[Path]:
-    """`<root>/pipelines/<name>/` folders holding `flows/` and `config/`, sorted."""
-    folder = Path(root) / "pipelines"
-    if not folder.is_dir():
-        return []
-    return sorted(p.resolve() for p in folder.iterdir() if p.is_dir() and is_notebook_project(p))
 
 
 def read_json_config(path: Path, problems: Problems) -> dict[str, Any] | None:

@@ -144,3 +144,28 @@ def test_custom_adapter_gets_parent_dir_row41(tmp_path: Path, instance, monkeypa
     assert run.success, run.failure_message()
     assert run.output("special/final.fancy") == "final:2 rows\n"
     assert run.manifest["outputs"]["final"]["kind"] == "fancy"
+
+
+def test_pipeline_folders_behind_links_are_resolved_as_path_resolve_does(tmp_path: Path, instance) -> None:
+    from trakt_dagster.trakt.frontend import _pipeline_folders, find_pipeline_files
+
+    make_pair(tmp_path / "real")
+    root = tmp_path / "root"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "pipelines" / "alpha").symlink_to(tmp_path / "real" / "pipelines" / "alpha")  # a linked folder
+    (root / "pipelines" / "beta").mkdir()
+    for name in ("pipeline.yaml", "records.csv", "steps"):
+        (root / "pipelines" / "beta" / name).symlink_to(tmp_path / "real" / "pipelines" / "beta" / name)
+    (tmp_path / "via").symlink_to(root)  # and the whole root reached through a link
+    for where in (root, tmp_path / "via"):
+        folders = _pipeline_folders(where)
+        assert list(folders) == find_pipeline_files(where) == sorted(folders)
+        assert [p.name for p in folders] == ["pipeline.yaml", "pipeline.yaml"]
+        assert list(folders.values()) == [p.parent.resolve() for p in folders]
+    defs = build_definitions(tmp_path / "via", runs_dir=str(tmp_path / "runs"))
+    for who in ("alpha", "beta"):
+        result = defs.resolve_job_def(who).execute_in_process(
+            instance=instance, run_config={"ops": {f"{who}_pipeline": {"config": {"output_dir": str(tmp_path / who)}}}}
+        )
+        assert result.success
+        assert (tmp_path / who / "final.csv").read_text() == f"id,who\n1,{who}\n"

@@ -184,13 +184,15 @@ def code_references(locations: Iterable[SourceLocation | None]) -> dg.CodeRefere
     for location in locations:
         if location is None:
             continue
-        file = location.file
-        path = str(file) if isinstance(file, Path) and file.is_absolute() else str(Path(file).absolute())
-        if (path, location.line) in seen:
+        path = str(location.file)
+        if not os.path.isabs(path):
+            path = str(Path(path).absolute())
+        line = location.line
+        if (path, line) in seen:
             continue
-        seen.add((path, location.line))
+        seen.add((path, line))
         label = os.path.basename(path) + (f", {location.key}" if location.key else "")
-        found.append(_file_reference(path, location.line, label))
+        found.append(_file_reference(path, line, label))
     if not found:
         return None
     # Every item is a LocalFileCodeReference made below: the list is what the model's validation would keep.

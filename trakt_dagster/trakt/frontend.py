@@ -6,6 +6,7 @@ that build workflows with the DSL at module level (`orders = workflow("orders").
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,28 +27,56 @@ DSL_MARKERS = ("from trakt import", "import trakt")
 
 def find_pipeline_files(root: Path) -> list[Path]:
     """`<root>/pipelines/*/pipeline.yaml`, sorted."""
+    return list(_pipeline_folders(root))
+
+
+def _pipeline_folders(root: Path) -> dict[Path, Path]:
+    """Each `<root>/pipelines/*/pipeline.yaml` (sorted) with its folder resolved: `pipelines/` is resolved once
+    and a folder that is not a link is its entry in it (a link is resolved on its own), instead of resolving
+    every folder's path part by part."""
     folder = Path(root) / "pipelines"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob(f"*/{MARKER}") if p.is_file())
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted((entry for entry in scan if _is_folder(entry)), key=lambda entry: entry.name)
+    except OSError:  # no pipelines/ folder (or not a folder, or unreadable)
+        return {}
+    found: dict[Path, Path] = {}
+    resolved_parent: Path | None = None
+    for entry in entries:
+        file = folder / entry.name / MARKER
+        if not file.is_file():
+            continue
+        if entry.is_symlink():
+            found[file] = file.parent.resolve()
+        else:
+            resolved_parent = resolved_parent or folder.resolve()
+            found[file] = resolved_parent / entry.name
+    return found
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def load(root: Path, options: LoadOptions) -> FrontEndResult:
     """Load every trakt pipeline under `root`; errors of all of them are returned together."""
     result = FrontEndResult()
-    files = find_pipeline_files(root)
+    files = _pipeline_folders(root)
     if files:
         from trakt_dagster.trakt.loader import load_pipeline_spec
         from trakt_dagster.trakt.registry import StepRegistry
         from trakt_dagster.trakt.translate import build_trakt_graph
     registry: StepRegistry | None = None  # read on first use (a run of another pipeline needs none)
-    for path in files:
+    for path, folder in files.items():
         try:
             if options.only is not None and not _may_be_wanted(path, options):
                 continue  # a run of another pipeline: its step modules are not imported
             if registry is None:  # once per load: its aliases are the same for every pipeline
                 registry = StepRegistry.from_entry_points()
-            spec, errors = load_pipeline_spec(path, strict=options.strict, registry=registry)
+            spec, errors = load_pipeline_spec(path, strict=options.strict, registry=registry, folder=folder)
             result.errors.extend(errors)
             if spec is not None and options.wants(spec.name):
                 result.graphs.append(build_trakt_graph(spec))

@@ -66,8 +66,10 @@ def load_pipeline_spec(
     *,
     strict: bool = True,
     registry: StepRegistry | None = None,
+    folder: Path | None = None,
 ) -> tuple[PipelineSpec | None, list[LoadError]]:
     """Parse and validate one `pipeline.yaml`. Returns the spec (None if unusable) and every error found.
+    `folder`: the file's folder, resolved, when the caller knows it (else it is resolved here).
 
     Example:
         >>> # spec, errors = load_pipeline_spec(Path("pipelines/sales/pipeline.yaml"))
@@ -127,7 +129,7 @@ def load_pipeline_spec(
     mode = _parse_mode(data, problems)
     settings = parse_settings(data.get("dagster"), problems.add)
     compat_import.install()
-    namespace = ModuleNamespace(path.parent)
+    namespace = ModuleNamespace(folder, resolved=True) if folder is not None else ModuleNamespace(path.parent)
     registry = registry or StepRegistry.from_entry_points()
     inputs = _parse_inputs(data.get("inputs"), strict, problems)
     with namespace.active():  # one namespace switch for all the step modules (a nested import costs nothing)

@@ -225,3 +225,20 @@ def test_a_graphs_definitions_are_what_merging_its_parts_gives(tmp_path: Path, i
     )
     assert merged == defs
     assert bool(defs.resources) is include_resources
+
+
+def test_two_assets_given_one_key_are_an_error_naming_both() -> None:
+    from trakt_dagster.core.builder import check_graph
+    from trakt_dagster.core.translator import DagsterTaskGraphTranslator
+
+    tasks = (
+        Task("a", run=record("a"), asset_key=("demo", "raw")),  # the key of the external input
+        Task("b", run=record("b"), asset_key=("demo", "same")),
+        Task("c", run=record("c"), asset_key=("demo", "same")),
+    )
+    graph = TaskGraph("demo", "test", Path("demo.py"), tasks=tasks, external=(ExternalDataset("raw", kind="csv"),))
+    messages = [error.message for error in check_graph(graph, DagsterTaskGraphTranslator())]
+    assert messages == [
+        "Pipeline 'demo': 'a' (step) and input 'raw' both become Dagster asset demo/raw.",
+        "Pipeline 'demo': 'c' (step) and step 'b' both become Dagster asset demo/same.",
+    ]

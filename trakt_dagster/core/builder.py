@@ -83,9 +83,9 @@ def check_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> lis
         for dep in task.deps:
             if dep not in graph.by_key:
                 errors.append(LoadError(f"Task '{task.key}' depends on unknown task '{dep}'.", where))
-    names: dict[dg.AssetKey, str] = {}
+    names: dict[dg.AssetKey, tuple[object, str]] = {}  # what takes each key: (its kind, its name)
     for dataset in graph.external:
-        names[translator.get_external_key(ExternalTranslatorData(graph, dataset))] = f"input '{dataset.name}'"
+        names[translator.get_external_key(ExternalTranslatorData(graph, dataset))] = ("input", dataset.name)
     for task in graph.tasks:
         if task.key in seen:
             errors.append(LoadError(f"Duplicate task key '{task.key}'.", task.source or where))
@@ -94,15 +94,16 @@ def check_graph(graph: TaskGraph, translator: DagsterTaskGraphTranslator) -> lis
             continue
         key = translator.get_asset_key(TaskTranslatorData(graph, task))
         if key in names:
+            kind, name = names[key]
             errors.append(
                 LoadError(
-                    f"Pipeline '{graph.name}': '{task.key_name}' ({task.role}) and {names[key]} both become "
+                    f"Pipeline '{graph.name}': '{task.key_name}' ({task.role}) and {kind} '{name}' both become "
                     f"Dagster asset {key.to_user_string()}.",
                     task.source or where,
                     hint="rename one of them so their names differ in more than punctuation",
                 )
             )
-        names[key] = f"{task.role} '{task.key_name}'"
+        names[key] = (task.role, task.key_name)
     return errors
 
 

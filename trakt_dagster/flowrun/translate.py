@@ -10,14 +10,13 @@ failed task's descendants (`continue` policy).
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from trakt_dagster.core.errors import SourceLocation
 from trakt_dagster.core.graph import FailurePolicy, Granularity, SnapshotSpec, Task, TaskGraph
 from trakt_dagster.core.metadata import TaskMetadataSet, json_list, metadata_entries
-from trakt_dagster.flowrun.batches import batch_definitions
 from trakt_dagster.flowrun.metadata import FlowrunDagMetadataSet, FlowrunTaskMetadataSet
 from trakt_dagster.flowrun.model import FlowrunDag, FlowrunTask
-from trakt_dagster.flowrun.resume import make_reuse_policy
 from trakt_dagster.flowrun.runtime import FlowrunRunConfig, make_session_factory
 from trakt_dagster.flowrun.tasks import RunFlowrunTask
 
@@ -88,11 +87,25 @@ def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
         config_class=FlowrunRunConfig,
         persist_values=dag.persist_values,
         materialization_events=True,
-        reuse_values=make_reuse_policy(dag) if dag.persist_values else None,
-        extra_definitions=partial(batch_definitions, dag) if dag.batches is not None else None,
+        reuse_values=_reuse_policy(dag) if dag.persist_values else None,
+        extra_definitions=_batch_definitions(dag) if dag.batches is not None else None,
         snapshot=snapshot,
         retention=dag.retention,
         metadata=metadata_entries(
             FlowrunDagMetadataSet, style=dag.style, module=str(dag.module_path), attribute=dag.attribute
         ),
     )
+
+
+def _reuse_policy(dag: FlowrunDag) -> Any:
+    """`resume.make_reuse_policy(dag)`, its module imported only for DAGs that keep their values."""
+    from trakt_dagster.flowrun.resume import make_reuse_policy
+
+    return make_reuse_policy(dag)
+
+
+def _batch_definitions(dag: FlowrunDag) -> Any:
+    """The batch sensor's definitions builder, its module imported only for DAGs that have batches."""
+    from trakt_dagster.flowrun.batches import batch_definitions
+
+    return partial(batch_definitions, dag)

@@ -17,6 +17,7 @@ from trakt_dagster.core.graph import FailurePolicy, Granularity, SnapshotSpec, T
 from trakt_dagster.core.metadata import TaskMetadataSet, json_list, metadata_entries
 from trakt_dagster.flowrun.metadata import FlowrunDagMetadataSet, FlowrunTaskMetadataSet
 from trakt_dagster.flowrun.model import FlowrunDag, FlowrunTask
+from trakt_dagster.flowrun.resume import make_reuse_policy
 from trakt_dagster.flowrun.runtime import FlowrunRunConfig, make_session_factory
 from trakt_dagster.flowrun.tasks import RunFlowrunTask
 
@@ -87,7 +88,7 @@ def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
         config_class=FlowrunRunConfig,
         persist_values=dag.persist_values,
         materialization_events=True,
-        reuse_values=_reuse_policy(dag) if dag.persist_values else None,
+        reuse_values=make_reuse_policy(dag) if dag.persist_values else None,
         extra_definitions=_batch_definitions(dag) if dag.batches is not None else None,
         snapshot=snapshot,
         retention=dag.retention,
@@ -95,13 +96,6 @@ def build_flowrun_graph(dag: FlowrunDag) -> TaskGraph:
             FlowrunDagMetadataSet, style=dag.style, module=str(dag.module_path), attribute=dag.attribute
         ),
     )
-
-
-def _reuse_policy(dag: FlowrunDag) -> Any:
-    """`resume.make_reuse_policy(dag)`, its module imported only for DAGs that keep their values."""
-    from trakt_dagster.flowrun.resume import make_reuse_policy
-
-    return make_reuse_policy(dag)
 
 
 def _batch_definitions(dag: FlowrunDag) -> Any:

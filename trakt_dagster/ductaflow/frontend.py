@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trakt_dagster.core.direct_import import FOLDER, entry_kind
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation
 from trakt_dagster.core.pymodules import is_notebook_project
@@ -29,17 +30,10 @@ def find_projects(root: Path) -> list[Path]:
     """
     try:
         with os.scandir(Path(root) / "pipelines") as scan:
-            folders = [Path(entry.path) for entry in scan if _is_folder(entry)]
+            folders = [Path(entry.path) for entry in scan if entry_kind(entry) == FOLDER]
     except OSError:  # no pipelines/ folder (or not a folder, or unreadable): no project can be there
         return []
     return sorted(folder.resolve() for folder in folders if is_notebook_project(folder))
-
-
-def _is_folder(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
 
 
 def load_projects(root: Path, only: frozenset[str] | None = None) -> tuple[list[DuctaflowProject], FrontEndResult]:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trakt_dagster.core.direct_import import FOLDER, entry_kind
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
 from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
@@ -37,7 +38,7 @@ def _pipeline_folders(root: Path) -> dict[Path, Path]:
     folder = Path(root) / "pipelines"
     try:
         with os.scandir(folder) as scan:
-            entries = sorted((entry for entry in scan if _is_folder(entry)), key=lambda entry: entry.name)
+            entries = sorted((entry for entry in scan if entry_kind(entry) == FOLDER), key=lambda entry: entry.name)
     except OSError:  # no pipelines/ folder (or not a folder, or unreadable)
         return {}
     found: dict[Path, Path] = {}
@@ -52,13 +53,6 @@ def _pipeline_folders(root: Path) -> dict[Path, Path]:
             resolved_parent = resolved_parent or folder.resolve()
             found[file] = resolved_parent / entry.name
     return found
-
-
-def _is_folder(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
 
 
 def load(root: Path, options: LoadOptions) -> FrontEndResult:

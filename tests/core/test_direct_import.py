@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from trakt_dagster.core.direct_import import folder_entries, import_direct
+from trakt_dagster.core.direct_import import import_direct
+from trakt_dagster.core.listing import folder_entries
 from trakt_dagster.core.modules import ModuleNamespace
 
 NAMES = ("helper", "steps", "steps.clean")

@@ -25,6 +25,8 @@ import zipimport
 from collections.abc import Callable, Mapping
 from types import ModuleType
 
+from trakt_dagster.core.listing import FILE, FOLDER
+
 _STANDARD_META = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter)
 _EXTENSIONS = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 _FILE_FINDER_HOOK = "FileFinder.path_hook.<locals>.path_hook_for_FileFinder"
@@ -33,35 +35,9 @@ _FILE_FINDER_HOOK = "FileFinder.path_hook.<locals>.path_hook_for_FileFinder"
 _CASE_SENSITIVE = not sys.platform.startswith(("win", "cygwin", "darwin"))
 
 
-FILE, FOLDER = "file", "folder"
-
-
-def folder_entries(folder: str) -> dict[str, str] | None:
-    """The names in `folder`, each mapped to `FILE` (a regular file), `FOLDER` or "" (anything else), links
-    followed; None when the folder cannot be listed.
-
-    Example:
-        >>> folder_entries("/nonexistent-folder") is None
-        True
-    """
-    try:
-        with os.scandir(folder) as scan:
-            return {entry.name: entry_kind(entry) for entry in scan}
-    except OSError:
-        return None
-
-
-def entry_kind(entry: os.DirEntry[str]) -> str:
-    """`FILE`, `FOLDER` or "" for one entry of a folder listing (links followed), as `folder_entries` maps it."""
-    try:
-        return FILE if entry.is_file() else FOLDER if entry.is_dir() else ""
-    except OSError:
-        return ""
-
-
 def import_direct(name: str, folder: str, listing: Callable[[str], Mapping[str, str] | None]) -> ModuleType | None:
     """Import `name` from `<folder>/<last part>.py` (or the package `<folder>/<last part>/__init__.py`) when the
-    normal import could find nothing else, judged from `listing(folder)` (`folder_entries`, perhaps cached);
+    normal import could find nothing else, judged from `listing(folder)` (`listing.folder_entries`, perhaps cached);
     None when that is not certain (import normally then). Raises what the module raises, as an import would.
 
     `folder` must be the one place the lookup searches: the package's only `__path__` entry for a submodule,

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-from trakt_dagster.core.direct_import import FOLDER, entry_kind, folder_entries, import_direct
+from trakt_dagster.core.direct_import import import_direct
+from trakt_dagster.core.listing import FOLDER, entry_kind, folder_entries
 
 _IMPORT_LOCK = threading.RLock()
 

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trakt_dagster.core.direct_import import FOLDER, entry_kind
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation
+from trakt_dagster.core.listing import FOLDER, entry_kind
 from trakt_dagster.core.pymodules import is_notebook_project
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trakt_dagster.core.direct_import import FOLDER, entry_kind
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
+from trakt_dagster.core.listing import FOLDER, entry_kind
 from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
 from trakt_dagster.trakt import compat_import
 
@@ -24,11 +24,6 @@ if TYPE_CHECKING:
 
 MARKER = "pipeline.yaml"
 DSL_MARKERS = ("from trakt import", "import trakt")
-
-
-def find_pipeline_files(root: Path) -> list[Path]:
-    """`<root>/pipelines/*/pipeline.yaml`, sorted."""
-    return list(_pipeline_folders(root))
 
 
 def _pipeline_folders(root: Path) -> dict[Path, Path]:

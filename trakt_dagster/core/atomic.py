@@ -156,7 +156,7 @@ def _sweep(folder: Path) -> None:
 
 def _make_staging(target: Path) -> Path:
     for _ in range(100):
-        staging = target.parent / f".{target.name}.{HOST_TAG}-{os.getpid()}-{secrets.token_hex(4)}{STAGING_SUFFIX}"
+        staging = _staging_name(target)
         try:
             staging.mkdir(mode=0o700)
         except FileExistsError:
@@ -189,10 +189,17 @@ def atomic_replace_text(
         >>> p.read_text(), sorted(str(q.relative_to(p.parent)) for q in p.parent.rglob("*"))
         ('{}\\n', ['manifest.json', 'out', 'out/manifest.json'])
     """
-    target = Path(target)
-    staged = [_staged_file(target, text, encoding)]
+    _replace_through_staging(Path(target), text, encoding, copies)
+
+
+def _replace_through_staging(
+    target: Path, content: str | bytes, encoding: str | None, copies: Iterable[str | os.PathLike[str]] = ()
+) -> None:
+    """`atomic_replace_text` (`content` as text) or `atomic_replace_bytes` (`content` as bytes)."""
+    finals = [target, *map(Path, copies)]
+    staged = [_staged_file(target, content, encoding)]
     try:
-        for copy in map(Path, copies):
+        for copy in finals[1:]:
             linked = _staging_name(copy)
             try:
                 os.link(staged[0], linked)
@@ -200,9 +207,9 @@ def atomic_replace_text(
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 os.link(staged[0], linked)
             except OSError:  # another file system (or no hard links): write it
-                linked = _staged_file(copy, text, encoding)
+                linked = _staged_file(copy, content, encoding)
             staged.append(linked)
-        for tmp, final in zip(staged, [target, *map(Path, copies)], strict=True):
+        for tmp, final in zip(staged, finals, strict=True):
             os.replace(tmp, final)
     except BaseException:
         for tmp in staged:
@@ -245,14 +252,7 @@ def atomic_replace_bytes(target: str | os.PathLike[str], data: bytes) -> None:
         >>> atomic_replace_bytes(p, b"entry"); p.read_bytes()
         b'entry'
     """
-    target = Path(target)
-    tmp = _staged_file(target, data, None)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    _replace_through_staging(Path(target), data, None)
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:

@@ -1,4 +1,5 @@
-"""Start and stop `dagster dev` for the benches that measure it (webserver + daemon on a free loopback port).
+"""Start and stop `dagster dev` for the benches that measure it (webserver + daemon on a free loopback port),
+with the tests' own process and GraphQL helpers (`tests/servers.py`).
 
 Example:
     >>> # with dagster_dev(folder, env, port) as dev:
@@ -8,58 +9,29 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests import servers  # noqa: E402
+from tests.servers import free_port  # noqa: E402, F401 - re-exported for the benches
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+GRAPHQL_TIMEOUT_S = 120
+"""A reload of a large code location answers only once the new code server has loaded."""
 
 
 def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    """The `data` of one GraphQL request to the webserver on `port`; its errors raise."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        body = json.loads(response.read())
-    if "errors" in body:
-        raise RuntimeError(body["errors"])
-    return body["data"]
+    """The `data` of one GraphQL request to the webserver on `port` (`servers.graphql`, a longer timeout)."""
+    return servers.graphql(port, query, variables, timeout=GRAPHQL_TIMEOUT_S)
 
 
 @contextlib.contextmanager
 def dagster_dev(folder: Path, env: Mapping[str, str], port: int) -> Iterator[subprocess.Popen]:
     """`dagster dev -f definitions.py` in `folder` (log in `folder/dev.log`), stopped with its whole process
-    group on exit (SIGTERM, then SIGKILL after 60 s)."""
+    group on exit."""
     dagster = Path(sys.executable).parent / "dagster"
-    with open(folder / "dev.log", "w") as log:
-        dev = subprocess.Popen(
-            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-f", "definitions.py"],
-            cwd=folder,
-            env=dict(env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield dev
-        finally:
-            os.killpg(dev.pid, signal.SIGTERM)
-            try:
-                dev.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(dev.pid, signal.SIGKILL)
-                dev.wait(timeout=30)
+    args = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-f", "definitions.py"]
+    with servers.service(args, folder, dict(env), folder / "dev.log") as dev:
+        yield dev

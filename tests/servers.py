@@ -138,8 +138,8 @@ class FtpServer:
         self.stop()
 
 
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    """POST a GraphQL query to a Dagster webserver on 127.0.0.1:`port` and return its `data`."""
+def graphql(port: int, query: str, variables: dict | None = None, *, timeout: float = 60) -> dict:
+    """POST a GraphQL query to a Dagster webserver on 127.0.0.1:`port` and return its `data` (its errors fail)."""
     import json
     import urllib.request
 
@@ -148,9 +148,10 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
         data=json.dumps({"query": query, "variables": variables or {}}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=60) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         body = json.loads(response.read())
-    assert "errors" not in body, body["errors"]
+    if "errors" in body:
+        raise RuntimeError(body["errors"])
     return body["data"]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import threading
 import time
 
@@ -48,6 +50,38 @@ def test_from_flowrun_import_pipeline_is_the_compatible_one_row_1() -> None:
     from flowrun import Pipeline as Imported
 
     assert Imported is Pipeline
+
+
+def test_compatible_pipeline_is_imported_only_when_a_module_asks_for_it(tmp_path) -> None:
+    """A load of engine-style modules never imports the compatible `Pipeline`; the first `from flowrun import
+    Pipeline` does, and flowrun's other missing names still raise AttributeError (fresh process)."""
+    engine_dag = tmp_path / "pipelines" / "orders" / "dag.py"
+    engine_dag.parent.mkdir(parents=True)
+    engine_dag.write_text(
+        "from flowrun import build_default_engine\n\nengine = build_default_engine()\ndag = engine.dag('orders')\n\n\n"
+        "@dag.task()\ndef fetch():\n    return 1\n"
+    )
+    script = f"""
+import sys
+import flowrun
+from trakt_dagster import build_definitions
+defs = build_definitions({str(tmp_path)!r}, runs_dir={str(tmp_path / "runs")!r}, strict_load=True)
+assert defs.resolve_job_def("orders") is not None
+print("after load:", "trakt_dagster.flowrun.pipeline" in sys.modules, "Pipeline" in vars(flowrun))
+from flowrun import Pipeline
+print("after import:", Pipeline.__module__, flowrun.Pipeline is Pipeline, "Pipeline" in flowrun.__all__)
+try:
+    flowrun.NoSuchName
+except AttributeError as exc:
+    print("missing:", exc)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == [
+        "after load: False False",
+        "after import: trakt_dagster.flowrun.pipeline True True",
+        "missing: module 'flowrun' has no attribute 'NoSuchName'",
+    ]
 
 
 def test_run_report_shape_and_introspection_row_37() -> None:

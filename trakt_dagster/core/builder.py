@@ -218,7 +218,8 @@ def _pipeline_asset(
             continue
         data = TaskTranslatorData(graph, task)
         specs.append(translator.get_asset_spec(data))
-        check_specs.extend(translator.get_check_spec(data, check) for check in task.checks)
+        if task.checks:
+            check_specs.extend(translator.get_check_spec(data, check) for check in task.checks)
     all_asset_tasks = {task.key for task in graph.tasks if task.is_asset}
     key_to_task = {key: task_key for task_key, key in binding.asset_keys.items()}
 

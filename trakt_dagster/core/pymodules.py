@@ -49,8 +49,9 @@ _scans: dict[Path, _Scan] | None = None
 _real_paths: dict[Path, Path] | None = None
 """While `shared_scan()` is active: the resolved path of each candidate file the listing could tell without
 resolving it (neither it nor its folder a symbolic link)."""
-_sibling_memo: dict[Path, list[os.DirEntry]] = {}
-"""While `shared_scan()` is active: the entries of the folders the listing read (for `_names_sibling`)."""
+_sibling_memo: dict[str, list[os.DirEntry]] = {}
+"""While `shared_scan()` is active: the entries of the folders the listing read (for `_names_sibling`), by the
+resolved folder's path text."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _listing(folder: Path) -> list[tuple[Path, tuple[Path, Path | None] | None]]
             continue
         real_sub = None if sub.is_symlink() else real / sub.name
         if real_sub is not None and _real_paths is not None:
-            _sibling_memo[real_sub] = list(entries.values())
+            _sibling_memo[str(real_sub)] = list(entries.values())
         found.extend(
             (path / name, known(entry, real_sub, None))
             for name, entry in entries.items()
@@ -331,11 +332,10 @@ def is_file(path: Path) -> bool:
         >>> is_file(Path("/no/such/folder/flowrun_settings.py"))
         False
     """
-    path = Path(path)
-    entries = _sibling_memo.get(path.parent) if _real_paths is not None else None
+    folder, name = os.path.split(os.fspath(path))
+    entries = _sibling_memo.get(folder) if _real_paths is not None else None
     if entries is None:
-        return path.is_file()
-    name = path.name
+        return Path(path).is_file()
     return any(entry.name == name and entry.is_file() for entry in entries)
 
 
@@ -475,11 +475,12 @@ def _with_sibling_imports(path: Path, text: str | None = None) -> list[Path]:
     folder = path.parent
     found = [path]
     stack = [path]
-    entries = _sibling_memo.get(folder) if _real_paths is not None else None
+    memo_key = os.path.dirname(str(path))
+    entries = _sibling_memo.get(memo_key) if _real_paths is not None else None
     if entries is None:
         entries = _folder_entries(folder)
         if _real_paths is not None and entries is not None:
-            _sibling_memo[folder] = entries
+            _sibling_memo[memo_key] = entries
     text = text if text is not None else _source_or_none(path) or ""
     if text.isascii() and not _names_sibling(text, entries or [], path.stem):
         return found  # no sibling module is named in its source: none is imported

@@ -51,18 +51,18 @@ def load_dags(root: Path, only: frozenset[str] | None = None) -> tuple[list[Flow
             result.errors.append(improve_import_error(found.error, found.path))
         elif found.path.name != SETTINGS_FILE:
             modules.append(found)
+    places = [settings_file_of(found) for found in modules]  # each module's settings file, looked up once
     settings = {}
-    for found in modules:
-        where = settings_file_of(found)
+    for where in places:
         if where not in settings:
             settings[where] = import_pipeline_module(where) if is_file(where) else None
     try:
         owners = object_owners(modules)
     except Exception:  # noqa: BLE001 - odd objects are reported per module below
         owners = None
-    for found in modules:
+    for found, where in zip(modules, places, strict=True):
         try:
-            shared = settings[settings_file_of(found)]
+            shared = settings[where]
             found_dags, errors = load_module_dags(found, seen, owners=owners, settings_module=shared)
         except Exception as exc:  # noqa: BLE001 - a module's odd objects must not stop the other modules
             result.errors.append(unexpected_error(found.path, exc, TOOL))

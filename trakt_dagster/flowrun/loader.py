@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import FunctionType, ModuleType
@@ -23,7 +24,6 @@ from trakt_dagster.core.errors import LoadError, SourceLocation, excerpt
 from trakt_dagster.core.pymodules import PipelineModule, read_python_source
 from trakt_dagster.core.retention import RetentionPolicy, policy_from, policy_problems
 from trakt_dagster.flowrun.model import ENGINE, PIPELINE, FlowrunDag, FlowrunTask, ModuleSettings, per_key
-from trakt_dagster.flowrun.pipeline import Pipeline
 from trakt_dagster.flowrun.signature import call_shape
 
 TOOL = "flowrun"
@@ -91,7 +91,7 @@ def looks_like_pipeline(value: Any) -> bool:
     """Whether `value` offers the README `Pipeline` API (feature detection, not a type check)."""
     if type(value) is FunctionType:
         return False  # (the common case, a task: a routine, see below)
-    if isinstance(value, Pipeline):
+    if _is_compatible_pipeline(value):
         return True
     if isinstance(value, type) or inspect.ismodule(value) or inspect.isroutine(value):
         return False
@@ -184,8 +184,9 @@ def load_module_dags(
         if attribute.startswith("__") or id(value) in seen:
             continue
         key = id(value._engine) if isinstance(value, flowrun.DagScope) else id(value)
-        if owners is not None and owners.get(key, path) != path:
-            continue
+        owner = owners.get(key) if owners is not None else None
+        if owner is not None and owner != path:
+            continue  # read from the module that owns it
         if isinstance(value, flowrun.Engine):
             engines.setdefault(id(value), (attribute, value))
         elif isinstance(value, flowrun.DagScope):
@@ -519,8 +520,14 @@ def _engine_settings(engine: Any) -> dict[str, Any]:
     }
 
 
+def _is_compatible_pipeline(value: Any) -> bool:
+    """Whether `value` is trakt-dagster's own `Pipeline` (none exists unless some module imported its class)."""
+    module = sys.modules.get("trakt_dagster.flowrun.pipeline")
+    return module is not None and isinstance(value, module.Pipeline)
+
+
 def _pipeline_settings(pipeline: Any) -> dict[str, Any]:
-    if isinstance(pipeline, Pipeline):
+    if _is_compatible_pipeline(pipeline):
         return {"max_parallel": pipeline.max_parallel, "max_workers": pipeline.max_workers, "hooks": pipeline.hooks}
     engine = getattr(pipeline, "_engine", None)
     found = _engine_settings(engine) if engine is not None else {}
@@ -565,7 +572,7 @@ def _pipeline_line(pipeline: Any, path: Path) -> int | None:
 
 def _function_place(func: Callable[..., Any], path: Path, root: Path | None) -> tuple[Path, int | None]:
     """(file, first line) of `func` when it is defined in `path` or in a module under `root`, else (path, None)."""
-    code = getattr(inspect.unwrap(func), "__code__", None)
+    code = getattr(_unwrapped(func), "__code__", None)
     if code is None:
         return path, None
     if code.co_filename == str(path):
@@ -584,8 +591,13 @@ def _resolved_file(filename: str) -> Path:
     return Path(filename).resolve()
 
 
+def _unwrapped(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`inspect.unwrap(func)`, without its bookkeeping for the usual task: a plain function that wraps nothing."""
+    return func if type(func) is FunctionType and "__wrapped__" not in func.__dict__ else inspect.unwrap(func)
+
+
 def _function_line(func: Callable[..., Any], path: Path) -> int | None:
-    code = getattr(inspect.unwrap(func), "__code__", None)
+    code = getattr(_unwrapped(func), "__code__", None)
     if code is None:
         return None
     try:

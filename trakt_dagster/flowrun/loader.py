@@ -607,7 +607,10 @@ def _function_line(func: Callable[..., Any], path: Path) -> int | None:
     return code.co_firstlineno if same else None
 
 
+@functools.lru_cache(maxsize=4096)
 def _assignment_line(text: str, attribute: str) -> int | None:
+    """The line of the first module-level assignment to `attribute` in `text` (once per module text and name:
+    a load asks for an engine's line when it finds the engine's owner and again when it reads its DAGs)."""
     pattern = re.compile(rf"^{re.escape(attribute)}\s*(?::[^=]*)?=", re.M)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None

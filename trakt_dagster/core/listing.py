@@ -36,3 +36,17 @@ def entry_kind(entry: os.DirEntry[str]) -> str:
         return FILE if entry.is_file() else FOLDER if entry.is_dir() else ""
     except OSError:
         return ""
+
+
+def subfolders(folder: str | os.PathLike[str]) -> list[os.DirEntry[str]] | None:
+    """The entries of `folder` that are folders (links followed), sorted by name; None when it cannot be listed.
+
+    Example:
+        >>> subfolders("/nonexistent-folder") is None
+        True
+    """
+    try:
+        with os.scandir(folder) as scan:
+            return sorted((entry for entry in scan if entry_kind(entry) == FOLDER), key=lambda entry: entry.name)
+    except OSError:
+        return None

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from trakt_dagster.core.direct_import import import_direct
-from trakt_dagster.core.listing import FOLDER, entry_kind, folder_entries
+from trakt_dagster.core.listing import FOLDER, folder_entries
 
 _IMPORT_LOCK = threading.RLock()
 
@@ -67,10 +67,9 @@ class ModuleNamespace:
         if self._names is not None and self._names[0] == stamp:
             return self._names[1]
         names: set[str] = set()
-        try:
-            with os.scandir(self.root) as scan:
-                kinds = {entry.name: entry_kind(entry) for entry in scan}
-        except OSError:
+        root = str(self.root)
+        kinds = folder_entries(root)
+        if kinds is None:
             return names
         for name, kind in kinds.items():
             if kind == FOLDER and name.isidentifier():
@@ -78,7 +77,7 @@ class ModuleNamespace:
             elif name.endswith(".py") and name[:-3].isidentifier():
                 names.add(name[:-3])
         self._names = (stamp, names)
-        self._listings[str(self.root)] = kinds  # read just now: direct imports of this activation use it
+        self._listings[root] = kinds  # read just now: direct imports of this activation use it
         return names
 
     def _belongs(self, module: ModuleType) -> bool:

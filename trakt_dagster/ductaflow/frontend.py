@@ -6,13 +6,12 @@ key, fix); the project's other flows and builds still load.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation
-from trakt_dagster.core.listing import FOLDER, entry_kind
+from trakt_dagster.core.listing import subfolders
 from trakt_dagster.core.pymodules import is_notebook_project
 
 if TYPE_CHECKING:
@@ -28,11 +27,10 @@ def find_projects(root: Path) -> list[Path]:
         >>> find_projects(Path("/nonexistent-root"))
         []
     """
-    try:
-        with os.scandir(Path(root) / "pipelines") as scan:
-            folders = [Path(entry.path) for entry in scan if entry_kind(entry) == FOLDER]
-    except OSError:  # no pipelines/ folder (or not a folder, or unreadable): no project can be there
+    entries = subfolders(Path(root) / "pipelines")
+    if entries is None:  # no pipelines/ folder (or not a folder, or unreadable): no project can be there
         return []
+    folders = [Path(entry.path) for entry in entries]
     return sorted(folder.resolve() for folder in folders if is_notebook_project(folder))
 
 

@@ -6,13 +6,12 @@ that build workflows with the DSL at module level (`orders = workflow("orders").
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trakt_dagster.core.discovery import FrontEndResult, LoadOptions
 from trakt_dagster.core.errors import LoadError, SourceLocation, unexpected_error
-from trakt_dagster.core.listing import FOLDER, entry_kind
+from trakt_dagster.core.listing import subfolders
 from trakt_dagster.core.pymodules import PipelineModule, import_pipeline_modules
 from trakt_dagster.trakt import compat_import
 
@@ -31,10 +30,8 @@ def _pipeline_folders(root: Path) -> dict[Path, Path]:
     and a folder that is not a link is its entry in it (a link is resolved on its own), instead of resolving
     every folder's path part by part."""
     folder = Path(root) / "pipelines"
-    try:
-        with os.scandir(folder) as scan:
-            entries = sorted((entry for entry in scan if entry_kind(entry) == FOLDER), key=lambda entry: entry.name)
-    except OSError:  # no pipelines/ folder (or not a folder, or unreadable)
+    entries = subfolders(folder)
+    if entries is None:  # no pipelines/ folder (or not a folder, or unreadable)
         return {}
     found: dict[Path, Path] = {}
     resolved_parent: Path | None = None
